@@ -1,0 +1,98 @@
+public import Foundation
+
+/// Reads a configuration file and checks it as a whole: syntax, types, unknown keys, references
+/// between sections and listener conflicts. Every issue is collected before anything throws.
+public enum ConfigLoader {
+    /// Environment variable naming the configuration file when `--config` is not given.
+    public static let configPathVariable = "ETHICAL_GATEWAY_CONFIG"
+    /// The configuration used when neither `--config` nor the environment names one.
+    public static let defaultConfigPath = "config/gateway.json"
+
+    /// Decodes and cross-checks the file at `url`.
+    ///
+    /// - Throws: ``ConfigValidationError`` with every issue found.
+    public static func load(fileAt url: URL) throws -> GatewayConfiguration {
+        let data: Data
+        do {
+            data = try Data(contentsOf: url)
+        } catch {
+            let reason = FileManager.default.fileExists(atPath: url.path) ? "cannot be read" : "does not exist"
+            throw ConfigValidationError([ConfigIssue(path: "$", message: "configuration file \(url.path) \(reason)")])
+        }
+        return try self.load(data: data)
+    }
+
+    /// Decodes and cross-checks configuration JSON.
+    public static func load(data: Data) throws -> GatewayConfiguration {
+        let document = try JSONValue.parse(data)
+        let (decoded, decodeIssues) = StrictConfigDecoder.decode(GatewayConfiguration.self, from: document)
+        var issues = decodeIssues
+        if let decoded {
+            issues += self.crossCheck(decoded)
+        }
+        guard let configuration = decoded, issues.isEmpty else {
+            throw ConfigValidationError(issues)
+        }
+        return configuration
+    }
+
+    /// Checks that need the whole document: references, names and ports.
+    static func crossCheck(_ configuration: GatewayConfiguration) -> [ConfigIssue] {
+        var issues: [ConfigIssue] = []
+        let known = configuration.brokenDeclarations
+        for route in configuration.routes {
+            if configuration.backends[route.backend] == nil && !known.contains(route.backend) {
+                let available = configuration.backends.keys.sorted().joined(separator: ", ")
+                issues.append(
+                    ConfigIssue(
+                        path: "\(route.jsonPath).backend",
+                        message: "no backend named \"\(route.backend)\" (declared backends: \(available.isEmpty ? "none" : available))"
+                    )
+                )
+            }
+            for (offset, filter) in route.filters.enumerated()
+            where configuration.filters[filter] == nil && !known.contains(filter) {
+                let available = configuration.filters.keys.sorted().joined(separator: ", ")
+                issues.append(
+                    ConfigIssue(
+                        path: "\(route.jsonPath).filters[\(offset)]",
+                        message: "no filter named \"\(filter)\" (declared filters: \(available.isEmpty ? "none" : available))"
+                    )
+                )
+            }
+        }
+        var names: [String: ListenerConfiguration] = [:]
+        for listener in configuration.listeners {
+            if let other = names[listener.name] {
+                issues.append(
+                    ConfigIssue(
+                        path: "\(listener.jsonPath).name",
+                        message: "listener name \"\(listener.name)\" is already used by \(other.jsonPath)"
+                    )
+                )
+            }
+            names[listener.name] = listener
+        }
+        for (offset, listener) in configuration.listeners.enumerated() where listener.port != 0 {
+            for earlier in configuration.listeners[..<offset]
+            where earlier.port == listener.port && Self.addressesOverlap(earlier.address, listener.address) {
+                issues.append(
+                    ConfigIssue(
+                        path: "\(listener.jsonPath).port",
+                        message: "port \(listener.port) on \(listener.address) is also used by listener \"\(earlier.name)\" (\(earlier.jsonPath))"
+                    )
+                )
+            }
+        }
+        return issues
+    }
+
+    /// Two bind addresses conflict on one port when equal or when either is a wildcard of the same family.
+    private static func addressesOverlap(_ lhs: String, _ rhs: String) -> Bool {
+        if lhs == rhs { return true }
+        let wildcards: Set<String> = ["0.0.0.0", "::"]
+        let lhsIsV6 = lhs.contains(":")
+        let rhsIsV6 = rhs.contains(":")
+        return (wildcards.contains(lhs) || wildcards.contains(rhs)) && (lhsIsV6 == rhsIsV6 || lhs == "::" || rhs == "::")
+    }
+}

@@ -1,0 +1,175 @@
+/// The whole gateway configuration: one JSON file (`config/gateway.json` is the default).
+///
+/// ```json
+/// {
+///   "listeners": [{ "name": "https", "address": "127.0.0.1", "port": 8443, "tls": {} }],
+///   "routes": [{ "match": { "pathPrefix": "/" }, "backend": "site" }],
+///   "backends": { "site": { "plugin": "static", "config": { "root": "www" } } }
+/// }
+/// ```
+///
+/// Decoding is strict: unknown keys, wrong types and dangling references are errors, and every
+/// error is reported with its JSON path. Relative file paths resolve against the folder of the
+/// configuration file, not the working directory.
+public struct GatewayConfiguration: Sendable {
+    /// Folder for state the gateway creates itself (the development certificate).
+    /// Default `"state"`, relative to the configuration file's folder.
+    public var stateDirectory: String
+    /// Seconds that in-flight requests get to finish after SIGTERM before connections are
+    /// closed. Default 10.
+    public var shutdownGracePeriodSeconds: Double
+    /// Minimum log level: `trace`, `debug`, `info`, `notice`, `warning`, `error`, `critical`.
+    /// Default `info`; the `ETHICAL_GATEWAY_LOG_LEVEL` environment variable overrides it.
+    public var logLevel: LogLevelSetting?
+    /// Limits that protect the gateway from bad or slow clients. See ``RequestLimits``.
+    public var limits: RequestLimits
+    /// The sockets the gateway accepts connections on. At least one.
+    public var listeners: [ListenerConfiguration]
+    /// The routing table: which backend answers which request. The most specific match wins.
+    public var routes: [RouteConfiguration]
+    /// Backends by name; each names its plugin and that plugin's configuration.
+    public var backends: [String: PluginDeclaration]
+    /// Filters by name; routes list the filters they run, in order.
+    public var filters: [String: PluginDeclaration]
+
+    /// Names of backends and filters that were declared but failed to decode; references to
+    /// them are not reported a second time as dangling.
+    var brokenDeclarations: Set<String> = []
+
+    public init(
+        stateDirectory: String = "state",
+        shutdownGracePeriodSeconds: Double = 10,
+        logLevel: LogLevelSetting? = nil,
+        limits: RequestLimits = RequestLimits(),
+        listeners: [ListenerConfiguration],
+        routes: [RouteConfiguration],
+        backends: [String: PluginDeclaration],
+        filters: [String: PluginDeclaration] = [:]
+    ) {
+        self.stateDirectory = stateDirectory
+        self.shutdownGracePeriodSeconds = shutdownGracePeriodSeconds
+        self.logLevel = logLevel
+        self.limits = limits
+        self.listeners = listeners
+        self.routes = routes
+        self.backends = backends
+        self.filters = filters
+    }
+}
+
+extension GatewayConfiguration: Decodable {
+    enum CodingKeys: String, CodingKey {
+        case schema = "$schema"
+        case stateDirectory, shutdownGracePeriodSeconds, logLevel, limits, listeners, routes, backends, filters
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        _ = try container.decodeIfPresent(String.self, forKey: .schema)
+        self.stateDirectory = try container.decodeIfPresent(String.self, forKey: .stateDirectory) ?? "state"
+        self.shutdownGracePeriodSeconds =
+            try container.decodeIfPresent(Double.self, forKey: .shutdownGracePeriodSeconds) ?? 10
+        if self.shutdownGracePeriodSeconds < 0 {
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: container.codingPath + [CodingKeys.shutdownGracePeriodSeconds],
+                    debugDescription: "expected a number of seconds >= 0"
+                )
+            )
+        }
+        self.logLevel = try container.decodeIfPresent(Lenient<LogLevelSetting>.self, forKey: .logLevel)?.value
+        self.limits = try container.decodeIfPresent(Lenient<RequestLimits>.self, forKey: .limits)?.value ?? RequestLimits()
+
+        let listeners = try container.decode([Lenient<ListenerConfiguration>].self, forKey: .listeners)
+        self.listeners = listeners.enumerated().compactMap { index, element in
+            element.value.map { var listener = $0; listener.index = index; return listener }
+        }
+        if listeners.isEmpty {
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: container.codingPath + [CodingKeys.listeners], debugDescription: "expected at least one listener")
+            )
+        }
+
+        let routes = try container.decodeIfPresent([Lenient<RouteConfiguration>].self, forKey: .routes) ?? []
+        self.routes = routes.enumerated().compactMap { index, element in
+            element.value.map { var route = $0; route.index = index; return route }
+        }
+
+        let backends = try container.decodeIfPresent([String: Lenient<PluginDeclaration>].self, forKey: .backends) ?? [:]
+        let filters = try container.decodeIfPresent([String: Lenient<PluginDeclaration>].self, forKey: .filters) ?? [:]
+        self.backends = backends.compactMapValues(\.value)
+        self.filters = filters.compactMapValues(\.value)
+        self.brokenDeclarations = Set(backends.filter { $0.value.value == nil }.keys)
+            .union(filters.filter { $0.value.value == nil }.keys)
+    }
+}
+
+/// A log level name as written in the configuration.
+public enum LogLevelSetting: String, ConfigEnum {
+    case trace, debug, info, notice, warning, error, critical
+}
+
+/// Limits against bad input and slow clients, applied before a request reaches any backend.
+public struct RequestLimits: Sendable, Decodable, Equatable {
+    /// Largest total size of request header names and values, in bytes. Larger: 431. Default 32768.
+    public var maxHeaderBytes: Int = 32768
+    /// Most request header fields. More: 431. Default 100.
+    public var maxHeaderCount: Int = 100
+    /// Longest request target (path and query), in bytes. Longer: 414. Default 8192.
+    public var maxURIBytes: Int = 8192
+    /// Largest request body, in bytes, unless the route sets its own. Larger: 413. Default 10 MiB.
+    public var maxBodyBytes: Int = 10 * 1024 * 1024
+    /// Seconds a connection may stay without reads or writes before it is closed. Default 60.
+    public var idleTimeoutSeconds: Double = 60
+    /// Seconds a new connection gets to send a complete request head. Slower: 408. Default 10.
+    public var headerReadTimeoutSeconds: Double = 10
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case maxHeaderBytes, maxHeaderCount, maxURIBytes, maxBodyBytes, idleTimeoutSeconds, headerReadTimeoutSeconds
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        func positive<T: Decodable & Comparable & Numeric>(_ key: CodingKeys, _ fallback: T) throws -> T {
+            guard let value = try container.decodeIfPresent(T.self, forKey: key) else { return fallback }
+            guard value > 0 else {
+                throw DecodingError.dataCorrupted(
+                    .init(codingPath: container.codingPath + [key], debugDescription: "expected a number greater than 0")
+                )
+            }
+            return value
+        }
+        self.maxHeaderBytes = try positive(.maxHeaderBytes, self.maxHeaderBytes)
+        self.maxHeaderCount = try positive(.maxHeaderCount, self.maxHeaderCount)
+        self.maxURIBytes = try positive(.maxURIBytes, self.maxURIBytes)
+        self.maxBodyBytes = try positive(.maxBodyBytes, self.maxBodyBytes)
+        self.idleTimeoutSeconds = try positive(.idleTimeoutSeconds, self.idleTimeoutSeconds)
+        self.headerReadTimeoutSeconds = try positive(.headerReadTimeoutSeconds, self.headerReadTimeoutSeconds)
+    }
+}
+
+/// A backend or filter: which plugin implements it and that plugin's own configuration.
+public struct PluginDeclaration: Sendable, Decodable {
+    /// The plugin id, e.g. `"static"`, `"redirect"`, `"respond"`, `"http-proxy"`.
+    public var plugin: String
+    /// The plugin's configuration; its keys are documented with each plugin. Default `{}`.
+    public var config: JSONValue
+    /// Where `config` sits in the file, for error messages.
+    public internal(set) var configPath: String = "$"
+
+    public init(plugin: String, config: JSONValue = .object([:])) {
+        self.plugin = plugin
+        self.config = config
+    }
+
+    enum CodingKeys: String, CodingKey { case plugin, config }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.plugin = try container.decode(String.self, forKey: .plugin)
+        self.config = try container.decodeIfPresent(JSONValue.self, forKey: .config) ?? .object([:])
+        self.configPath = jsonPath(container.codingPath + [CodingKeys.config], base: (decoder as? StrictConfigDecoder)?.session.basePath ?? "$")
+    }
+}

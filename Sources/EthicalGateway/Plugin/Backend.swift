@@ -1,0 +1,50 @@
+public import NIOCore
+
+/// A provisioned backend: answers requests routed to it. Backends are the terminal step of a route.
+///
+/// `handle` runs on the connection's event loop; a backend answers through the
+/// ``ResponseWriter`` (on that loop) and returns what should receive the request body. Backends
+/// must not block the loop: file and network I/O goes through NIO.
+public protocol Backend: Sendable {
+    /// Starts answering `request`.
+    ///
+    /// - Returns: the receiver of the request body; ``DiscardingBodyReceiver`` when the backend
+    ///   does not read bodies.
+    func handle(_ request: GatewayRequest, response: ResponseWriter) -> any RequestBodyReceiver
+
+    /// Checks the provisioned backend as a whole (the last lifecycle step after decode and
+    /// provision); throw ``ConfigIssueError`` naming the JSON path.
+    func validate() throws
+
+    /// Called once when the configuration that created this backend is retired, or when its
+    /// validation failed.
+    func shutdown() async
+}
+
+extension Backend {
+    public func validate() throws {}
+    public func shutdown() async {}
+}
+
+/// Receives a request's body, part by part, on the request's event loop.
+public protocol RequestBodyReceiver: AnyObject {
+    /// A part of the body. Backends that cannot take more yet call
+    /// ``ResponseWriter/pauseRequestBody()``.
+    func receiveBody(_ buffer: ByteBuffer)
+    /// The body is complete.
+    func receiveEnd()
+    /// The request ended abnormally (the client went away or broke a limit); release resources.
+    func cancel()
+}
+
+/// For backends that answer without reading the body; the gateway still reads and discards it
+/// so the connection can carry the next request. Stateless, so one instance serves every request.
+public final class DiscardingBodyReceiver: RequestBodyReceiver, Sendable {
+    /// The shared instance.
+    public static let shared = DiscardingBodyReceiver()
+
+    private init() {}
+    public func receiveBody(_ buffer: ByteBuffer) {}
+    public func receiveEnd() {}
+    public func cancel() {}
+}

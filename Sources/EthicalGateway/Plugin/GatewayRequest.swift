@@ -1,0 +1,45 @@
+public import Logging
+public import NIOCore
+public import NIOHTTP1
+
+/// A request as backends and filters see it, after routing.
+///
+/// `head.uri` is what the backend should use: the normalized path after the route's rewrite,
+/// plus the original query. The original target stays in ``originalURI``.
+public struct GatewayRequest: Sendable {
+    /// Method, rewritten target and headers (filters may change them).
+    public var head: HTTPRequestHead
+    /// The request target as the client sent it.
+    public let originalURI: String
+    /// The normalized path after the route's rewrite, without the query.
+    public var path: String
+    /// The query string without `?`, if any.
+    public var query: String?
+    /// Lower-cased host without port (`Host` or `:authority`), if the client sent one.
+    public let host: String?
+    /// The id sent back as `X-Request-ID` and written to every log line about this request.
+    public let requestID: String
+    /// `"https"` or `"http"`: how the client reached the gateway.
+    public let scheme: String
+    /// The client's address.
+    public let remoteAddress: SocketAddress?
+    /// The route that matched.
+    public let routeName: String
+    /// The event loop the request runs on; backends must call the ``ResponseWriter`` on it.
+    public let eventLoop: any EventLoop
+    /// A logger carrying `request-id` and `route` metadata.
+    public var logger: Logger
+}
+
+/// A complete response with a small body, produced by a filter or a simple backend.
+public struct GatewayResponse: Sendable {
+    public var status: HTTPResponseStatus
+    public var headers: HTTPHeaders
+    public var body: ByteBuffer?
+
+    public init(status: HTTPResponseStatus, headers: HTTPHeaders = [:], body: ByteBuffer? = nil) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+}

@@ -1,0 +1,59 @@
+public import Foundation
+public import Logging
+public import NIOCore
+public import NIOPosix
+
+/// What a plugin gets while it is provisioned from its configuration.
+public struct PluginContext: Sendable {
+    /// The backend's or filter's name in the configuration.
+    public let name: String
+    /// Where the plugin's `config` object sits, e.g. `$.backends.site.config`; use it in errors.
+    public let configPath: String
+    /// The folder of the configuration file; relative paths in plugin configs resolve against it.
+    public let configDirectory: URL
+    /// The gateway's state folder, for plugins that persist data.
+    public let stateDirectory: URL
+    /// The gateway's event loops.
+    public let eventLoopGroup: any EventLoopGroup
+    /// Non-blocking file access on the gateway's I/O thread pool.
+    public let fileIO: NonBlockingFileIO
+    /// A logger labelled with the plugin.
+    public let logger: Logger
+
+    public init(
+        name: String,
+        configPath: String,
+        configDirectory: URL,
+        stateDirectory: URL,
+        eventLoopGroup: any EventLoopGroup,
+        fileIO: NonBlockingFileIO,
+        logger: Logger
+    ) {
+        self.name = name
+        self.configPath = configPath
+        self.configDirectory = configDirectory
+        self.stateDirectory = stateDirectory
+        self.eventLoopGroup = eventLoopGroup
+        self.fileIO = fileIO
+        self.logger = logger
+    }
+
+    /// Resolves a path from the configuration against the configuration's folder.
+    public func resolvePath(_ path: String) -> URL {
+        resolveConfigPath(path, relativeTo: self.configDirectory)
+    }
+
+    /// An error about a key of the plugin's configuration, e.g. `context.error("root", "folder does not exist")`.
+    public func error(_ key: String?, _ message: String) -> ConfigIssueError {
+        let path = key.map { "\(self.configPath).\($0)" } ?? self.configPath
+        return ConfigIssueError(ConfigIssue(path: path, message: message))
+    }
+}
+
+/// Resolves `path` against `directory` unless it is absolute; `~` is not expanded.
+func resolveConfigPath(_ path: String, relativeTo directory: URL) -> URL {
+    if path.hasPrefix("/") {
+        return URL(fileURLWithPath: path).standardizedFileURL
+    }
+    return directory.appendingPathComponent(path).standardizedFileURL
+}

@@ -1,0 +1,92 @@
+public import NIOCore
+public import NIOHTTP1
+
+/// Where a backend writes its response. Every method must be called on the request's event loop.
+///
+/// The writer belongs to one request: once the response has ended (or the connection closed),
+/// further calls are ignored, so a late callback cannot corrupt the next request.
+public final class ResponseWriter: @unchecked Sendable {
+    /// The request's event loop.
+    public let eventLoop: any EventLoop
+    private weak var sink: (any ResponseSink)?
+    private let exchangeID: UInt64
+
+    init(eventLoop: any EventLoop, sink: any ResponseSink, exchangeID: UInt64) {
+        self.eventLoop = eventLoop
+        self.sink = sink
+        self.exchangeID = exchangeID
+    }
+
+    /// Whether the response can still be written (the client is there and it has not ended).
+    public var isActive: Bool {
+        self.eventLoop.preconditionInEventLoop()
+        return self.sink?.isActive(self.exchangeID) ?? false
+    }
+
+    /// Whether the connection's outbound buffer has room; when `false`, wait for the future of
+    /// the last ``writeBody(_:)`` before writing more.
+    public var isWritable: Bool {
+        self.sink?.isWritable ?? false
+    }
+
+    /// Sends the status line and headers. The gateway adds `X-Request-ID` and connection handling.
+    public func writeHead(_ head: HTTPResponseHead) {
+        self.eventLoop.preconditionInEventLoop()
+        self.sink?.writeHead(head, exchangeID: self.exchangeID)
+    }
+
+    /// Sends a part of the body. The future completes when the bytes reached the socket, which
+    /// is how a streaming backend applies backpressure.
+    @discardableResult
+    public func writeBody(_ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+        self.eventLoop.preconditionInEventLoop()
+        guard let future = self.sink?.writeBody(buffer, exchangeID: self.exchangeID) else {
+            return self.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
+        }
+        return future
+    }
+
+    /// Ends the response.
+    public func writeEnd(trailers: HTTPHeaders? = nil) {
+        self.eventLoop.preconditionInEventLoop()
+        self.sink?.writeEnd(trailers: trailers, exchangeID: self.exchangeID)
+    }
+
+    /// Sends a whole response, setting `Content-Length` from the body.
+    public func respond(_ response: GatewayResponse) {
+        var headers = response.headers
+        headers.replaceOrAdd(name: "content-length", value: String(response.body?.readableBytes ?? 0))
+        self.writeHead(HTTPResponseHead(version: .http1_1, status: response.status, headers: headers))
+        if let body = response.body, body.readableBytes > 0 {
+            self.writeBody(body)
+        }
+        self.writeEnd()
+    }
+
+    /// Answers with an RFC 9457 problem document carrying the request id.
+    public func respondWithProblem(_ status: HTTPResponseStatus, detail: String) {
+        self.eventLoop.preconditionInEventLoop()
+        self.sink?.writeProblem(status, detail: detail, exchangeID: self.exchangeID)
+    }
+
+    /// Stops reading the request body until ``resumeRequestBody()``.
+    public func pauseRequestBody() {
+        self.sink?.setRequestBodyPaused(true, exchangeID: self.exchangeID)
+    }
+
+    /// Resumes reading the request body.
+    public func resumeRequestBody() {
+        self.sink?.setRequestBodyPaused(false, exchangeID: self.exchangeID)
+    }
+}
+
+/// The connection side of a ``ResponseWriter``; implemented by the gateway's HTTP handler.
+protocol ResponseSink: AnyObject {
+    var isWritable: Bool { get }
+    func isActive(_ exchangeID: UInt64) -> Bool
+    func writeHead(_ head: HTTPResponseHead, exchangeID: UInt64)
+    func writeBody(_ buffer: ByteBuffer, exchangeID: UInt64) -> EventLoopFuture<Void>?
+    func writeEnd(trailers: HTTPHeaders?, exchangeID: UInt64)
+    func writeProblem(_ status: HTTPResponseStatus, detail: String, exchangeID: UInt64)
+    func setRequestBodyPaused(_ paused: Bool, exchangeID: UInt64)
+}

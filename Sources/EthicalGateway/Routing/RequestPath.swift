@@ -1,0 +1,63 @@
+/// Path handling shared by routing and backends.
+public enum RequestPath {
+    /// Splits a request target into path and query (`/a?b=1` -> (`/a`, `b=1`)).
+    public static func split(_ uri: String) -> (path: Substring, query: Substring?) {
+        guard let mark = uri.firstIndex(of: "?") else { return (Substring(uri), nil) }
+        return (uri[..<mark], uri[uri.index(after: mark)...])
+    }
+
+    /// Removes `.` and `..` segments (RFC 3986 section 5.2.4) and empty segments from repeated
+    /// slashes, so `/static/../admin` routes as `/admin` and cannot slip past a route's checks.
+    /// Returns `nil` for a path that does not start with `/`.
+    public static func normalize(_ path: Substring) -> String? {
+        guard path.first == "/" else { return nil }
+        if !path.contains("/.") && !path.contains("//") {
+            return String(path)
+        }
+        var output: [Substring] = []
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        for (offset, segment) in segments.enumerated() {
+            let isLast = offset == segments.count - 1
+            switch segment {
+            case ".":
+                if isLast { output.append("") }
+            case "..":
+                if !output.isEmpty { output.removeLast() }
+                if isLast { output.append("") }
+            case "":
+                if isLast { output.append("") }
+            default:
+                output.append(segment)
+            }
+        }
+        return "/" + output.joined(separator: "/")
+    }
+
+    /// Decodes `%XX` escapes; `nil` when an escape is malformed or decodes to invalid UTF-8.
+    public static func percentDecode(_ string: Substring) -> String? {
+        guard string.contains("%") else { return String(string) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(string.utf8.count)
+        var iterator = string.utf8.makeIterator()
+        while let byte = iterator.next() {
+            if byte == UInt8(ascii: "%") {
+                guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
+                    return nil
+                }
+                bytes.append(high << 4 | low)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,418 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// Serves HTTP requests on one HTTP/1.1 connection or one HTTP/2 stream: applies the request
+/// limits, routes, runs the route's filters and hands the request to its backend, then writes
+/// the backend's response back with the request id and the right connection handling.
+///
+/// Everything happens on the channel's event loop. Reading is held while a filter is suspended
+/// or a backend paused the request body, so a slow backend pushes back on the client.
+final class GatewayHTTPHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let runtime: GatewayRuntime
+    private let scheme: String
+    private let isHTTP2: Bool
+    private let headGuard: RequestHeadGuard?
+    private let logger: Logger
+
+    private var context: ChannelHandlerContext?
+    private var current: Exchange?
+    private var nextExchangeID: UInt64 = 0
+    private var readPending = false
+
+    init(runtime: GatewayRuntime, scheme: String, isHTTP2: Bool, headGuard: RequestHeadGuard?, logger: Logger) {
+        self.runtime = runtime
+        self.scheme = scheme
+        self.isHTTP2 = isHTTP2
+        self.headGuard = headGuard
+        self.logger = logger
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.cancelCurrent()
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.cancelCurrent()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch self.unwrapInboundIn(data) {
+        case .head(let head):
+            self.receiveHead(head, context: context)
+        case .body(let buffer):
+            self.receiveBody(buffer)
+        case .end:
+            self.receiveEnd()
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if self.shouldHoldReads {
+            self.readPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        self.logger.debug("connection error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        context.fireChannelWritabilityChanged()
+    }
+
+    // MARK: Request side
+
+    private func receiveHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        self.headGuard?.headReceived()
+        guard self.current == nil else {
+            // HTTPServerPipelineHandler serializes requests; a second head here is a protocol bug.
+            context.close(promise: nil)
+            return
+        }
+        self.nextExchangeID &+= 1
+        let requestID = RequestID.make(incoming: head.headers.first(name: "x-request-id"))
+        let expectsBody =
+            head.headers.contains(name: "transfer-encoding")
+            || (head.headers.first(name: "content-length").map { $0 != "0" } ?? false)
+        let exchange = Exchange(
+            id: self.nextExchangeID,
+            head: head,
+            requestID: requestID,
+            keepAlive: self.isHTTP2 || head.isKeepAlive,
+            expectsBody: expectsBody
+        )
+        self.current = exchange
+
+        let limits = self.runtime.limits
+        if head.uri.utf8.count > limits.maxURIBytes {
+            return self.reject(exchange, .uriTooLong, "the request target is \(head.uri.utf8.count) bytes; the limit is \(limits.maxURIBytes)")
+        }
+        if head.headers.count > limits.maxHeaderCount {
+            return self.reject(exchange, .requestHeaderFieldsTooLarge, "the request has \(head.headers.count) header fields; the limit is \(limits.maxHeaderCount)")
+        }
+        var headerBytes = 0
+        for (name, value) in head.headers { headerBytes += name.utf8.count + value.utf8.count }
+        if headerBytes > limits.maxHeaderBytes {
+            return self.reject(exchange, .requestHeaderFieldsTooLarge, "the request headers are \(headerBytes) bytes; the limit is \(limits.maxHeaderBytes)")
+        }
+        let (rawPath, query) = RequestPath.split(head.uri)
+        guard let path = RequestPath.normalize(rawPath) else {
+            return self.reject(exchange, .badRequest, "the request target must be an absolute path such as /index.html")
+        }
+        let hostHeader = head.headers.first(name: "host")
+        if hostHeader == nil && !self.isHTTP2 && head.version == .http1_1 {
+            return self.reject(exchange, .badRequest, "an HTTP/1.1 request must carry a Host header")
+        }
+        let host = hostHeader.map(requestHost(fromHeaderValue:))
+
+        guard let match = self.runtime.routes.match(host: host, path: Substring(path), method: head.method, headers: head.headers) else {
+            return self.reject(exchange, .notFound, "no route matches \(head.method.rawValue) \(host ?? "")\(path)")
+        }
+        let route = match.entry.target
+        exchange.route = route
+        exchange.maxBodyBytes = route.maxBodyBytes
+        if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > route.maxBodyBytes {
+            exchange.closeAfterResponse = true
+            return self.reject(exchange, .payloadTooLarge, "the request body is \(length) bytes; this route accepts at most \(route.maxBodyBytes)")
+        }
+
+        let backendPath = route.rewrite.apply(to: Substring(path), matchedPrefix: match.matchedPrefix)
+        var forwardedHead = head
+        forwardedHead.uri = query.map { backendPath + "?" + $0 } ?? backendPath
+        var logger = self.logger
+        logger[metadataKey: "request-id"] = "\(requestID)"
+        logger[metadataKey: "route"] = "\(route.name)"
+        exchange.request = GatewayRequest(
+            head: forwardedHead,
+            originalURI: head.uri,
+            path: backendPath,
+            query: query.map(String.init),
+            host: host,
+            requestID: requestID,
+            scheme: self.scheme,
+            remoteAddress: context.channel.remoteAddress,
+            routeName: route.name,
+            eventLoop: context.eventLoop,
+            logger: logger
+        )
+        self.runFilters(of: exchange, from: 0)
+    }
+
+    private func receiveBody(_ buffer: ByteBuffer) {
+        guard let exchange = self.current, !exchange.requestEnded else { return }
+        exchange.bodyBytes += buffer.readableBytes
+        if exchange.bodyBytes > exchange.maxBodyBytes && !exchange.discardingBody {
+            exchange.discardingBody = true
+            exchange.closeAfterResponse = true
+            exchange.receiver?.cancel()
+            exchange.receiver = nil
+            exchange.pendingBody.removeAll()
+            if exchange.response == .notStarted {
+                self.writeProblem(
+                    .payloadTooLarge,
+                    detail: "the request body exceeds the \(exchange.maxBodyBytes) bytes this route accepts",
+                    exchangeID: exchange.id
+                )
+            } else {
+                self.context?.close(promise: nil)
+            }
+            return
+        }
+        guard !exchange.discardingBody else { return }
+        if let receiver = exchange.receiver {
+            receiver.receiveBody(buffer)
+        } else {
+            exchange.pendingBody.append(buffer)
+        }
+    }
+
+    private func receiveEnd() {
+        guard let exchange = self.current, !exchange.requestEnded else { return }
+        exchange.requestEnded = true
+        if !exchange.discardingBody, let receiver = exchange.receiver {
+            receiver.receiveEnd()
+        }
+        if exchange.response == .ended {
+            self.finish(exchange)
+        }
+    }
+
+    /// Runs the route's filters from `index` on, then starts the backend.
+    private func runFilters(of exchange: Exchange, from index: Int) {
+        guard let route = exchange.route, let context = self.context else { return }
+        var position = index
+        while position < route.filters.count {
+            switch route.filters[position].filterRequest(&exchange.request!) {
+            case .proceed:
+                position += 1
+            case .respond(let response):
+                exchange.discardingBody = true
+                self.makeWriter(for: exchange).respond(response)
+                return
+            case .suspend(let future):
+                exchange.suspended = true
+                let resumeAt = position + 1
+                future.hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
+                    guard self.current === exchange else { return }
+                    exchange.suspended = false
+                    switch result {
+                    case .success(.proceed(let request)):
+                        exchange.request = request
+                        self.runFilters(of: exchange, from: resumeAt)
+                    case .success(.respond(let response)):
+                        exchange.discardingBody = true
+                        self.makeWriter(for: exchange).respond(response)
+                    case .failure(let error):
+                        exchange.request?.logger.error("filter failed", metadata: ["error": "\(error)"])
+                        exchange.discardingBody = true
+                        self.writeProblem(.internalServerError, detail: "the request could not be processed", exchangeID: exchange.id)
+                    }
+                    self.releaseHeldRead()
+                }
+                return
+            }
+        }
+        self.startBackend(exchange, route: route)
+    }
+
+    private func startBackend(_ exchange: Exchange, route: CompiledRoute) {
+        let writer = self.makeWriter(for: exchange)
+        let receiver = route.backend.handle(exchange.request!, response: writer)
+        guard self.current === exchange, !exchange.discardingBody else { return }
+        exchange.receiver = receiver
+        let pending = exchange.pendingBody
+        exchange.pendingBody.removeAll()
+        for buffer in pending { receiver.receiveBody(buffer) }
+        if exchange.requestEnded { receiver.receiveEnd() }
+    }
+
+    private func makeWriter(for exchange: Exchange) -> ResponseWriter {
+        ResponseWriter(eventLoop: self.context!.eventLoop, sink: self, exchangeID: exchange.id)
+    }
+
+    /// Answers a request the gateway refuses before any backend sees it.
+    private func reject(_ exchange: Exchange, _ status: HTTPResponseStatus, _ detail: String) {
+        exchange.discardingBody = true
+        self.writeProblem(status, detail: detail, exchangeID: exchange.id)
+    }
+
+    /// The exchange is complete on both sides; get ready for the next request.
+    private func finish(_ exchange: Exchange) {
+        guard self.current === exchange else { return }
+        self.current = nil
+        self.headGuard?.awaitNextHead()
+        self.releaseHeldRead()
+    }
+
+    private func cancelCurrent() {
+        guard let exchange = self.current else { return }
+        self.current = nil
+        if exchange.response != .ended || !exchange.requestEnded {
+            exchange.receiver?.cancel()
+        }
+        exchange.receiver = nil
+    }
+
+    private var shouldHoldReads: Bool {
+        guard let exchange = self.current else { return false }
+        return exchange.suspended || exchange.bodyPaused
+    }
+
+    private func releaseHeldRead() {
+        guard self.readPending, !self.shouldHoldReads, let context = self.context else { return }
+        self.readPending = false
+        context.read()
+    }
+}
+
+@available(*, unavailable)
+extension GatewayHTTPHandler: Sendable {}
+
+// MARK: - Response side
+
+extension GatewayHTTPHandler: ResponseSink {
+    var isWritable: Bool { self.context?.channel.isWritable ?? false }
+
+    private func exchange(_ id: UInt64) -> Exchange? {
+        guard let exchange = self.current, exchange.id == id else { return nil }
+        return exchange
+    }
+
+    func isActive(_ exchangeID: UInt64) -> Bool {
+        guard let exchange = self.exchange(exchangeID), let context = self.context else { return false }
+        return exchange.response != .ended && context.channel.isActive
+    }
+
+    func writeHead(_ head: HTTPResponseHead, exchangeID: UInt64) {
+        guard let exchange = self.exchange(exchangeID), exchange.response == .notStarted, let context = self.context else {
+            return
+        }
+        var head = head
+        head.version = exchange.head.version
+        head.headers.replaceOrAdd(name: "x-request-id", value: exchange.requestID)
+        if self.isHTTP2 {
+            for name in ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"] {
+                head.headers.remove(name: name)
+            }
+        } else {
+            // A refused request's unread body could be of any size; close instead of reading it.
+            if exchange.expectsBody && !exchange.requestEnded && exchange.discardingBody {
+                exchange.closeAfterResponse = true
+            }
+            if !exchange.keepAlive || exchange.closeAfterResponse {
+                exchange.closeAfterResponse = true
+                head.headers.replaceOrAdd(name: "connection", value: "close")
+            }
+        }
+        if let route = exchange.route, let request = exchange.request {
+            for filter in route.filters.reversed() {
+                filter.filterResponse(&head, for: request)
+            }
+        }
+        let status = head.status.code
+        exchange.suppressBody = exchange.head.method == .HEAD || status == 204 || status == 304 || status < 200
+        exchange.response = .headSent
+        context.write(self.wrapOutboundOut(.head(head)), promise: nil)
+    }
+
+    func writeBody(_ buffer: ByteBuffer, exchangeID: UInt64) -> EventLoopFuture<Void>? {
+        guard let context = self.context else { return nil }
+        guard let exchange = self.exchange(exchangeID), exchange.response == .headSent else {
+            return context.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
+        }
+        if exchange.suppressBody {
+            return context.eventLoop.makeSucceededVoidFuture()
+        }
+        return context.writeAndFlush(self.wrapOutboundOut(.body(.byteBuffer(buffer))))
+    }
+
+    func writeEnd(trailers: HTTPHeaders?, exchangeID: UInt64) {
+        guard let exchange = self.exchange(exchangeID), exchange.response == .headSent, let context = self.context else {
+            return
+        }
+        exchange.response = .ended
+        let written = context.writeAndFlush(self.wrapOutboundOut(.end(trailers)))
+        if exchange.closeAfterResponse {
+            exchange.receiver?.cancel()
+            exchange.receiver = nil
+            written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            return
+        }
+        if exchange.requestEnded {
+            self.finish(exchange)
+        }
+    }
+
+    func writeProblem(_ status: HTTPResponseStatus, detail: String, exchangeID: UInt64) {
+        guard let exchange = self.exchange(exchangeID), exchange.response == .notStarted, let context = self.context else {
+            if let exchange = self.exchange(exchangeID), exchange.response == .headSent {
+                // Too late for a status: the only honest signal left is to cut the response.
+                self.context?.close(promise: nil)
+            }
+            return
+        }
+        let problem = ProblemDetails(
+            status: status,
+            detail: detail,
+            instance: String(RequestPath.split(exchange.head.uri).path.prefix(512)),
+            requestID: exchange.requestID
+        )
+        let body = problem.jsonBody(allocator: context.channel.allocator)
+        self.writeHead(problem.responseHead(version: exchange.head.version, bodyLength: body.readableBytes), exchangeID: exchangeID)
+        _ = self.writeBody(body, exchangeID: exchangeID)
+        self.writeEnd(trailers: nil, exchangeID: exchangeID)
+    }
+
+    func setRequestBodyPaused(_ paused: Bool, exchangeID: UInt64) {
+        guard let exchange = self.exchange(exchangeID) else { return }
+        exchange.bodyPaused = paused
+        if !paused { self.releaseHeldRead() }
+    }
+}
+
+/// One request and its response, as the handler tracks them.
+private final class Exchange {
+    enum ResponseProgress { case notStarted, headSent, ended }
+
+    let id: UInt64
+    let head: HTTPRequestHead
+    let requestID: String
+    let keepAlive: Bool
+    let expectsBody: Bool
+    var route: CompiledRoute?
+    var request: GatewayRequest?
+    var receiver: (any RequestBodyReceiver)?
+    var pendingBody: [ByteBuffer] = []
+    var maxBodyBytes = Int.max
+    var bodyBytes = 0
+    var requestEnded = false
+    var discardingBody = false
+    var suspended = false
+    var bodyPaused = false
+    var closeAfterResponse = false
+    var suppressBody = false
+    var response = ResponseProgress.notStarted
+
+    init(id: UInt64, head: HTTPRequestHead, requestID: String, keepAlive: Bool, expectsBody: Bool) {
+        self.id = id
+        self.head = head
+        self.requestID = requestID
+        self.keepAlive = keepAlive
+        self.expectsBody = expectsBody
+        self.requestEnded = false
+    }
+}

@@ -1,0 +1,203 @@
+public import Logging
+public import NIOCore
+import NIOConcurrencyHelpers
+import NIOExtras
+import NIOPosix
+import NIOSSL
+public import ServiceLifecycle
+
+/// The gateway's listeners as a `Service`: binds every listener, serves until graceful shutdown,
+/// then stops accepting, lets in-flight requests finish within the grace period and closes.
+///
+/// ```swift
+/// let server = GatewayServer(runtime: runtime, eventLoopGroup: group, logger: logger)
+/// let group = ServiceGroup(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+/// try await group.run()
+/// ```
+public final class GatewayServer: Service, Sendable {
+    public let runtime: GatewayRuntime
+    private let eventLoopGroup: any EventLoopGroup
+    private let logger: Logger
+    private let state = NIOLockedValueBox(State())
+    private let listening = NIOLockedValueBox<[CheckedContinuation<[String: SocketAddress], any Error>]>([])
+
+    private struct State {
+        var boundAddresses: [String: SocketAddress]?
+        var startFailure: (any Error)?
+        var connections: [ObjectIdentifier: any Channel] = [:]
+    }
+
+    public init(runtime: GatewayRuntime, eventLoopGroup: any EventLoopGroup, logger: Logger) {
+        self.runtime = runtime
+        self.eventLoopGroup = eventLoopGroup
+        self.logger = logger
+    }
+
+    /// The local address of each listener, by listener name, once all are bound. Throws the
+    /// start-up error when binding failed.
+    public func waitUntilListening() async throws -> [String: SocketAddress] {
+        try await withCheckedThrowingContinuation { continuation in
+            let ready: Result<[String: SocketAddress], any Error>? = self.state.withLockedValue { state in
+                if let addresses = state.boundAddresses { return .success(addresses) }
+                if let failure = state.startFailure { return .failure(failure) }
+                self.listening.withLockedValue { $0.append(continuation) }
+                return nil
+            }
+            if let ready { continuation.resume(with: ready) }
+        }
+    }
+
+    /// Re-reads the certificate files of every HTTPS listener (what SIGHUP does). New handshakes
+    /// use the new certificates; open connections are not touched. A listener whose files fail
+    /// keeps its current certificates.
+    public func reloadCertificates() throws {
+        var issues: [ConfigIssue] = []
+        for (_, store) in self.runtime.certificateStores.sorted(by: { $0.key < $1.key }) {
+            do {
+                try store.reload()
+                self.logger.notice(
+                    "reloaded certificates",
+                    metadata: [
+                        "listener": "\(store.listenerName)",
+                        "fingerprints": "\(store.certificates.map(\.fingerprint).joined(separator: ", "))",
+                    ]
+                )
+            } catch let error as ConfigValidationError {
+                issues += error.issues
+            }
+        }
+        if !issues.isEmpty { throw ConfigValidationError(issues) }
+    }
+
+    public func run() async throws {
+        let quiesce = ServerQuiescingHelper(group: self.eventLoopGroup)
+        let serverChannels: [any Channel]
+        do {
+            serverChannels = try await self.bindListeners(quiesce: quiesce)
+        } catch {
+            self.finishStart(.failure(error))
+            throw error
+        }
+        var addresses: [String: SocketAddress] = [:]
+        for (listener, channel) in zip(self.runtime.configuration.listeners, serverChannels) {
+            addresses[listener.name] = channel.localAddress
+            self.logger.notice(
+                "listening",
+                metadata: [
+                    "listener": "\(listener.name)",
+                    "address": "\(channel.localAddress.map { "\($0)" } ?? "?")",
+                    "kind": "\(listener.tls != nil ? "https" : listener.redirectToHTTPS != nil ? "redirect-to-https" : "http")",
+                ]
+            )
+        }
+        self.finishStart(.success(addresses))
+
+        try? await gracefulShutdown()
+        await self.drain(quiesce: quiesce, serverChannels: serverChannels)
+    }
+
+    private func finishStart(_ result: Result<[String: SocketAddress], any Error>) {
+        let waiters = self.state.withLockedValue { state in
+            switch result {
+            case .success(let addresses): state.boundAddresses = addresses
+            case .failure(let error): state.startFailure = error
+            }
+            return self.listening.withLockedValue { waiters in
+                defer { waiters.removeAll() }
+                return waiters
+            }
+        }
+        for waiter in waiters { waiter.resume(with: result) }
+    }
+
+    private func bindListeners(quiesce: ServerQuiescingHelper) async throws -> [any Channel] {
+        var channels: [any Channel] = []
+        do {
+            for listener in self.runtime.configuration.listeners {
+                channels.append(try await self.bind(listener, quiesce: quiesce))
+            }
+        } catch {
+            for channel in channels { try? await channel.close() }
+            throw error
+        }
+        return channels
+    }
+
+    private func bind(_ listener: ListenerConfiguration, quiesce: ServerQuiescingHelper) async throws -> any Channel {
+        let kind: ListenerPipeline.Kind
+        if let tls = listener.tls, let store = self.runtime.certificateStores[listener.index] {
+            do {
+                kind = .tls(try NIOSSLContext(configuration: store.makeTLSConfiguration(minimumVersion: tls.minimumVersion, http2: tls.http2)))
+            } catch {
+                throw ListenerStartError(listener: listener.name, cause: "TLS set-up failed: \(error)")
+            }
+        } else if let redirect = listener.redirectToHTTPS {
+            kind = .redirectToHTTPS(port: redirect.port)
+        } else {
+            kind = .plain
+        }
+        let pipeline = ListenerPipeline(kind: kind, runtime: self.runtime, logger: self.logger)
+        let bootstrap = ServerBootstrap(group: self.eventLoopGroup)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
+                }
+            }
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { [self] channel in
+                self.track(channel)
+                return channel.eventLoop.makeCompletedFuture {
+                    try pipeline.configure(channel)
+                }
+            }
+        do {
+            return try await bootstrap.bind(host: listener.address, port: listener.port).get()
+        } catch let error as IOError {
+            let reason = error.errnoCode == EADDRINUSE ? "port \(listener.port) is already in use" : "\(error)"
+            throw ListenerStartError(listener: listener.name, cause: "cannot listen on \(listener.address):\(listener.port): \(reason)")
+        } catch {
+            throw ListenerStartError(listener: listener.name, cause: "cannot listen on \(listener.address):\(listener.port): \(error)")
+        }
+    }
+
+    private func track(_ channel: any Channel) {
+        let id = ObjectIdentifier(channel)
+        self.state.withLockedValue { $0.connections[id] = channel }
+        channel.closeFuture.whenComplete { _ in
+            _ = self.state.withLockedValue { $0.connections.removeValue(forKey: id) }
+        }
+    }
+
+    /// Stops accepting, asks every connection to finish its in-flight requests (HTTP/1.1 closes
+    /// after the current response, HTTP/2 sends GOAWAY), and after the grace period closes
+    /// whatever is still open.
+    private func drain(quiesce: ServerQuiescingHelper, serverChannels: [any Channel]) async {
+        let grace = self.runtime.configuration.shutdownGracePeriodSeconds
+        self.logger.notice("shutting down: no new connections; waiting for in-flight requests", metadata: ["grace-seconds": "\(grace)"])
+        let drained = self.eventLoopGroup.next().makePromise(of: Void.self)
+        quiesce.initiateShutdown(promise: drained)
+        let deadline = self.eventLoopGroup.next().scheduleTask(in: .seconds(grace)) { [self] in
+            let remaining = self.state.withLockedValue { Array($0.connections.values) }
+            if !remaining.isEmpty {
+                self.logger.warning("grace period over; closing connections", metadata: ["connections": "\(remaining.count)"])
+            }
+            for channel in remaining { channel.close(promise: nil) }
+        }
+        try? await drained.futureResult.get()
+        deadline.cancel()
+        for channel in serverChannels { try? await channel.close() }
+        await self.runtime.shutdownBackends()
+        self.logger.notice("stopped")
+    }
+}
+
+/// A listener could not start; the gateway exits with one line naming the listener and the cause.
+public struct ListenerStartError: Error, CustomStringConvertible, Sendable {
+    public var listener: String
+    public var cause: String
+
+    public var description: String { "listener \"\(self.listener)\": \(self.cause)" }
+}

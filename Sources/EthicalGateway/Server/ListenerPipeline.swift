@@ -1,0 +1,103 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTP2
+import NIOSSL
+import NIOTLS
+
+/// Builds the channel pipeline of each accepted connection, synchronously on its event loop:
+///
+/// ```
+/// IdleStateHandler -> [TLS -> handshake timeout -> ALPN] -> HTTP/1.1: head guard, NIO HTTP
+/// codec and pipelining, GatewayHTTPHandler
+///                                                       -> HTTP/2: NIOHTTP2Handler, per stream
+/// HTTP2FramePayloadToHTTP1ServerCodec, GatewayHTTPHandler
+/// ```
+struct ListenerPipeline: Sendable {
+    enum Kind: Sendable {
+        case plain
+        case tls(NIOSSLContext)
+        case redirectToHTTPS(port: Int)
+    }
+
+    let kind: Kind
+    let runtime: GatewayRuntime
+    let logger: Logger
+
+    func configure(_ channel: any Channel) throws {
+        let limits = self.runtime.limits
+        let sync = channel.pipeline.syncOperations
+        try sync.addHandler(IdleStateHandler(allTimeout: .seconds(limits.idleTimeoutSeconds)))
+        try sync.addHandler(IdleConnectionCloser())
+        switch self.kind {
+        case .plain:
+            try self.configureHTTP1(channel, scheme: "http")
+        case .redirectToHTTPS(let port):
+            let headGuard = RequestHeadGuard(limits: limits)
+            try sync.addHandler(headGuard)
+            try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
+            try sync.addHandler(RedirectToHTTPSHandler(httpsPort: port, headGuard: headGuard))
+        case .tls(let context):
+            try sync.addHandler(NIOSSLServerHandler(context: context))
+            try sync.addHandler(TLSHandshakeTimeoutHandler(timeout: .seconds(limits.headerReadTimeoutSeconds)))
+            let pipeline = self
+            try sync.addHandler(
+                ApplicationProtocolNegotiationHandler { result, channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        switch result {
+                        case .negotiated("h2"):
+                            try pipeline.configureHTTP2(channel)
+                        default:
+                            try pipeline.configureHTTP1(channel, scheme: "https")
+                        }
+                    }
+                }
+            )
+        }
+    }
+
+    private func configureHTTP1(_ channel: any Channel, scheme: String) throws {
+        let sync = channel.pipeline.syncOperations
+        let headGuard = RequestHeadGuard(limits: self.runtime.limits)
+        try sync.addHandler(headGuard)
+        try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
+        try sync.addHandler(
+            GatewayHTTPHandler(runtime: self.runtime, scheme: scheme, isHTTP2: false, headGuard: headGuard, logger: self.logger)
+        )
+    }
+
+    private func configureHTTP2(_ channel: any Channel) throws {
+        let limits = self.runtime.limits
+        let manager = NIOHTTP2ServerConnectionManagementHandler(
+            eventLoop: channel.eventLoop,
+            configuration: .init(maxIdleTime: nil, maxAge: nil, maxGraceTime: nil, keepalive: nil)
+        )
+        var connection = NIOHTTP2Handler.ConnectionConfiguration()
+        connection.initialSettings = [
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: 256),
+            HTTP2Setting(parameter: .maxHeaderListSize, value: limits.maxHeaderBytes + limits.maxURIBytes),
+        ]
+        let runtime = self.runtime
+        let logger = self.logger
+        _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+            mode: .server,
+            connectionConfiguration: connection,
+            streamConfiguration: .init(),
+            streamDelegate: manager.http2StreamDelegate
+        ) { stream in
+            stream.eventLoop.makeCompletedFuture {
+                try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+                try stream.pipeline.syncOperations.addHandler(
+                    GatewayHTTPHandler(runtime: runtime, scheme: "https", isHTTP2: true, headGuard: nil, logger: logger)
+                )
+            }
+        }
+        try channel.pipeline.syncOperations.addHandler(manager)
+    }
+}
+
+extension TimeAmount {
+    static func seconds(_ seconds: Double) -> TimeAmount {
+        .nanoseconds(Int64(seconds * 1_000_000_000))
+    }
+}

@@ -1,0 +1,72 @@
+public import NIOCore
+public import NIOHTTP1
+
+/// An RFC 9457 problem document: what clients get for every error the gateway itself answers.
+///
+/// ```json
+/// {"type":"about:blank","title":"Not Found","status":404,
+///  "detail":"no route matches GET example.com/nope","instance":"/nope","requestId":"7f3a..."}
+/// ```
+public struct ProblemDetails: Sendable {
+    public var status: HTTPResponseStatus
+    public var detail: String
+    public var instance: String?
+    public var requestID: String
+
+    public init(status: HTTPResponseStatus, detail: String, instance: String?, requestID: String) {
+        self.status = status
+        self.detail = detail
+        self.instance = instance
+        self.requestID = requestID
+    }
+
+    /// The document as JSON.
+    public func jsonBody(allocator: ByteBufferAllocator) -> ByteBuffer {
+        var json = "{\"type\":\"about:blank\",\"title\":"
+        appendJSONString(self.status.reasonPhrase, to: &json)
+        json += ",\"status\":\(self.status.code),\"detail\":"
+        appendJSONString(self.detail, to: &json)
+        if let instance = self.instance {
+            json += ",\"instance\":"
+            appendJSONString(instance, to: &json)
+        }
+        json += ",\"requestId\":"
+        appendJSONString(self.requestID, to: &json)
+        json += "}"
+        return allocator.buffer(string: json)
+    }
+
+    /// The response head: `application/problem+json`, the length, no caching.
+    public func responseHead(version: HTTPVersion, bodyLength: Int) -> HTTPResponseHead {
+        HTTPResponseHead(
+            version: version,
+            status: self.status,
+            headers: [
+                "content-type": "application/problem+json",
+                "content-length": String(bodyLength),
+                "cache-control": "no-store",
+            ]
+        )
+    }
+}
+
+/// Appends `string` as a JSON string literal.
+func appendJSONString(_ string: String, to output: inout String) {
+    output.append("\"")
+    for scalar in string.unicodeScalars {
+        switch scalar {
+        case "\"": output.append("\\\"")
+        case "\\": output.append("\\\\")
+        case "\n": output.append("\\n")
+        case "\r": output.append("\\r")
+        case "\t": output.append("\\t")
+        case _ where scalar.value < 0x20:
+            output.append("\\u00")
+            output.append(String(scalar.value, radix: 16).count == 1 ? "0" : "")
+            output.append(String(scalar.value, radix: 16))
+        default:
+            output.unicodeScalars.append(scalar)
+        }
+    }
+    output.append("\"")
+}

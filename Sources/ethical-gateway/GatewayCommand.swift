@@ -1,0 +1,158 @@
+import ArgumentParser
+import EthicalGateway
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import RedirectPlugin
+import RespondPlugin
+import ServiceLifecycle
+import StaticFilesPlugin
+
+/// The one list of plugins compiled into this binary.
+enum CompiledPlugins {
+    static var registry: PluginRegistry {
+        var registry = PluginRegistry()
+        registry.register(StaticFilesPlugin.self)
+        registry.register(RedirectPlugin.self)
+        registry.register(RespondPlugin.self)
+        return registry
+    }
+}
+
+@main
+struct GatewayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ethical-gateway",
+        abstract: "A secure entry point for a cluster: TLS termination, routing and plugins from one JSON config.",
+        version: GatewayVersion.current,
+        subcommands: [RunCommand.self, ValidateCommand.self, VersionCommand.self],
+        defaultSubcommand: RunCommand.self
+    )
+}
+
+/// Options shared by the subcommands that read a configuration.
+struct ConfigOptions: ParsableArguments {
+    @Option(
+        name: .shortAndLong,
+        help: ArgumentHelp(
+            "The configuration file.",
+            discussion: "Default: $\(ConfigLoader.configPathVariable), else \(ConfigLoader.defaultConfigPath)."
+        )
+    )
+    var config: String?
+
+    @Option(help: "Log level (trace, debug, info, notice, warning, error, critical). Default: $ETHICAL_GATEWAY_LOG_LEVEL, else the config's logLevel, else info.")
+    var logLevel: String?
+
+    var configURL: URL {
+        let path = self.config ?? ProcessInfo.processInfo.environment[ConfigLoader.configPathVariable] ?? ConfigLoader.defaultConfigPath
+        return URL(fileURLWithPath: path).standardizedFileURL
+    }
+
+    func makeLogger(configured: LogLevelSetting?) throws -> Logger {
+        let name = self.logLevel ?? ProcessInfo.processInfo.environment["ETHICAL_GATEWAY_LOG_LEVEL"] ?? configured?.rawValue ?? "info"
+        guard let level = Logger.Level(rawValue: name.lowercased()) else {
+            throw ValidationError("unknown log level \"\(name)\"; expected trace, debug, info, notice, warning, error or critical")
+        }
+        var logger = Logger(label: "ethical-gateway") { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = level
+        return logger
+    }
+}
+
+/// Prints configuration errors, one per line, and exits 1.
+func failWithConfigErrors(_ error: ConfigValidationError, configURL: URL) -> ExitCode {
+    FileHandle.standardError.write(Data("error: \(configURL.path): \(error)\n".utf8))
+    return ExitCode(1)
+}
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "run", abstract: "Run the gateway (the default).")
+
+    @OptionGroup var options: ConfigOptions
+
+    func run() async throws {
+        let configURL = self.options.configURL
+        let configuration: GatewayConfiguration
+        do {
+            configuration = try ConfigLoader.load(fileAt: configURL)
+        } catch let error as ConfigValidationError {
+            throw failWithConfigErrors(error, configURL: configURL)
+        }
+        let logger = try self.options.makeLogger(configured: configuration.logLevel)
+        let eventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        let builder = GatewayRuntimeBuilder(
+            registry: CompiledPlugins.registry,
+            configDirectory: configURL.deletingLastPathComponent(),
+            eventLoopGroup: eventLoopGroup,
+            logger: logger
+        )
+        let runtime: GatewayRuntime
+        do {
+            runtime = try builder.build(configuration)
+        } catch let error as ConfigValidationError {
+            throw failWithConfigErrors(error, configURL: configURL)
+        }
+        logger.notice("starting", metadata: ["version": "\(GatewayVersion.current)", "config": "\(configURL.path)"])
+        let server = GatewayServer(runtime: runtime, eventLoopGroup: eventLoopGroup, logger: logger)
+        let services = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: server, successTerminationBehavior: .gracefullyShutdownGroup),
+                    .init(service: CertificateReloadService(server: server, logger: logger)),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        do {
+            try await services.run()
+        } catch let error as ListenerStartError {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct ValidateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "validate",
+        abstract: "Check a configuration file and print every error with its JSON path; exit 1 if it has any."
+    )
+
+    @Argument(help: "The configuration file to check.")
+    var path: String
+
+    func run() async throws {
+        let configURL = URL(fileURLWithPath: self.path).standardizedFileURL
+        var logger = Logger(label: "ethical-gateway") { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = .error
+        do {
+            let configuration = try ConfigLoader.load(fileAt: configURL)
+            let builder = GatewayRuntimeBuilder(
+                registry: CompiledPlugins.registry,
+                configDirectory: configURL.deletingLastPathComponent(),
+                eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
+                logger: logger,
+                createDevelopmentCertificates: false
+            )
+            let runtime = try builder.build(configuration)
+            await runtime.shutdownBackends()
+            print(
+                "\(configURL.path): OK (\(configuration.listeners.count) listeners, \(configuration.routes.count) routes, "
+                    + "\(configuration.backends.count) backends, \(configuration.filters.count) filters)"
+            )
+        } catch let error as ConfigValidationError {
+            throw failWithConfigErrors(error, configURL: configURL)
+        }
+    }
+}
+
+struct VersionCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "version", abstract: "Print the version.")
+
+    func run() {
+        print("ethical-gateway \(GatewayVersion.current)")
+    }
+}
