@@ -74,13 +74,8 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let configURL = self.options.configURL
-        let configuration: GatewayConfiguration
-        do {
-            configuration = try ConfigLoader.load(fileAt: configURL)
-        } catch let error as ConfigValidationError {
-            throw failWithConfigErrors(error, configURL: configURL)
-        }
-        let logger = try self.options.makeLogger(configured: configuration.logLevel)
+        // Read once for the log level; the builder reads it again and reports every issue.
+        let logger = try self.options.makeLogger(configured: (try? ConfigLoader.load(fileAt: configURL))?.logLevel)
         let eventLoopGroup = MultiThreadedEventLoopGroup.singleton
         let builder = GatewayRuntimeBuilder(
             registry: CompiledPlugins.registry,
@@ -90,7 +85,7 @@ struct RunCommand: AsyncParsableCommand {
         )
         let runtime: GatewayRuntime
         do {
-            runtime = try builder.build(configuration)
+            runtime = try builder.load(fileAt: configURL)
         } catch let error as ConfigValidationError {
             throw failWithConfigErrors(error, configURL: configURL)
         }
@@ -129,7 +124,6 @@ struct ValidateCommand: AsyncParsableCommand {
         var logger = Logger(label: "ethical-gateway") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = .error
         do {
-            let configuration = try ConfigLoader.load(fileAt: configURL)
             let builder = GatewayRuntimeBuilder(
                 registry: CompiledPlugins.registry,
                 configDirectory: configURL.deletingLastPathComponent(),
@@ -137,8 +131,9 @@ struct ValidateCommand: AsyncParsableCommand {
                 logger: logger,
                 createDevelopmentCertificates: false
             )
-            let runtime = try builder.build(configuration)
+            let runtime = try builder.load(fileAt: configURL)
             await runtime.shutdownBackends()
+            let configuration = runtime.configuration
             print(
                 "\(configURL.path): OK (\(configuration.listeners.count) listeners, \(configuration.routes.count) routes, "
                     + "\(configuration.backends.count) backends, \(configuration.filters.count) filters)"

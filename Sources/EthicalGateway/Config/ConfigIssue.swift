@@ -18,9 +18,17 @@ public struct ConfigIssue: Sendable, Hashable, CustomStringConvertible {
 public struct ConfigValidationError: Error, Sendable, CustomStringConvertible {
     /// All issues, in document order where that is known.
     public var issues: [ConfigIssue]
+    /// What could be decoded despite the issues, so later checks (plugins, certificates) can
+    /// still run and report their issues in the same pass.
+    var partialConfiguration: GatewayConfiguration?
 
     public init(_ issues: [ConfigIssue]) {
         self.issues = issues
+    }
+
+    init(_ issues: [ConfigIssue], partialConfiguration: GatewayConfiguration?) {
+        self.issues = issues
+        self.partialConfiguration = partialConfiguration
     }
 
     public var description: String {

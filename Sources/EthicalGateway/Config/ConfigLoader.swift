@@ -12,14 +12,17 @@ public enum ConfigLoader {
     ///
     /// - Throws: ``ConfigValidationError`` with every issue found.
     public static func load(fileAt url: URL) throws -> GatewayConfiguration {
-        let data: Data
+        try self.load(data: self.read(url))
+    }
+
+    /// The file's bytes, or an issue saying why they cannot be had.
+    static func read(_ url: URL) throws -> Data {
         do {
-            data = try Data(contentsOf: url)
+            return try Data(contentsOf: url)
         } catch {
             let reason = FileManager.default.fileExists(atPath: url.path) ? "cannot be read" : "does not exist"
             throw ConfigValidationError([ConfigIssue(path: "$", message: "configuration file \(url.path) \(reason)")])
         }
-        return try self.load(data: data)
     }
 
     /// Decodes and cross-checks configuration JSON.
@@ -31,7 +34,7 @@ public enum ConfigLoader {
             issues += self.crossCheck(decoded)
         }
         guard let configuration = decoded, issues.isEmpty else {
-            throw ConfigValidationError(issues)
+            throw ConfigValidationError(issues, partialConfiguration: decoded)
         }
         return configuration
     }

@@ -38,6 +38,33 @@ public struct GatewayRuntimeBuilder: Sendable {
         resolveConfigPath(configuration.stateDirectory, relativeTo: self.configDirectory)
     }
 
+    /// Reads, checks and builds the configuration file at `url`. Throws
+    /// ``ConfigValidationError`` with every issue: those of the document and, for the parts that
+    /// could be decoded, those of plugins, certificates and routes.
+    public func load(fileAt url: URL) throws -> GatewayRuntime {
+        try self.load(data: ConfigLoader.read(url))
+    }
+
+    /// Checks and builds configuration JSON; see ``load(fileAt:)``.
+    public func load(data: Data) throws -> GatewayRuntime {
+        let configuration: GatewayConfiguration
+        do {
+            configuration = try ConfigLoader.load(data: data)
+        } catch let error as ConfigValidationError {
+            guard let partial = error.partialConfiguration else { throw error }
+            var checker = self
+            checker.createDevelopmentCertificates = false
+            do {
+                let runtime = try checker.build(partial)
+                Task { await runtime.shutdownBackends() }
+            } catch let more as ConfigValidationError {
+                throw ConfigValidationError(error.issues + more.issues)
+            }
+            throw error
+        }
+        return try self.build(configuration)
+    }
+
     /// Builds the runtime, or throws ``ConfigValidationError`` with every issue found.
     public func build(_ configuration: GatewayConfiguration) throws -> GatewayRuntime {
         var issues: [ConfigIssue] = []
