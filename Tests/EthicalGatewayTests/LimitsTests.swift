@@ -1,0 +1,114 @@
+import EthicalGateway
+import EthicalGatewayTesting
+import Foundation
+import Testing
+
+@Suite("Limits against bad input and slow clients")
+struct LimitsTests {
+    static let config = """
+        { "limits": { "maxHeaderBytes": 2048, "maxHeaderCount": 20, "maxURIBytes": 256, "maxBodyBytes": 1000,
+                      "headerReadTimeoutSeconds": 0.5, "idleTimeoutSeconds": 5 },
+          "listeners": [ { "name": "http", "address": "127.0.0.1", "port": 0 },
+                         { "name": "https", "address": "127.0.0.1", "port": 0, "tls": {} } ],
+          "routes": [ { "backend": "ok" }, { "match": { "pathPrefix": "/big" }, "maxBodyBytes": 5000, "backend": "ok" },
+                      { "match": { "path": "/slow" }, "backend": "slow" } ],
+          "backends": { "ok": { "plugin": "respond", "config": { "body": "ok" } },
+                        "slow": { "plugin": "test-slow", "config": { "delayMilliseconds": 3000, "body": "late" } } } }
+        """
+
+    func withGateway(_ body: (LiveGateway) async throws -> Void) async throws {
+        try await LiveGateway.with(config: Self.config, registry: testRegistry, body)
+    }
+
+    @Test("an over-long request target gets 414")
+    func uriTooLong() async throws {
+        try await self.withGateway { gateway in
+            for scheme in ["http", "https"] {
+                let response = try await Curl.request("\(scheme)://127.0.0.1:\(gateway.port(scheme))/" + String(repeating: "a", count: 300))
+                #expect(response.status == 414)
+                #expect(response.header("content-type") == "application/problem+json")
+            }
+        }
+    }
+
+    @Test("too many or too large headers get 431, over HTTP/1.1 and HTTP/2")
+    func headers() async throws {
+        try await self.withGateway { gateway in
+            let many = (0..<25).flatMap { ["-H", "X-Field-\($0): v"] }
+            for (scheme, flag) in [("http", "--http1.1"), ("https", "--http2")] {
+                let url = "\(scheme)://127.0.0.1:\(gateway.port(scheme))/"
+                let count = try await Curl.request(url, many + [flag])
+                #expect(count.status == 431, "\(scheme) count")
+                let size = try await Curl.request(url, ["-H", "X-Big: " + String(repeating: "b", count: 2100), flag])
+                #expect(size.status == 431, "\(scheme) size")
+            }
+        }
+    }
+
+    @Test("a head far beyond the limits is cut off before it is buffered")
+    func hugeHead() async throws {
+        try await self.withGateway { gateway in
+            let connection = try RawConnection(port: gateway.port("http"))
+            connection.send("GET / HTTP/1.1\r\nHost: a\r\n")
+            for _ in 0..<40 { connection.send("X-Filler: " + String(repeating: "f", count: 1000) + "\r\n") }
+            let (text, closed) = connection.readUntilClosed(timeout: 5)
+            #expect(text.hasPrefix("HTTP/1.1 431"))
+            #expect(closed)
+        }
+    }
+
+    @Test("bodies above the route's limit get 413, announced or streamed")
+    func bodyTooLarge() async throws {
+        try await self.withGateway { gateway in
+            let url = "http://127.0.0.1:\(gateway.port("http"))"
+            let small = try await Curl.request(url + "/", ["--data-binary", String(repeating: "x", count: 900)])
+            #expect(small.status == 200)
+            let announced = try await Curl.request(url + "/", ["--data-binary", String(repeating: "x", count: 1200)])
+            #expect(announced.status == 413)
+            let routeLimit = try await Curl.request(url + "/big", ["--data-binary", String(repeating: "x", count: 4000)])
+            #expect(routeLimit.status == 200)
+            let chunked = try RawConnection(port: gateway.port("http"))
+            // The slow backend has not answered yet when the body crosses the limit.
+            chunked.send("POST /slow HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
+            chunked.send("3e8\r\n" + String(repeating: "y", count: 1000) + "\r\n")
+            chunked.send("3e8\r\n" + String(repeating: "y", count: 1000) + "\r\n")
+            let (text, closed) = chunked.readUntilClosed(timeout: 5)
+            #expect(text.hasPrefix("HTTP/1.1 413"))
+            #expect(text.lowercased().contains("connection: close"))
+            #expect(closed)
+        }
+    }
+
+    @Test("a client too slow to send its head gets 408 and is disconnected")
+    func headerTimeout() async throws {
+        try await self.withGateway { gateway in
+            let connection = try RawConnection(port: gateway.port("http"))
+            connection.send("GET / HTTP/1.1\r\nHost: a\r\n")
+            let (text, closed) = connection.readUntilClosed(timeout: 5)
+            #expect(text.hasPrefix("HTTP/1.1 408"))
+            #expect(closed)
+            // A TLS client that never says hello is disconnected too.
+            let silent = try RawConnection(port: gateway.port("https"))
+            let (_, silentClosed) = silent.readUntilClosed(timeout: 5)
+            #expect(silentClosed)
+        }
+    }
+
+    @Test("malformed HTTP gets 400 and the connection is closed; the gateway keeps serving")
+    func malformed() async throws {
+        try await self.withGateway { gateway in
+            for garbage in ["GARBAGE\r\n\r\n", "GET / HTTP/1.1\r\nHost a\r\n\r\n", "GET / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\nHost: a\r\n\r\n"] {
+                let connection = try RawConnection(port: gateway.port("http"))
+                connection.send(garbage)
+                let (text, closed) = connection.readUntilClosed(timeout: 5)
+                #expect(text.hasPrefix("HTTP/1.1 400"), "\(garbage.debugDescription) -> \(text.prefix(40))")
+                #expect(closed)
+            }
+            let missingHost = try RawConnection(port: gateway.port("http"))
+            missingHost.send("GET / HTTP/1.1\r\n\r\n")
+            #expect(missingHost.read(until: "}", timeout: 5).hasPrefix("HTTP/1.1 400"))
+            let healthy = try await Curl.request("http://127.0.0.1:\(gateway.port("http"))/")
+            #expect(healthy.status == 200)
+        }
+    }
+}

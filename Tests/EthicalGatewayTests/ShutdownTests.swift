@@ -1,0 +1,51 @@
+import EthicalGateway
+import EthicalGatewayTesting
+import Foundation
+import Testing
+
+@Suite("Graceful shutdown")
+struct ShutdownTests {
+    static func config(grace: Double, delayMilliseconds: Int) -> String {
+        """
+        { "shutdownGracePeriodSeconds": \(grace),
+          "listeners": [ { "name": "http", "address": "127.0.0.1", "port": 0 }, { "name": "https", "address": "127.0.0.1", "port": 0, "tls": {} } ],
+          "routes": [ { "match": { "path": "/slow" }, "backend": "slow" }, { "backend": "fast" } ],
+          "backends": { "slow": { "plugin": "test-slow", "config": { "delayMilliseconds": \(delayMilliseconds), "body": "finished" } },
+                        "fast": { "plugin": "respond", "config": { "body": "fast" } } } }
+        """
+    }
+
+    @Test("in-flight requests finish; new connections are refused", arguments: [("http", "--http1.1"), ("https", "--http2")])
+    func drains(scheme: String, flag: String) async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let configFile = try directory.write(Self.config(grace: 10, delayMilliseconds: 1500), to: "gateway.json")
+        let gateway = try await LiveGateway.start(configFile: configFile, directory: directory, registry: testRegistry)
+        let port = gateway.port(scheme)
+        let inFlight = Task { try await Curl.request("\(scheme)://127.0.0.1:\(port)/slow", [flag]) }
+        // Wait until the request is really in flight: the gateway has accepted its connection.
+        try await Task.sleep(for: .milliseconds(500))
+        await gateway.beginShutdown()
+        try await Task.sleep(for: .milliseconds(200))
+        await #expect(throws: CurlError.self) {
+            try await Curl.request("\(scheme)://127.0.0.1:\(port)/", [flag], timeout: 3)
+        }
+        let response = try await inFlight.value
+        #expect(response.status == 200 && response.bodyText == "finished")
+        try await gateway.shutdown()
+    }
+
+    @Test("connections still busy after the grace period are closed")
+    func gracePeriod() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let configFile = try directory.write(Self.config(grace: 0.3, delayMilliseconds: 10_000), to: "gateway.json")
+        let gateway = try await LiveGateway.start(configFile: configFile, directory: directory, registry: testRegistry)
+        let started = Date()
+        let inFlight = Task { try await Curl.request("http://127.0.0.1:\(gateway.port("http"))/slow") }
+        try await Task.sleep(for: .milliseconds(300))
+        try await gateway.shutdown()
+        await #expect(throws: CurlError.self) { try await inFlight.value }
+        #expect(Date().timeIntervalSince(started) < 5)
+    }
+}
