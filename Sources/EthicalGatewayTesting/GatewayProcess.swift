@@ -24,7 +24,13 @@ public final class GatewayProcess: @unchecked Sendable {
     }
 
     /// Starts the binary and waits until it logged `expectedListeners` "listening" lines (or exited).
-    public init(arguments: [String], currentDirectory: URL? = nil, expectedListeners: Int, timeout: TimeInterval = 30) async throws {
+    public init(
+        arguments: [String],
+        currentDirectory: URL? = nil,
+        environment: [String: String] = [:],
+        expectedListeners: Int,
+        timeout: TimeInterval = 30
+    ) async throws {
         self.scratch = try TemporaryDirectory(prefix: "gateway-process")
         self.logFile = self.scratch.url.appendingPathComponent("log")
         _ = FileManager.default.createFile(atPath: self.logFile.path, contents: nil)
@@ -32,6 +38,7 @@ public final class GatewayProcess: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: Self.binaryPath)
         process.arguments = arguments
         if let currentDirectory { process.currentDirectoryURL = currentDirectory }
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let handle = try FileHandle(forWritingTo: self.logFile)
         process.standardOutput = handle
         process.standardError = handle

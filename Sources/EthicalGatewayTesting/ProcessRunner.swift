@@ -80,5 +80,6 @@ public enum ProcessRunner {
 
 public struct ProcessRunnerError: Error, CustomStringConvertible {
     public var message: String
+    public init(message: String) { self.message = message }
     public var description: String { self.message }
 }

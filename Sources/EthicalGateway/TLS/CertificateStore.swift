@@ -78,6 +78,8 @@ final class CertificateStore: Sendable {
                 )
             } catch let error as ConfigIssueError {
                 issues.append(error.issue)
+            } catch let error as ConfigValidationError {
+                issues += error.issues
             }
         }
         if !issues.isEmpty { throw ConfigValidationError(issues) }

@@ -23,8 +23,16 @@ struct LoadedCertificate: Sendable {
         serverNames: [String]?,
         path: String
     ) throws -> LoadedCertificate {
-        let certificatePEM = try readFile(certificateFile, path: "\(path).certificateFile", what: "certificate")
-        let keyPEM = try readFile(keyFile, path: "\(path).keyFile", what: "private key")
+        let certificateText = Result { try readFile(certificateFile, path: "\(path).certificateFile", what: "certificate") }
+        let keyText = Result { try readFile(keyFile, path: "\(path).keyFile", what: "private key") }
+        guard case .success(let certificatePEM) = certificateText, case .success(let keyPEM) = keyText else {
+            // Report both files when both are unusable.
+            let issues = [certificateText, keyText].compactMap { result -> ConfigIssue? in
+                guard case .failure(let error as ConfigIssueError) = result else { return nil }
+                return error.issue
+            }
+            throw ConfigValidationError(issues)
+        }
 
         let chain: [NIOSSLCertificate]
         let parsedLeaf: Certificate
