@@ -39,7 +39,8 @@ public enum RedirectPlugin: BackendPlugin {
         let location = configuration.location
         let isPath = location.hasPrefix("/") && !location.hasPrefix("//")
         let components = URLComponents(string: location)
-        let isURL = ["http", "https"].contains(components?.scheme?.lowercased() ?? "") && !(components?.host ?? "").isEmpty
+        let isURL =
+            ["http", "https"].contains(components?.scheme?.lowercased() ?? "") && !(components?.host ?? "").isEmpty
         guard isPath || isURL, !location.contains("?") || !configuration.appendPath,
             location.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
         else {
@@ -50,7 +51,11 @@ public enum RedirectPlugin: BackendPlugin {
         }
         var base = location
         if configuration.appendPath { while base.hasSuffix("/") { base.removeLast() } }
-        return RedirectBackend(base: base, status: HTTPResponseStatus(statusCode: configuration.status), appendPath: configuration.appendPath)
+        return RedirectBackend(
+            base: base,
+            status: HTTPResponseStatus(statusCode: configuration.status),
+            appendPath: configuration.appendPath
+        )
     }
 }
 

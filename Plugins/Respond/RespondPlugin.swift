@@ -30,7 +30,8 @@ public enum RespondPlugin: BackendPlugin {
             self.status = try container.decodeIfPresent(Int.self, forKey: .status) ?? 200
             self.headers = try container.decodeIfPresent([String: String].self, forKey: .headers) ?? [:]
             self.body = try container.decodeIfPresent(String.self, forKey: .body) ?? ""
-            self.contentType = try container.decodeIfPresent(String.self, forKey: .contentType) ?? "text/plain; charset=utf-8"
+            self.contentType =
+                try container.decodeIfPresent(String.self, forKey: .contentType) ?? "text/plain; charset=utf-8"
         }
     }
 
@@ -73,7 +74,11 @@ struct RespondBackend: Backend {
 /// A header name is an RFC 9110 token; a value has no control characters.
 func isValidHeader(name: String, value: String) -> Bool {
     let tokenExtras = Set("!#$%&'*+-.^_`|~".utf8)
-    let nameValid = !name.isEmpty && name.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || tokenExtras.contains($0) }
+    let nameValid =
+        !name.isEmpty
+        && name.utf8.allSatisfy {
+            ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || tokenExtras.contains($0)
+        }
     let valueValid = value.utf8.allSatisfy { $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) }
     return nameValid && valueValid
 }

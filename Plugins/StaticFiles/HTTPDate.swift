@@ -23,7 +23,8 @@ enum HTTPDate {
             let month = Self.months.firstIndex(of: String(fields[2])), let year = Int32(fields[3])
         else { return nil }
         let clock = fields[4].split(separator: ":")
-        guard clock.count == 3, let hour = Int32(clock[0]), let minute = Int32(clock[1]), let second = Int32(clock[2]) else {
+        guard clock.count == 3, let hour = Int32(clock[0]), let minute = Int32(clock[1]), let second = Int32(clock[2])
+        else {
             return nil
         }
         var parts = tm()

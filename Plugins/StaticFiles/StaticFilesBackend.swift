@@ -164,8 +164,9 @@ struct OpenedFile: @unchecked Sendable {
         var info = stat()
         guard stat(candidate, &info) == 0 else { return nil }
         if (info.st_mode & S_IFMT) == S_IFDIR {
-            guard let index = indexFiles.lazy.map({ candidate + (candidate.hasSuffix("/") ? "" : "/") + $0 })
-                .first(where: { stat($0, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG })
+            guard
+                let index = indexFiles.lazy.map({ candidate + (candidate.hasSuffix("/") ? "" : "/") + $0 })
+                    .first(where: { stat($0, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG })
             else { return nil }
             candidate = index
         }

@@ -19,12 +19,19 @@ public struct CurlResponse: Sendable {
 public enum Curl {
     /// Requests `url`. `arguments` are extra curl options (`--http2`, `-H`, `--resolve`, ...).
     /// TLS verification is off unless `arguments` brings `--cacert`.
-    public static func request(_ url: String, _ arguments: [String] = [], timeout: TimeInterval = 20) async throws -> CurlResponse {
+    public static func request(
+        _ url: String,
+        _ arguments: [String] = [],
+        timeout: TimeInterval = 20
+    ) async throws -> CurlResponse {
         let scratch = try TemporaryDirectory(prefix: "curl")
         defer { scratch.remove() }
         let headersFile = scratch.url.appendingPathComponent("headers").path
         let bodyFile = scratch.url.appendingPathComponent("body").path
-        var options = ["-sS", "--max-time", "\(Int(timeout))", "-D", headersFile, "-o", bodyFile, "-w", "%{http_code} %{http_version}"]
+        var options = [
+            "-sS", "--max-time", "\(Int(timeout))", "-D", headersFile, "-o", bodyFile, "-w",
+            "%{http_code} %{http_version}",
+        ]
         if !arguments.contains("--cacert") { options.append("-k") }
         let output = try await ProcessRunner.run("curl", options + arguments + [url], timeout: timeout + 5)
         guard output.exitCode == 0 else {
@@ -34,7 +41,8 @@ public enum Curl {
         let rawHeaders = (try? String(contentsOfFile: headersFile, encoding: .utf8)) ?? ""
         // With redirects or 100-continue there may be several header blocks; keep the last.
         let lastBlock = rawHeaders.components(separatedBy: "\r\n\r\n").filter { !$0.isEmpty }.last ?? ""
-        let headers: [(name: String, value: String)] = lastBlock.components(separatedBy: "\r\n").dropFirst().compactMap { line in
+        let headers: [(name: String, value: String)] = lastBlock.components(separatedBy: "\r\n").dropFirst().compactMap
+        { line in
             guard let colon = line.firstIndex(of: ":") else { return nil }
             return (line[..<colon].lowercased(), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
         }

@@ -12,15 +12,28 @@ public final class GatewayProcess: @unchecked Sendable {
         let testBinary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         var folder = testBinary.deletingLastPathComponent()
         // The test binary lives inside `<name>.xctest` on some platforms; step out of it.
-        while folder.pathExtension == "xctest" || folder.lastPathComponent == "MacOS" || folder.lastPathComponent == "Contents" {
+        while folder.pathExtension == "xctest" || folder.lastPathComponent == "MacOS"
+            || folder.lastPathComponent == "Contents"
+        {
             folder.deleteLastPathComponent()
         }
         return folder.appendingPathComponent("ethical-gateway").path
     }
 
     /// Runs the binary to completion (for `validate`, `version`, start-up failures).
-    public static func run(_ arguments: [String], currentDirectory: URL? = nil, environment: [String: String]? = nil, timeout: TimeInterval = 30) async throws -> ProcessOutput {
-        try await ProcessRunner.run(Self.binaryPath, arguments, currentDirectory: currentDirectory, environment: environment, timeout: timeout)
+    public static func run(
+        _ arguments: [String],
+        currentDirectory: URL? = nil,
+        environment: [String: String]? = nil,
+        timeout: TimeInterval = 30
+    ) async throws -> ProcessOutput {
+        try await ProcessRunner.run(
+            Self.binaryPath,
+            arguments,
+            currentDirectory: currentDirectory,
+            environment: environment,
+            timeout: timeout
+        )
     }
 
     /// Starts the binary and waits until it logged `expectedListeners` "listening" lines (or exited).

@@ -29,7 +29,13 @@ public final class LiveGateway: Sendable {
         return port
     }
 
-    private init(directory: TemporaryDirectory, server: GatewayServer, ports: [String: Int], serviceGroup: ServiceGroup, running: Task<Void, any Error>) {
+    private init(
+        directory: TemporaryDirectory,
+        server: GatewayServer,
+        ports: [String: Int],
+        serviceGroup: ServiceGroup,
+        running: Task<Void, any Error>
+    ) {
         self.directory = directory
         self.server = server
         self.ports = ports
@@ -63,9 +69,15 @@ public final class LiveGateway: Sendable {
     }
 
     /// Starts a gateway on an existing config file.
-    public static func start(configFile: URL, directory: TemporaryDirectory, registry: PluginRegistry) async throws -> LiveGateway {
+    public static func start(
+        configFile: URL,
+        directory: TemporaryDirectory,
+        registry: PluginRegistry
+    ) async throws -> LiveGateway {
         var logger = Logger(label: "live-gateway") { StreamLogHandler.standardError(label: $0) }
-        logger.logLevel = ProcessInfo.processInfo.environment["GATEWAY_TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .warning
+        logger.logLevel =
+            ProcessInfo.processInfo.environment["GATEWAY_TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) }
+            ?? .warning
         let configuration = try ConfigLoader.load(fileAt: configFile)
         let runtime = try GatewayRuntimeBuilder(
             registry: registry,
@@ -73,7 +85,11 @@ public final class LiveGateway: Sendable {
             eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
             logger: logger
         ).build(configuration)
-        let server = GatewayServer(runtime: runtime, eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger)
+        let server = GatewayServer(
+            runtime: runtime,
+            eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
+            logger: logger
+        )
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: server, successTerminationBehavior: .gracefullyShutdownGroup)],

@@ -1,9 +1,9 @@
+import Crypto
 import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
-import Crypto
 
 /// An HTTP/1.1 response read by ``TLSTestClient``.
 public struct TestResponse: Sendable {
@@ -49,7 +49,9 @@ public final class TLSTestClient {
                     let handler = try NIOSSLClientHandler(context: context, serverHostname: serverName)
                     try channel.pipeline.syncOperations.addHandler(handler)
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
+                    return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(
+                        wrappingChannelSynchronously: channel
+                    )
                 }
             }
         return try await channel.executeThenClose { inbound, outbound in

@@ -48,7 +48,9 @@ public struct TestCertificate: Sendable {
         try Data(key.pemRepresentation.utf8).write(to: keyFile)
         var serializer = DER.Serializer()
         try serializer.serialize(certificate)
-        let fingerprint = SHA256.hash(data: serializer.serializedBytes).map { String(format: "%02X", $0) }.joined(separator: ":")
+        let fingerprint = SHA256.hash(data: serializer.serializedBytes).map { String(format: "%02X", $0) }.joined(
+            separator: ":"
+        )
         return TestCertificate(
             commonName: commonName,
             certificateFile: certificateFile,

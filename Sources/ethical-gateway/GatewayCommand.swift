@@ -42,18 +42,27 @@ struct ConfigOptions: ParsableArguments {
     )
     var config: String?
 
-    @Option(help: "Log level (trace, debug, info, notice, warning, error, critical). Default: $ETHICAL_GATEWAY_LOG_LEVEL, else the config's logLevel, else info.")
+    @Option(
+        help:
+            "Log level (trace, debug, info, notice, warning, error, critical). Default: $ETHICAL_GATEWAY_LOG_LEVEL, else the config's logLevel, else info."
+    )
     var logLevel: String?
 
     var configURL: URL {
-        let path = self.config ?? ProcessInfo.processInfo.environment[ConfigLoader.configPathVariable] ?? ConfigLoader.defaultConfigPath
+        let path =
+            self.config ?? ProcessInfo.processInfo.environment[ConfigLoader.configPathVariable]
+            ?? ConfigLoader.defaultConfigPath
         return URL(fileURLWithPath: path).standardizedFileURL
     }
 
     func makeLogger(configured: LogLevelSetting?) throws -> Logger {
-        let name = self.logLevel ?? ProcessInfo.processInfo.environment["ETHICAL_GATEWAY_LOG_LEVEL"] ?? configured?.rawValue ?? "info"
+        let name =
+            self.logLevel ?? ProcessInfo.processInfo.environment["ETHICAL_GATEWAY_LOG_LEVEL"] ?? configured?.rawValue
+            ?? "info"
         guard let level = Logger.Level(rawValue: name.lowercased()) else {
-            throw ValidationError("unknown log level \"\(name)\"; expected trace, debug, info, notice, warning, error or critical")
+            throw ValidationError(
+                "unknown log level \"\(name)\"; expected trace, debug, info, notice, warning, error or critical"
+            )
         }
         var logger = Logger(label: "ethical-gateway") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = level

@@ -27,7 +27,8 @@ struct CommandLineTests {
         let output = try await GatewayProcess.run(["validate", file.path])
         #expect(output.exitCode == 1)
         for path in [
-            "$.listeners[0].port", "$.listeners[1].tls.certificates[0].certificateFile", "$.listeners[1].tls.certificates[0].keyFile",
+            "$.listeners[0].port", "$.listeners[1].tls.certificates[0].certificateFile",
+            "$.listeners[1].tls.certificates[0].keyFile",
             "$.routes[0].backend", "$.backends.files.config.colour",
         ] {
             #expect(output.standardError.contains("\(path):"), "missing \(path) in:\n\(output.standardError)")
@@ -52,10 +53,24 @@ struct CommandLineTests {
     func relativePathsAndSigterm() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let certificate = try TestCertificate.make(commonName: "rel.test", dnsNames: ["rel.test"], in: directory.url, fileStem: "certs-site")
-        try FileManager.default.createDirectory(at: directory.url.appendingPathComponent("certs"), withIntermediateDirectories: true)
-        try FileManager.default.moveItem(at: certificate.certificateFile, to: directory.url.appendingPathComponent("certs/site.pem"))
-        try FileManager.default.moveItem(at: certificate.keyFile, to: directory.url.appendingPathComponent("certs/site.key"))
+        let certificate = try TestCertificate.make(
+            commonName: "rel.test",
+            dnsNames: ["rel.test"],
+            in: directory.url,
+            fileStem: "certs-site"
+        )
+        try FileManager.default.createDirectory(
+            at: directory.url.appendingPathComponent("certs"),
+            withIntermediateDirectories: true
+        )
+        try FileManager.default.moveItem(
+            at: certificate.certificateFile,
+            to: directory.url.appendingPathComponent("certs/site.pem")
+        )
+        try FileManager.default.moveItem(
+            at: certificate.keyFile,
+            to: directory.url.appendingPathComponent("certs/site.key")
+        )
         try directory.write("from the config folder", to: "www/index.html")
         let file = try directory.write(
             """
@@ -67,7 +82,11 @@ struct CommandLineTests {
             """,
             to: "conf/../gateway.json"
         )
-        let gateway = try await GatewayProcess(arguments: ["run", "--config", file.path], currentDirectory: URL(fileURLWithPath: "/"), expectedListeners: 1)
+        let gateway = try await GatewayProcess(
+            arguments: ["run", "--config", file.path],
+            currentDirectory: URL(fileURLWithPath: "/"),
+            expectedListeners: 1
+        )
         let port = try #require(gateway.listeningPorts["https"], "\(gateway.log)")
         let response = try await Curl.request("https://127.0.0.1:\(port)/")
         #expect(response.bodyText == "from the config folder")
@@ -110,7 +129,11 @@ struct CommandLineTests {
         let output = try await GatewayProcess.run(["run", "--config", busy.path, "--log-level", "error"])
         #expect(output.exitCode == 1)
         let errorLines = output.standardError.split(separator: "\n").filter { $0.hasPrefix("error:") }
-        #expect(errorLines == ["error: listener \"public\": cannot listen on 127.0.0.1:\(blocker.port): port \(blocker.port) is already in use"])
+        #expect(
+            errorLines == [
+                "error: listener \"public\": cannot listen on 127.0.0.1:\(blocker.port): port \(blocker.port) is already in use"
+            ]
+        )
 
         let missingCertificate = try directory.write(
             """
@@ -122,14 +145,23 @@ struct CommandLineTests {
         )
         let missing = try await GatewayProcess.run(["run", "--config", missingCertificate.path])
         #expect(missing.exitCode == 1)
-        #expect(missing.standardError.contains("$.listeners[0].tls.certificates[0].certificateFile: certificate file \(directory.url.path)/gone.pem does not exist"))
+        #expect(
+            missing.standardError.contains(
+                "$.listeners[0].tls.certificates[0].certificateFile: certificate file \(directory.url.path)/gone.pem does not exist"
+            )
+        )
     }
 
     @Test("SIGHUP reloads certificates in the running binary")
     func sighup() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let first = try TestCertificate.make(commonName: "one.test", dnsNames: ["one.test"], in: directory.url, fileStem: "tls")
+        let first = try TestCertificate.make(
+            commonName: "one.test",
+            dnsNames: ["one.test"],
+            in: directory.url,
+            fileStem: "tls"
+        )
         let file = try directory.write(
             """
             { "listeners": [ { "name": "https", "address": "127.0.0.1", "port": 0,
@@ -140,8 +172,16 @@ struct CommandLineTests {
         )
         let gateway = try await GatewayProcess(arguments: ["--config", file.path], expectedListeners: 1)
         let port = try #require(gateway.listeningPorts["https"])
-        #expect(try await TLSTestClient.withConnection(port: port, serverName: "one.test") { $0.peerFingerprint } == first.fingerprint)
-        let second = try TestCertificate.make(commonName: "two.test", dnsNames: ["one.test"], in: directory.url, fileStem: "tls")
+        #expect(
+            try await TLSTestClient.withConnection(port: port, serverName: "one.test") { $0.peerFingerprint }
+                == first.fingerprint
+        )
+        let second = try TestCertificate.make(
+            commonName: "two.test",
+            dnsNames: ["one.test"],
+            in: directory.url,
+            fileStem: "tls"
+        )
         gateway.signal(SIGHUP)
         var seen = ""
         for _ in 0..<100 where seen != second.fingerprint {

@@ -32,7 +32,9 @@ struct ConfigValidationTests {
             """
         )
         let paths = Set(issues.map(\.path))
-        #expect(paths == ["$.extra", "$.listeners[0].prot", "$.routes[0].match.pathprefix", "$.backends.ok.config.stauts"])
+        #expect(
+            paths == ["$.extra", "$.listeners[0].prot", "$.routes[0].match.pathprefix", "$.backends.ok.config.stauts"]
+        )
         let routeIssue = try #require(issues.first { $0.path == "$.routes[0].match.pathprefix" })
         #expect(routeIssue.message.contains("pathPrefix"))
     }
@@ -92,8 +94,14 @@ struct ConfigValidationTests {
 
     @Test("a route naming a backend that does not exist lists the declared ones")
     func danglingBackend() async throws {
-        let issues = try await configIssues(plainConfig(routes: #"[{"backend": "web"}]"#, backends: #"{"api": {"plugin": "respond"}}"#))
-        #expect(issues == [ConfigIssue(path: "$.routes[0].backend", message: "no backend named \"web\" (declared backends: api)")])
+        let issues = try await configIssues(
+            plainConfig(routes: #"[{"backend": "web"}]"#, backends: #"{"api": {"plugin": "respond"}}"#)
+        )
+        #expect(
+            issues == [
+                ConfigIssue(path: "$.routes[0].backend", message: "no backend named \"web\" (declared backends: api)")
+            ]
+        )
     }
 
     @Test("two listeners with the same name are an error")
@@ -179,6 +187,14 @@ struct ConfigValidationTests {
         let issues = try await configIssues(
             plainConfig(routes: "[]", backends: "{}", extra: #""logLevel": "loud""#)
         )
-        #expect(issues == [ConfigIssue(path: "$.logLevel", message: "expected one of \"trace\", \"debug\", \"info\", \"notice\", \"warning\", \"error\", \"critical\", found \"loud\"")])
+        #expect(
+            issues == [
+                ConfigIssue(
+                    path: "$.logLevel",
+                    message:
+                        "expected one of \"trace\", \"debug\", \"info\", \"notice\", \"warning\", \"error\", \"critical\", found \"loud\""
+                )
+            ]
+        )
     }
 }

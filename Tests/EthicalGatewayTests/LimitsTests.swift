@@ -24,7 +24,9 @@ struct LimitsTests {
     func uriTooLong() async throws {
         try await self.withGateway { gateway in
             for scheme in ["http", "https"] {
-                let response = try await Curl.request("\(scheme)://127.0.0.1:\(gateway.port(scheme))/" + String(repeating: "a", count: 300))
+                let response = try await Curl.request(
+                    "\(scheme)://127.0.0.1:\(gateway.port(scheme))/" + String(repeating: "a", count: 300)
+                )
                 #expect(response.status == 414)
                 #expect(response.header("content-type") == "application/problem+json")
             }
@@ -65,7 +67,10 @@ struct LimitsTests {
             #expect(small.status == 200)
             let announced = try await Curl.request(url + "/", ["--data-binary", String(repeating: "x", count: 1200)])
             #expect(announced.status == 413)
-            let routeLimit = try await Curl.request(url + "/big", ["--data-binary", String(repeating: "x", count: 4000)])
+            let routeLimit = try await Curl.request(
+                url + "/big",
+                ["--data-binary", String(repeating: "x", count: 4000)]
+            )
             #expect(routeLimit.status == 200)
             let chunked = try RawConnection(port: gateway.port("http"))
             // The slow backend has not answered yet when the body crosses the limit.
@@ -97,7 +102,10 @@ struct LimitsTests {
     @Test("malformed HTTP gets 400 and the connection is closed; the gateway keeps serving")
     func malformed() async throws {
         try await self.withGateway { gateway in
-            for garbage in ["GARBAGE\r\n\r\n", "GET / HTTP/1.1\r\nHost a\r\n\r\n", "GET / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\nHost: a\r\n\r\n"] {
+            for garbage in [
+                "GARBAGE\r\n\r\n", "GET / HTTP/1.1\r\nHost a\r\n\r\n",
+                "GET / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\nHost: a\r\n\r\n",
+            ] {
                 let connection = try RawConnection(port: gateway.port("http"))
                 connection.send(garbage)
                 let (text, closed) = connection.readUntilClosed(timeout: 5)

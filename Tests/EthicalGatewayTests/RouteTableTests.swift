@@ -23,7 +23,13 @@ struct RouteTableTests {
         )
     }
 
-    func match(_ table: RouteTable<String>, _ host: String?, _ path: String, _ method: HTTPMethod = .GET, _ headers: HTTPHeaders = [:]) -> String? {
+    func match(
+        _ table: RouteTable<String>,
+        _ host: String?,
+        _ path: String,
+        _ method: HTTPMethod = .GET,
+        _ headers: HTTPHeaders = [:]
+    ) -> String? {
         table.match(host: host, path: Substring(path), method: method, headers: headers)?.entry.target
     }
 
@@ -78,11 +84,24 @@ struct RouteTableTests {
         let table = try RouteTable.build([entry("api", prefix: "/api/"), entry("exact", path: "/old")])
         let api = try #require(table.match(host: nil, path: "/api/users/7", method: .GET, headers: [:]))
         #expect(api.matchedPrefix == "/api")
-        #expect(PathRewrite(stripPrefix: true, rewritePrefix: nil).apply(to: "/api/users/7", matchedPrefix: api.matchedPrefix) == "/users/7")
-        #expect(PathRewrite(stripPrefix: false, rewritePrefix: "/v2").apply(to: "/api/users/7", matchedPrefix: api.matchedPrefix) == "/v2/users/7")
+        #expect(
+            PathRewrite(stripPrefix: true, rewritePrefix: nil).apply(
+                to: "/api/users/7",
+                matchedPrefix: api.matchedPrefix
+            ) == "/users/7"
+        )
+        #expect(
+            PathRewrite(stripPrefix: false, rewritePrefix: "/v2").apply(
+                to: "/api/users/7",
+                matchedPrefix: api.matchedPrefix
+            ) == "/v2/users/7"
+        )
         #expect(PathRewrite(stripPrefix: true, rewritePrefix: nil).apply(to: "/api", matchedPrefix: "/api") == "/")
         let exact = try #require(table.match(host: nil, path: "/old", method: .GET, headers: [:]))
-        #expect(PathRewrite(stripPrefix: false, rewritePrefix: "/new").apply(to: "/old", matchedPrefix: exact.matchedPrefix) == "/new")
+        #expect(
+            PathRewrite(stripPrefix: false, rewritePrefix: "/new").apply(to: "/old", matchedPrefix: exact.matchedPrefix)
+                == "/new"
+        )
     }
 
     @Test("routes that could take the same request with equal precedence are rejected")
@@ -91,21 +110,32 @@ struct RouteTableTests {
             try RouteTable.build([entry("a", prefix: "/x"), entry("b", prefix: "/x/")])
         }
         #expect(throws: ConfigValidationError.self) {
-            try RouteTable.build([entry("a", hosts: ["h.test"], path: "/x", methods: ["GET", "PUT"]), entry("b", hosts: ["h.test"], path: "/x", methods: ["PUT"])])
+            try RouteTable.build([
+                entry("a", hosts: ["h.test"], path: "/x", methods: ["GET", "PUT"]),
+                entry("b", hosts: ["h.test"], path: "/x", methods: ["PUT"]),
+            ])
         }
         #expect(throws: ConfigValidationError.self) {
-            try RouteTable.build([entry("a", prefix: "/x", headers: ["a": "1"]), entry("b", prefix: "/x", headers: ["b": "1"])])
+            try RouteTable.build([
+                entry("a", prefix: "/x", headers: ["a": "1"]), entry("b", prefix: "/x", headers: ["b": "1"]),
+            ])
         }
         // Disjoint methods or conflicting header values cannot take the same request.
         #expect(throws: Never.self) {
-            try RouteTable.build([entry("a", prefix: "/x", methods: ["GET"]), entry("b", prefix: "/x", methods: ["POST"])])
+            try RouteTable.build([
+                entry("a", prefix: "/x", methods: ["GET"]), entry("b", prefix: "/x", methods: ["POST"]),
+            ])
         }
         #expect(throws: Never.self) {
-            try RouteTable.build([entry("a", prefix: "/x", headers: ["v": "1"]), entry("b", prefix: "/x", headers: ["v": "2"])])
+            try RouteTable.build([
+                entry("a", prefix: "/x", headers: ["v": "1"]), entry("b", prefix: "/x", headers: ["v": "2"]),
+            ])
         }
         // Same path, different hosts: no tie.
         #expect(throws: Never.self) {
-            try RouteTable.build([entry("a", hosts: ["a.test"], prefix: "/"), entry("b", hosts: ["b.test"], prefix: "/")])
+            try RouteTable.build([
+                entry("a", hosts: ["a.test"], prefix: "/"), entry("b", hosts: ["b.test"], prefix: "/"),
+            ])
         }
     }
 
@@ -122,10 +152,13 @@ struct RouteTableTests {
 
 @Suite("Request paths")
 struct RequestPathTests {
-    @Test("dot segments and repeated slashes are removed before routing", arguments: [
-        ("/a/b", "/a/b"), ("/a/./b", "/a/b"), ("/a/../b", "/b"), ("/../../etc/passwd", "/etc/passwd"),
-        ("//a//b/", "/a/b/"), ("/a/..", "/"), ("/", "/"), ("/a/b/..", "/a/"),
-    ])
+    @Test(
+        "dot segments and repeated slashes are removed before routing",
+        arguments: [
+            ("/a/b", "/a/b"), ("/a/./b", "/a/b"), ("/a/../b", "/b"), ("/../../etc/passwd", "/etc/passwd"),
+            ("//a//b/", "/a/b/"), ("/a/..", "/"), ("/", "/"), ("/a/b/..", "/a/"),
+        ]
+    )
     func normalize(input: String, expected: String) {
         #expect(RequestPath.normalize(Substring(input)) == expected)
     }

@@ -78,7 +78,10 @@ struct RoutingLiveTests {
               "backends": { "ok": { "plugin": "respond", "config": { "body": "ok" } } } }
             """
         try await LiveGateway.with(config: config, registry: gatewayRegistry) { gateway in
-            let response = try await Curl.request("http://127.0.0.1:\(gateway.port("http"))/missing", ["-H", "X-Request-ID: trace-123"])
+            let response = try await Curl.request(
+                "http://127.0.0.1:\(gateway.port("http"))/missing",
+                ["-H", "X-Request-ID: trace-123"]
+            )
             #expect(response.status == 404)
             #expect(response.header("content-type") == "application/problem+json")
             #expect(response.header("x-request-id") == "trace-123")
@@ -89,7 +92,10 @@ struct RoutingLiveTests {
             #expect((problem?["detail"] as? String)?.contains("no route matches GET") == true)
 
             // A generated id when the client sends none (or an unusable one).
-            let generated = try await Curl.request("http://127.0.0.1:\(gateway.port("http"))/missing", ["-H", "X-Request-ID: bad id\""])
+            let generated = try await Curl.request(
+                "http://127.0.0.1:\(gateway.port("http"))/missing",
+                ["-H", "X-Request-ID: bad id\""]
+            )
             #expect(generated.header("x-request-id")?.count == 32)
 
             // Keep-alive: the 404 and the next request share one connection.
@@ -128,7 +134,10 @@ struct RoutingLiveTests {
               "routes": [], "backends": {} }
             """
         try await LiveGateway.with(config: config, registry: gatewayRegistry) { gateway in
-            let response = try await Curl.request("http://127.0.0.1:\(gateway.port("redirect"))/a/b?c=d", ["-H", "Host: example.test"])
+            let response = try await Curl.request(
+                "http://127.0.0.1:\(gateway.port("redirect"))/a/b?c=d",
+                ["-H", "Host: example.test"]
+            )
             #expect(response.status == 308)
             #expect(response.header("location") == "https://example.test:8443/a/b?c=d")
         }

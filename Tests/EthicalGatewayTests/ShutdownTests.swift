@@ -15,7 +15,10 @@ struct ShutdownTests {
         """
     }
 
-    @Test("in-flight requests finish; new connections are refused", arguments: [("http", "--http1.1"), ("https", "--http2")])
+    @Test(
+        "in-flight requests finish; new connections are refused",
+        arguments: [("http", "--http1.1"), ("https", "--http2")]
+    )
     func drains(scheme: String, flag: String) async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }

@@ -10,9 +10,17 @@ struct TLSListenerTests {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let certificates = [
-            "default": try TestCertificate.make(commonName: "default.test", dnsNames: ["default.test"], in: directory.url),
+            "default": try TestCertificate.make(
+                commonName: "default.test",
+                dnsNames: ["default.test"],
+                in: directory.url
+            ),
             "exact": try TestCertificate.make(commonName: "api.test", dnsNames: ["api.test"], in: directory.url),
-            "wildcard": try TestCertificate.make(commonName: "*.apps.test", dnsNames: ["*.apps.test"], in: directory.url),
+            "wildcard": try TestCertificate.make(
+                commonName: "*.apps.test",
+                dnsNames: ["*.apps.test"],
+                in: directory.url
+            ),
         ]
         let entries = ["default", "exact", "wildcard"].map {
             #"{ "certificateFile": "\#(certificates[$0]!.certificateFile.path)", "keyFile": "\#(certificates[$0]!.keyFile.path)" }"#
@@ -37,8 +45,13 @@ struct TLSListenerTests {
                 ("a.b.apps.test", "default"), ("other.test", "default"), (nil, "default"),
             ]
             for (name, expected) in cases {
-                let fingerprint = try await TLSTestClient.withConnection(port: port, serverName: name) { $0.peerFingerprint }
-                #expect(fingerprint == certificates[expected]!.fingerprint, "SNI \(name ?? "none") should get the \(expected) certificate")
+                let fingerprint = try await TLSTestClient.withConnection(port: port, serverName: name) {
+                    $0.peerFingerprint
+                }
+                #expect(
+                    fingerprint == certificates[expected]!.fingerprint,
+                    "SNI \(name ?? "none") should get the \(expected) certificate"
+                )
             }
             // An independent client agrees: openssl s_client shows the subject chosen by -servername.
             let output = try await ProcessRunner.run(
@@ -46,7 +59,9 @@ struct TLSListenerTests {
                 ["s_client", "-connect", "127.0.0.1:\(port)", "-servername", "x.apps.test"],
                 standardInput: ""
             )
-            #expect(output.standardOutput.contains("CN = *.apps.test") || output.standardOutput.contains("CN=*.apps.test"))
+            #expect(
+                output.standardOutput.contains("CN = *.apps.test") || output.standardOutput.contains("CN=*.apps.test")
+            )
         }
     }
 
@@ -73,8 +88,12 @@ struct TLSListenerTests {
                     ["s_client", "-connect", "127.0.0.1:\(port)", flag, "-cipher", "DEFAULT@SECLEVEL=0"],
                     standardInput: ""
                 )
-                let negotiated = output.standardOutput.contains("Cipher is ") && !output.standardOutput.contains("Cipher is (NONE)")
-                #expect(negotiated == accepted, "\(flag): \(output.standardOutput.suffix(300)) \(output.standardError.suffix(300))")
+                let negotiated =
+                    output.standardOutput.contains("Cipher is ") && !output.standardOutput.contains("Cipher is (NONE)")
+                #expect(
+                    negotiated == accepted,
+                    "\(flag): \(output.standardOutput.suffix(300)) \(output.standardError.suffix(300))"
+                )
             }
         }
     }
@@ -93,8 +112,16 @@ struct TLSListenerTests {
         )
         var fingerprints: [String] = []
         for _ in 0..<2 {
-            let gateway = try await LiveGateway.start(configFile: configFile, directory: directory, registry: gatewayRegistry)
-            fingerprints.append(try await TLSTestClient.withConnection(port: gateway.port("https"), serverName: "localhost") { $0.peerFingerprint })
+            let gateway = try await LiveGateway.start(
+                configFile: configFile,
+                directory: directory,
+                registry: gatewayRegistry
+            )
+            fingerprints.append(
+                try await TLSTestClient.withConnection(port: gateway.port("https"), serverName: "localhost") {
+                    $0.peerFingerprint
+                }
+            )
             try await gateway.shutdown()
         }
         #expect(fingerprints[0] == fingerprints[1])
@@ -107,7 +134,12 @@ struct TLSListenerTests {
     func reload() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let old = try TestCertificate.make(commonName: "old.test", dnsNames: ["site.test"], in: directory.url, fileStem: "site")
+        let old = try TestCertificate.make(
+            commonName: "old.test",
+            dnsNames: ["site.test"],
+            in: directory.url,
+            fileStem: "site"
+        )
         let configFile = try directory.write(
             """
             { "listeners": [ { "name": "https", "address": "127.0.0.1", "port": 0,
@@ -116,22 +148,35 @@ struct TLSListenerTests {
             """,
             to: "gateway.json"
         )
-        let gateway = try await LiveGateway.start(configFile: configFile, directory: directory, registry: gatewayRegistry)
+        let gateway = try await LiveGateway.start(
+            configFile: configFile,
+            directory: directory,
+            registry: gatewayRegistry
+        )
         let port = gateway.port("https")
         try await TLSTestClient.withConnection(port: port, serverName: "site.test") { connection in
             #expect(connection.peerFingerprint == old.fingerprint)
             // Replace the files and reload while this connection stays open.
-            let new = try TestCertificate.make(commonName: "new.test", dnsNames: ["site.test"], in: directory.url, fileStem: "site")
+            let new = try TestCertificate.make(
+                commonName: "new.test",
+                dnsNames: ["site.test"],
+                in: directory.url,
+                fileStem: "site"
+            )
             try gateway.server.reloadCertificates()
             let again = try await connection.get("/")
             #expect(again.status == 200 && again.body == "up")
-            let fresh = try await TLSTestClient.withConnection(port: port, serverName: "site.test") { $0.peerFingerprint }
+            let fresh = try await TLSTestClient.withConnection(port: port, serverName: "site.test") {
+                $0.peerFingerprint
+            }
             #expect(fresh == new.fingerprint)
 
             // A broken file on reload keeps the new certificate in service and says why.
             try Data("not a certificate".utf8).write(to: new.certificateFile)
             #expect(throws: ConfigValidationError.self) { try gateway.server.reloadCertificates() }
-            let still = try await TLSTestClient.withConnection(port: port, serverName: "site.test") { $0.peerFingerprint }
+            let still = try await TLSTestClient.withConnection(port: port, serverName: "site.test") {
+                $0.peerFingerprint
+            }
             #expect(still == new.fingerprint)
         }
         try await gateway.shutdown()

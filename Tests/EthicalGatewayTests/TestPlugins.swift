@@ -24,7 +24,13 @@ enum SlowBackendPlugin: BackendPlugin {
         func handle(_ request: GatewayRequest, response: ResponseWriter) -> any RequestBodyReceiver {
             let body = self.body
             request.eventLoop.assumeIsolated().scheduleTask(in: self.delay) {
-                response.respond(GatewayResponse(status: .ok, headers: ["content-type": "text/plain"], body: ByteBuffer(string: body)))
+                response.respond(
+                    GatewayResponse(
+                        status: .ok,
+                        headers: ["content-type": "text/plain"],
+                        body: ByteBuffer(string: body)
+                    )
+                )
             }
             return DiscardingBodyReceiver.shared
         }
@@ -53,7 +59,12 @@ enum TaggingFilterPlugin: FilterPlugin {
 
         func filterRequest(_ request: inout GatewayRequest) -> FilterOutcome {
             if self.configuration.blockHeader == true, request.head.headers.contains(name: "x-block") {
-                return .respond(GatewayResponse(status: .forbidden, body: ByteBuffer(string: "blocked by \(self.configuration.tag)")))
+                return .respond(
+                    GatewayResponse(
+                        status: .forbidden,
+                        body: ByteBuffer(string: "blocked by \(self.configuration.tag)")
+                    )
+                )
             }
             guard let delay = self.configuration.suspendMilliseconds else { return .proceed }
             var modified = request

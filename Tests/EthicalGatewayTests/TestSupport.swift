@@ -11,10 +11,15 @@ import Testing
 var gatewayRegistry: PluginRegistry { CompiledPlugins.registry }
 
 /// The repository's root folder (for `config/` and scripts).
-let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
 
 /// Loads and builds a configuration as `validate` does, returning every issue (empty when valid).
-func configIssues(_ json: String, files: [String: String] = [:], registry: PluginRegistry = gatewayRegistry) async throws -> [ConfigIssue] {
+func configIssues(
+    _ json: String,
+    files: [String: String] = [:],
+    registry: PluginRegistry = gatewayRegistry
+) async throws -> [ConfigIssue] {
     let directory = try TemporaryDirectory()
     defer { directory.remove() }
     for (path, contents) in files { try directory.write(contents, to: path) }

@@ -60,7 +60,9 @@ final class ConfigDecodingSession {
             let expected = object.requestedKeys.sorted().joined(separator: ", ")
             for key in unknown {
                 let keyPath = jsonPath([AnyCodingKey(key)], base: path)
-                result.append(ConfigIssue(path: keyPath, message: "unknown key \"\(key)\" (expected one of: \(expected))"))
+                result.append(
+                    ConfigIssue(path: keyPath, message: "unknown key \"\(key)\" (expected one of: \(expected))")
+                )
             }
         }
         return result
@@ -79,7 +81,10 @@ final class ConfigDecodingSession {
         case let error as ConfigIssueError:
             return error.issue
         case let DecodingError.keyNotFound(key, context):
-            return ConfigIssue(path: self.path(context.codingPath), message: "missing required key \"\(key.stringValue)\"")
+            return ConfigIssue(
+                path: self.path(context.codingPath),
+                message: "missing required key \"\(key.stringValue)\""
+            )
         case let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context),
             let DecodingError.dataCorrupted(context):
             return ConfigIssue(path: self.path(context.codingPath), message: context.debugDescription)

@@ -49,7 +49,8 @@ public enum ConfigLoader {
                 issues.append(
                     ConfigIssue(
                         path: "\(route.jsonPath).backend",
-                        message: "no backend named \"\(route.backend)\" (declared backends: \(available.isEmpty ? "none" : available))"
+                        message:
+                            "no backend named \"\(route.backend)\" (declared backends: \(available.isEmpty ? "none" : available))"
                     )
                 )
             }
@@ -59,7 +60,8 @@ public enum ConfigLoader {
                 issues.append(
                     ConfigIssue(
                         path: "\(route.jsonPath).filters[\(offset)]",
-                        message: "no filter named \"\(filter)\" (declared filters: \(available.isEmpty ? "none" : available))"
+                        message:
+                            "no filter named \"\(filter)\" (declared filters: \(available.isEmpty ? "none" : available))"
                     )
                 )
             }
@@ -82,7 +84,8 @@ public enum ConfigLoader {
                 issues.append(
                     ConfigIssue(
                         path: "\(listener.jsonPath).port",
-                        message: "port \(listener.port) on \(listener.address) is also used by listener \"\(earlier.name)\" (\(earlier.jsonPath))"
+                        message:
+                            "port \(listener.port) on \(listener.address) is also used by listener \"\(earlier.name)\" (\(earlier.jsonPath))"
                     )
                 )
             }
@@ -96,6 +99,7 @@ public enum ConfigLoader {
         let wildcards: Set<String> = ["0.0.0.0", "::"]
         let lhsIsV6 = lhs.contains(":")
         let rhsIsV6 = rhs.contains(":")
-        return (wildcards.contains(lhs) || wildcards.contains(rhs)) && (lhsIsV6 == rhsIsV6 || lhs == "::" || rhs == "::")
+        return (wildcards.contains(lhs) || wildcards.contains(rhs))
+            && (lhsIsV6 == rhsIsV6 || lhs == "::" || rhs == "::")
     }
 }

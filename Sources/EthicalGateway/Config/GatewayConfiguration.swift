@@ -78,24 +78,33 @@ extension GatewayConfiguration: Decodable {
             )
         }
         self.logLevel = try container.decodeIfPresent(Lenient<LogLevelSetting>.self, forKey: .logLevel)?.value
-        self.limits = try container.decodeIfPresent(Lenient<RequestLimits>.self, forKey: .limits)?.value ?? RequestLimits()
+        self.limits =
+            try container.decodeIfPresent(Lenient<RequestLimits>.self, forKey: .limits)?.value ?? RequestLimits()
 
         let listeners = try container.decode([Lenient<ListenerConfiguration>].self, forKey: .listeners)
         self.listeners = listeners.enumerated().compactMap { index, element in
-            element.value.map { var listener = $0; listener.index = index; return listener }
+            element.value.map {
+                var listener = $0; listener.index = index; return listener
+            }
         }
         if listeners.isEmpty {
             throw DecodingError.dataCorrupted(
-                .init(codingPath: container.codingPath + [CodingKeys.listeners], debugDescription: "expected at least one listener")
+                .init(
+                    codingPath: container.codingPath + [CodingKeys.listeners],
+                    debugDescription: "expected at least one listener"
+                )
             )
         }
 
         let routes = try container.decodeIfPresent([Lenient<RouteConfiguration>].self, forKey: .routes) ?? []
         self.routes = routes.enumerated().compactMap { index, element in
-            element.value.map { var route = $0; route.index = index; return route }
+            element.value.map {
+                var route = $0; route.index = index; return route
+            }
         }
 
-        let backends = try container.decodeIfPresent([String: Lenient<PluginDeclaration>].self, forKey: .backends) ?? [:]
+        let backends =
+            try container.decodeIfPresent([String: Lenient<PluginDeclaration>].self, forKey: .backends) ?? [:]
         let filters = try container.decodeIfPresent([String: Lenient<PluginDeclaration>].self, forKey: .filters) ?? [:]
         self.backends = backends.compactMapValues(\.value)
         self.filters = filters.compactMapValues(\.value)
@@ -136,7 +145,10 @@ public struct RequestLimits: Sendable, Decodable, Equatable {
             guard let value = try container.decodeIfPresent(T.self, forKey: key) else { return fallback }
             guard value > 0 else {
                 throw DecodingError.dataCorrupted(
-                    .init(codingPath: container.codingPath + [key], debugDescription: "expected a number greater than 0")
+                    .init(
+                        codingPath: container.codingPath + [key],
+                        debugDescription: "expected a number greater than 0"
+                    )
                 )
             }
             return value
@@ -170,6 +182,9 @@ public struct PluginDeclaration: Sendable, Decodable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.plugin = try container.decode(String.self, forKey: .plugin)
         self.config = try container.decodeIfPresent(JSONValue.self, forKey: .config) ?? .object([:])
-        self.configPath = jsonPath(container.codingPath + [CodingKeys.config], base: (decoder as? StrictConfigDecoder)?.session.basePath ?? "$")
+        self.configPath = jsonPath(
+            container.codingPath + [CodingKeys.config],
+            base: (decoder as? StrictConfigDecoder)?.session.basePath ?? "$"
+        )
     }
 }

@@ -40,7 +40,8 @@ public struct ListenerConfiguration: Sendable, Decodable {
             throw DecodingError.dataCorrupted(
                 .init(
                     codingPath: container.codingPath + [CodingKeys.address],
-                    debugDescription: "expected an IPv4 or IPv6 address such as \"127.0.0.1\", found \"\(self.address)\""
+                    debugDescription:
+                        "expected an IPv4 or IPv6 address such as \"127.0.0.1\", found \"\(self.address)\""
                 )
             )
         }
@@ -55,12 +56,16 @@ public struct ListenerConfiguration: Sendable, Decodable {
         }
         self.name = try container.decodeIfPresent(String.self, forKey: .name) ?? "\(self.address):\(self.port)"
         self.tls = try container.decodeIfPresent(ListenerTLSConfiguration.self, forKey: .tls)
-        self.redirectToHTTPS = try container.decodeIfPresent(RedirectToHTTPSConfiguration.self, forKey: .redirectToHTTPS)
+        self.redirectToHTTPS = try container.decodeIfPresent(
+            RedirectToHTTPSConfiguration.self,
+            forKey: .redirectToHTTPS
+        )
         if self.tls != nil && self.redirectToHTTPS != nil {
             throw DecodingError.dataCorrupted(
                 .init(
                     codingPath: container.codingPath + [CodingKeys.redirectToHTTPS],
-                    debugDescription: "a redirect listener serves plain HTTP; remove either \"tls\" or \"redirectToHTTPS\""
+                    debugDescription:
+                        "a redirect listener serves plain HTTP; remove either \"tls\" or \"redirectToHTTPS\""
                 )
             )
         }
@@ -78,7 +83,11 @@ public struct ListenerTLSConfiguration: Sendable, Decodable {
     /// Offer HTTP/2 through ALPN. Default `true`.
     public var http2: Bool
 
-    public init(certificates: [CertificateConfiguration] = [], minimumVersion: TLSVersionSetting = .tls12, http2: Bool = true) {
+    public init(
+        certificates: [CertificateConfiguration] = [],
+        minimumVersion: TLSVersionSetting = .tls12,
+        http2: Bool = true
+    ) {
         self.certificates = certificates
         self.minimumVersion = minimumVersion
         self.http2 = http2
@@ -133,7 +142,10 @@ public struct RedirectToHTTPSConfiguration: Sendable, Decodable {
         self.port = try container.decodeIfPresent(Int.self, forKey: .port) ?? 443
         if !(1...65535).contains(self.port) {
             throw DecodingError.dataCorrupted(
-                .init(codingPath: container.codingPath + [CodingKeys.port], debugDescription: "expected a port between 1 and 65535")
+                .init(
+                    codingPath: container.codingPath + [CodingKeys.port],
+                    debugDescription: "expected a port between 1 and 65535"
+                )
             )
         }
     }

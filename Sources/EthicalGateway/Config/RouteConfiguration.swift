@@ -50,7 +50,8 @@ public struct RouteConfiguration: Sendable, Decodable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         let index = decoder.codingPath.last?.intValue ?? 0
         self.name = try container.decodeIfPresent(String.self, forKey: .name) ?? "routes[\(index)]"
-        self.match = try container.decodeIfPresent(RouteMatchConfiguration.self, forKey: .match) ?? RouteMatchConfiguration()
+        self.match =
+            try container.decodeIfPresent(RouteMatchConfiguration.self, forKey: .match) ?? RouteMatchConfiguration()
         self.backend = try container.decode(String.self, forKey: .backend)
         self.filters = try container.decodeIfPresent([String].self, forKey: .filters) ?? []
         self.stripPrefix = try container.decodeIfPresent(Bool.self, forKey: .stripPrefix) ?? false
@@ -58,17 +59,25 @@ public struct RouteConfiguration: Sendable, Decodable {
         self.maxBodyBytes = try container.decodeIfPresent(Int.self, forKey: .maxBodyBytes)
         if let rewrite = self.rewritePrefix {
             if self.stripPrefix {
-                throw decoder.invalid("\"stripPrefix\" and \"rewritePrefix\" cannot both be set; stripPrefix is rewritePrefix \"/\"")
+                throw decoder.invalid(
+                    "\"stripPrefix\" and \"rewritePrefix\" cannot both be set; stripPrefix is rewritePrefix \"/\""
+                )
             }
             if !rewrite.hasPrefix("/") {
                 throw DecodingError.dataCorrupted(
-                    .init(codingPath: container.codingPath + [CodingKeys.rewritePrefix], debugDescription: "expected a path starting with \"/\"")
+                    .init(
+                        codingPath: container.codingPath + [CodingKeys.rewritePrefix],
+                        debugDescription: "expected a path starting with \"/\""
+                    )
                 )
             }
         }
         if let max = self.maxBodyBytes, max < 0 {
             throw DecodingError.dataCorrupted(
-                .init(codingPath: container.codingPath + [CodingKeys.maxBodyBytes], debugDescription: "expected a number of bytes >= 0")
+                .init(
+                    codingPath: container.codingPath + [CodingKeys.maxBodyBytes],
+                    debugDescription: "expected a number of bytes >= 0"
+                )
             )
         }
     }
@@ -115,7 +124,8 @@ public struct RouteMatchConfiguration: Sendable, Decodable, Hashable {
             throw DecodingError.dataCorrupted(
                 .init(
                     codingPath: container.codingPath + [CodingKeys.hosts, AnyCodingKey(index: offset)],
-                    debugDescription: "expected a host name such as \"example.com\" or \"*.example.com\", found \"\(host)\""
+                    debugDescription:
+                        "expected a host name such as \"example.com\" or \"*.example.com\", found \"\(host)\""
                 )
             )
         }
@@ -124,13 +134,17 @@ public struct RouteMatchConfiguration: Sendable, Decodable, Hashable {
         if self.path != nil && self.pathPrefix != nil {
             throw fail(.pathPrefix, "\"path\" (exact) and \"pathPrefix\" cannot both be set")
         }
-        if let path = self.path, !path.hasPrefix("/") { throw fail(.path, "expected a path starting with \"/\", found \"\(path)\"") }
+        if let path = self.path, !path.hasPrefix("/") {
+            throw fail(.path, "expected a path starting with \"/\", found \"\(path)\"")
+        }
         if let prefix = self.pathPrefix, !prefix.hasPrefix("/") {
             throw fail(.pathPrefix, "expected a path starting with \"/\", found \"\(prefix)\"")
         }
         self.methods = try container.decodeIfPresent([String].self, forKey: .methods)
         if let methods = self.methods {
-            if methods.isEmpty { throw fail(.methods, "expected at least one method, or leave \"methods\" out to accept any") }
+            if methods.isEmpty {
+                throw fail(.methods, "expected at least one method, or leave \"methods\" out to accept any")
+            }
             for (offset, method) in methods.enumerated() where !isHTTPToken(method) || method.uppercased() != method {
                 throw DecodingError.dataCorrupted(
                     .init(

@@ -40,7 +40,10 @@ struct StrictConfigDecoder: Decoder {
         guard case .object(let members) = self.value else {
             throw DecodingError.typeMismatch(
                 [String: Any].self,
-                .init(codingPath: self.codingPath, debugDescription: "expected an object, found \(self.value.kindDescription)")
+                .init(
+                    codingPath: self.codingPath,
+                    debugDescription: "expected an object, found \(self.value.kindDescription)"
+                )
             )
         }
         let path = self.session.path(self.codingPath)
@@ -54,7 +57,10 @@ struct StrictConfigDecoder: Decoder {
         guard case .array(let elements) = self.value else {
             throw DecodingError.typeMismatch(
                 [Any].self,
-                .init(codingPath: self.codingPath, debugDescription: "expected an array, found \(self.value.kindDescription)")
+                .init(
+                    codingPath: self.codingPath,
+                    debugDescription: "expected an array, found \(self.value.kindDescription)"
+                )
             )
         }
         return StrictUnkeyedContainer(elements: elements, codingPath: self.codingPath, session: self.session)
@@ -167,7 +173,9 @@ private struct StrictUnkeyedContainer: UnkeyedDecodingContainer {
         try T(from: self.nextDecoder())
     }
 
-    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<NestedKey> {
+    mutating func nestedContainer<NestedKey: CodingKey>(
+        keyedBy type: NestedKey.Type
+    ) throws -> KeyedDecodingContainer<NestedKey> {
         try self.nextDecoder().container(keyedBy: type)
     }
 
@@ -188,7 +196,10 @@ private struct StrictSingleValueContainer: SingleValueDecodingContainer {
     private func mismatch(_ expected: String) -> DecodingError {
         DecodingError.typeMismatch(
             Any.self,
-            .init(codingPath: self.codingPath, debugDescription: "expected \(expected), found \(self.value.kindDescription)")
+            .init(
+                codingPath: self.codingPath,
+                debugDescription: "expected \(expected), found \(self.value.kindDescription)"
+            )
         )
     }
 

@@ -45,12 +45,14 @@ public struct PluginRegistry: Sendable {
     public var filterIDs: [String] { self.filterFactories.keys.sorted() }
 
     /// Decodes, provisions and validates one backend declaration.
-    func makeBackend(_ declaration: PluginDeclaration, pluginPath: String, context: PluginContext) throws -> any Backend {
+    func makeBackend(_ declaration: PluginDeclaration, pluginPath: String, context: PluginContext) throws -> any Backend
+    {
         guard let factory = self.backendFactories[declaration.plugin] else {
             throw ConfigValidationError([
                 ConfigIssue(
                     path: pluginPath,
-                    message: "unknown backend plugin \"\(declaration.plugin)\" (available: \(self.backendIDs.joined(separator: ", ")))"
+                    message:
+                        "unknown backend plugin \"\(declaration.plugin)\" (available: \(self.backendIDs.joined(separator: ", ")))"
                 )
             ])
         }
@@ -62,7 +64,10 @@ public struct PluginRegistry: Sendable {
         guard let factory = self.filterFactories[declaration.plugin] else {
             let available = self.filterIDs.isEmpty ? "none" : self.filterIDs.joined(separator: ", ")
             throw ConfigValidationError([
-                ConfigIssue(path: pluginPath, message: "unknown filter plugin \"\(declaration.plugin)\" (available: \(available))")
+                ConfigIssue(
+                    path: pluginPath,
+                    message: "unknown filter plugin \"\(declaration.plugin)\" (available: \(available))"
+                )
             ])
         }
         return try factory(declaration.config, declaration.configPath, context)

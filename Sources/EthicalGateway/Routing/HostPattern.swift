@@ -43,13 +43,16 @@ func wildcardSuffix(of host: String) -> Substring? {
 
 /// Host names as routes and certificates use them: letters, digits, `-` and `.`, or an IP literal.
 func isHostName(_ string: String) -> Bool {
-    guard !string.isEmpty, string.utf8.count <= 253, !string.hasPrefix("."), !string.hasSuffix(".") else { return false }
+    guard !string.isEmpty, string.utf8.count <= 253, !string.hasPrefix("."), !string.hasSuffix(".") else {
+        return false
+    }
     if string.hasPrefix("[") && string.hasSuffix("]") {
         return string.dropFirst().dropLast().allSatisfy { $0.isHexDigit || $0 == ":" || $0 == "." }
     }
     return string.utf8.allSatisfy { byte in
         switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"),
             UInt8(ascii: "-"), UInt8(ascii: "."):
             return true
         default:

@@ -61,7 +61,8 @@ public struct RouteTable<Target: Sendable>: Sendable {
     ///   - path: the normalized path, without the query.
     public func match(host: String?, path: Substring, method: HTTPMethod, headers: HTTPHeaders) -> Match? {
         if let host {
-            if let table = self.exactHosts[host], let found = table.match(path: path, method: method, headers: headers) {
+            if let table = self.exactHosts[host], let found = table.match(path: path, method: method, headers: headers)
+            {
                 return found
             }
             if !self.wildcardHosts.isEmpty, let suffix = wildcardSuffix(of: host),
@@ -84,7 +85,10 @@ public struct RouteTable<Target: Sendable>: Sendable {
             case .exact(let path):
                 self.exactPaths[Substring(path), default: []].append(entry)
             case .prefix(let prefix):
-                self.prefixRoot.insert(entry, segments: prefix.split(separator: "/", omittingEmptySubsequences: false).dropFirst())
+                self.prefixRoot.insert(
+                    entry,
+                    segments: prefix.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+                )
             }
         }
 
@@ -158,7 +162,8 @@ public struct RouteTable<Target: Sendable>: Sendable {
                 issues.append(
                     ConfigIssue(
                         path: second.jsonPath,
-                        message: "route \"\(second.name)\" ties with route \"\(first.name)\" (\(first.jsonPath)) for \(location): "
+                        message:
+                            "route \"\(second.name)\" ties with route \"\(first.name)\" (\(first.jsonPath)) for \(location): "
                             + "both can take the same request with equal precedence; give one of them methods or headers "
                             + "that set them apart"
                     )

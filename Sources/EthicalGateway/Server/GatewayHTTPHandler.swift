@@ -99,15 +99,27 @@ final class GatewayHTTPHandler: ChannelDuplexHandler {
 
         let limits = self.runtime.limits
         if head.uri.utf8.count > limits.maxURIBytes {
-            return self.reject(exchange, .uriTooLong, "the request target is \(head.uri.utf8.count) bytes; the limit is \(limits.maxURIBytes)")
+            return self.reject(
+                exchange,
+                .uriTooLong,
+                "the request target is \(head.uri.utf8.count) bytes; the limit is \(limits.maxURIBytes)"
+            )
         }
         if head.headers.count > limits.maxHeaderCount {
-            return self.reject(exchange, .requestHeaderFieldsTooLarge, "the request has \(head.headers.count) header fields; the limit is \(limits.maxHeaderCount)")
+            return self.reject(
+                exchange,
+                .requestHeaderFieldsTooLarge,
+                "the request has \(head.headers.count) header fields; the limit is \(limits.maxHeaderCount)"
+            )
         }
         var headerBytes = 0
         for (name, value) in head.headers { headerBytes += name.utf8.count + value.utf8.count }
         if headerBytes > limits.maxHeaderBytes {
-            return self.reject(exchange, .requestHeaderFieldsTooLarge, "the request headers are \(headerBytes) bytes; the limit is \(limits.maxHeaderBytes)")
+            return self.reject(
+                exchange,
+                .requestHeaderFieldsTooLarge,
+                "the request headers are \(headerBytes) bytes; the limit is \(limits.maxHeaderBytes)"
+            )
         }
         let (rawPath, query) = RequestPath.split(head.uri)
         guard let path = RequestPath.normalize(rawPath) else {
@@ -119,7 +131,14 @@ final class GatewayHTTPHandler: ChannelDuplexHandler {
         }
         let host = hostHeader.map(requestHost(fromHeaderValue:))
 
-        guard let match = self.runtime.routes.match(host: host, path: Substring(path), method: head.method, headers: head.headers) else {
+        guard
+            let match = self.runtime.routes.match(
+                host: host,
+                path: Substring(path),
+                method: head.method,
+                headers: head.headers
+            )
+        else {
             return self.reject(exchange, .notFound, "no route matches \(head.method.rawValue) \(host ?? "")\(path)")
         }
         let route = match.entry.target
@@ -127,7 +146,11 @@ final class GatewayHTTPHandler: ChannelDuplexHandler {
         exchange.maxBodyBytes = route.maxBodyBytes
         if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > route.maxBodyBytes {
             exchange.closeAfterResponse = true
-            return self.reject(exchange, .payloadTooLarge, "the request body is \(length) bytes; this route accepts at most \(route.maxBodyBytes)")
+            return self.reject(
+                exchange,
+                .payloadTooLarge,
+                "the request body is \(length) bytes; this route accepts at most \(route.maxBodyBytes)"
+            )
         }
 
         let backendPath = route.rewrite.apply(to: Substring(path), matchedPrefix: match.matchedPrefix)
@@ -219,7 +242,11 @@ final class GatewayHTTPHandler: ChannelDuplexHandler {
                     case .failure(let error):
                         exchange.request?.logger.error("filter failed", metadata: ["error": "\(error)"])
                         exchange.discardingBody = true
-                        self.writeProblem(.internalServerError, detail: "the request could not be processed", exchangeID: exchange.id)
+                        self.writeProblem(
+                            .internalServerError,
+                            detail: "the request could not be processed",
+                            exchangeID: exchange.id
+                        )
                     }
                     self.releaseHeldRead()
                 }
@@ -298,7 +325,8 @@ extension GatewayHTTPHandler: ResponseSink {
     }
 
     func writeHead(_ head: HTTPResponseHead, exchangeID: UInt64) {
-        guard let exchange = self.exchange(exchangeID), exchange.response == .notStarted, let context = self.context else {
+        guard let exchange = self.exchange(exchangeID), exchange.response == .notStarted, let context = self.context
+        else {
             return
         }
         var head = head
@@ -341,7 +369,8 @@ extension GatewayHTTPHandler: ResponseSink {
     }
 
     func writeEnd(trailers: HTTPHeaders?, exchangeID: UInt64) {
-        guard let exchange = self.exchange(exchangeID), exchange.response == .headSent, let context = self.context else {
+        guard let exchange = self.exchange(exchangeID), exchange.response == .headSent, let context = self.context
+        else {
             return
         }
         exchange.response = .ended
@@ -358,7 +387,8 @@ extension GatewayHTTPHandler: ResponseSink {
     }
 
     func writeProblem(_ status: HTTPResponseStatus, detail: String, exchangeID: UInt64) {
-        guard let exchange = self.exchange(exchangeID), exchange.response == .notStarted, let context = self.context else {
+        guard let exchange = self.exchange(exchangeID), exchange.response == .notStarted, let context = self.context
+        else {
             if let exchange = self.exchange(exchangeID), exchange.response == .headSent {
                 // Too late for a status: the only honest signal left is to cut the response.
                 self.context?.close(promise: nil)
@@ -372,7 +402,10 @@ extension GatewayHTTPHandler: ResponseSink {
             requestID: exchange.requestID
         )
         let body = problem.jsonBody(allocator: context.channel.allocator)
-        self.writeHead(problem.responseHead(version: exchange.head.version, bodyLength: body.readableBytes), exchangeID: exchangeID)
+        self.writeHead(
+            problem.responseHead(version: exchange.head.version, bodyLength: body.readableBytes),
+            exchangeID: exchangeID
+        )
         _ = self.writeBody(body, exchangeID: exchangeID)
         self.writeEnd(trailers: nil, exchangeID: exchangeID)
     }

@@ -76,7 +76,10 @@ public struct GatewayRuntimeBuilder: Sendable {
             do {
                 var sources = tls.certificates.enumerated().map { offset, certificate in
                     CertificateStore.Source(
-                        certificateFile: resolveConfigPath(certificate.certificateFile, relativeTo: self.configDirectory),
+                        certificateFile: resolveConfigPath(
+                            certificate.certificateFile,
+                            relativeTo: self.configDirectory
+                        ),
                         keyFile: resolveConfigPath(certificate.keyFile, relativeTo: self.configDirectory),
                         serverNames: certificate.serverNames,
                         path: "\(listener.jsonPath).tls.certificates[\(offset)]"
@@ -86,7 +89,11 @@ public struct GatewayRuntimeBuilder: Sendable {
                     guard self.createDevelopmentCertificates else { continue }
                     let files = try DevelopmentCertificate.ensure(in: stateDirectory, logger: self.logger)
                     sources = [
-                        CertificateStore.Source(certificateFile: files.certificateFile, keyFile: files.keyFile, path: "\(listener.jsonPath).tls")
+                        CertificateStore.Source(
+                            certificateFile: files.certificateFile,
+                            keyFile: files.keyFile,
+                            path: "\(listener.jsonPath).tls"
+                        )
                     ]
                 }
                 let store = try CertificateStore(listenerName: listener.name, sources: sources)
@@ -148,7 +155,9 @@ public struct GatewayRuntimeBuilder: Sendable {
                     hosts: (route.match.hosts ?? []).compactMap(HostPattern.init),
                     path: PathCondition(path: route.match.path, pathPrefix: route.match.pathPrefix),
                     methods: route.match.methods.map(Set.init),
-                    headers: (route.match.headers ?? [:]).sorted { $0.key < $1.key }.map { HeaderCondition(name: $0.key, value: $0.value) },
+                    headers: (route.match.headers ?? [:]).sorted { $0.key < $1.key }.map {
+                        HeaderCondition(name: $0.key, value: $0.value)
+                    },
                     target: compiled
                 )
             )
@@ -165,7 +174,12 @@ public struct GatewayRuntimeBuilder: Sendable {
             Task { for backend in built.values { await backend.shutdown() } }
             throw ConfigValidationError(issues)
         }
-        return GatewayRuntime(configuration: configuration, routes: routes, backends: backends, certificateStores: certificateStores)
+        return GatewayRuntime(
+            configuration: configuration,
+            routes: routes,
+            backends: backends,
+            certificateStores: certificateStores
+        )
     }
 
     private func context(name: String, declaration: PluginDeclaration, stateDirectory: URL) -> PluginContext {

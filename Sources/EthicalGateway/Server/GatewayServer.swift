@@ -1,6 +1,6 @@
 public import Logging
-public import NIOCore
 import NIOConcurrencyHelpers
+public import NIOCore
 import NIOExtras
 import NIOPosix
 import NIOSSL
@@ -86,7 +86,8 @@ public final class GatewayServer: Service, Sendable {
                 metadata: [
                     "listener": "\(listener.name)",
                     "address": "\(channel.localAddress.map { "\($0)" } ?? "?")",
-                    "kind": "\(listener.tls != nil ? "https" : listener.redirectToHTTPS != nil ? "redirect-to-https" : "http")",
+                    "kind":
+                        "\(listener.tls != nil ? "https" : listener.redirectToHTTPS != nil ? "redirect-to-https" : "http")",
                 ]
             )
         }
@@ -127,7 +128,11 @@ public final class GatewayServer: Service, Sendable {
         let kind: ListenerPipeline.Kind
         if let tls = listener.tls, let store = self.runtime.certificateStores[listener.index] {
             do {
-                kind = .tls(try NIOSSLContext(configuration: store.makeTLSConfiguration(minimumVersion: tls.minimumVersion, http2: tls.http2)))
+                kind = .tls(
+                    try NIOSSLContext(
+                        configuration: store.makeTLSConfiguration(minimumVersion: tls.minimumVersion, http2: tls.http2)
+                    )
+                )
             } catch {
                 throw ListenerStartError(listener: listener.name, cause: "TLS set-up failed: \(error)")
             }
@@ -157,9 +162,15 @@ public final class GatewayServer: Service, Sendable {
             return try await bootstrap.bind(host: listener.address, port: listener.port).get()
         } catch let error as IOError {
             let reason = error.errnoCode == EADDRINUSE ? "port \(listener.port) is already in use" : "\(error)"
-            throw ListenerStartError(listener: listener.name, cause: "cannot listen on \(listener.address):\(listener.port): \(reason)")
+            throw ListenerStartError(
+                listener: listener.name,
+                cause: "cannot listen on \(listener.address):\(listener.port): \(reason)"
+            )
         } catch {
-            throw ListenerStartError(listener: listener.name, cause: "cannot listen on \(listener.address):\(listener.port): \(error)")
+            throw ListenerStartError(
+                listener: listener.name,
+                cause: "cannot listen on \(listener.address):\(listener.port): \(error)"
+            )
         }
     }
 
@@ -176,13 +187,19 @@ public final class GatewayServer: Service, Sendable {
     /// whatever is still open.
     private func drain(quiesce: ServerQuiescingHelper, serverChannels: [any Channel]) async {
         let grace = self.runtime.configuration.shutdownGracePeriodSeconds
-        self.logger.notice("shutting down: no new connections; waiting for in-flight requests", metadata: ["grace-seconds": "\(grace)"])
+        self.logger.notice(
+            "shutting down: no new connections; waiting for in-flight requests",
+            metadata: ["grace-seconds": "\(grace)"]
+        )
         let drained = self.eventLoopGroup.next().makePromise(of: Void.self)
         quiesce.initiateShutdown(promise: drained)
         let deadline = self.eventLoopGroup.next().scheduleTask(in: .seconds(grace)) { [self] in
             let remaining = self.state.withLockedValue { Array($0.connections.values) }
             if !remaining.isEmpty {
-                self.logger.warning("grace period over; closing connections", metadata: ["connections": "\(remaining.count)"])
+                self.logger.warning(
+                    "grace period over; closing connections",
+                    metadata: ["connections": "\(remaining.count)"]
+                )
             }
             for channel in remaining { channel.close(promise: nil) }
         }

@@ -62,7 +62,13 @@ struct ListenerPipeline: Sendable {
         try sync.addHandler(headGuard)
         try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
         try sync.addHandler(
-            GatewayHTTPHandler(runtime: self.runtime, scheme: scheme, isHTTP2: false, headGuard: headGuard, logger: self.logger)
+            GatewayHTTPHandler(
+                runtime: self.runtime,
+                scheme: scheme,
+                isHTTP2: false,
+                headGuard: headGuard,
+                logger: self.logger
+            )
         )
     }
 

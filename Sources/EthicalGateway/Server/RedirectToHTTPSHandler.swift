@@ -31,7 +31,10 @@ final class RedirectToHTTPSHandler: ChannelInboundHandler {
                 status = .badRequest
             }
             if !head.isKeepAlive { headers.add(name: "connection", value: "close") }
-            context.write(self.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+            context.write(
+                self.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))),
+                promise: nil
+            )
             let keepAlive = head.isKeepAlive && status == .permanentRedirect
             let written = context.writeAndFlush(self.wrapOutboundOut(.end(nil)))
             if !keepAlive {

@@ -17,7 +17,8 @@ enum RequestID {
         let low = generator.next() as UInt64
         let hex = String(high, radix: 16)
         let lowHex = String(low, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex + String(repeating: "0", count: 16 - lowHex.count) + lowHex
+        return String(repeating: "0", count: 16 - hex.count) + hex + String(repeating: "0", count: 16 - lowHex.count)
+            + lowHex
     }
 
     /// Visible ASCII without quotes or backslashes, so the id can go into logs and JSON unchanged.

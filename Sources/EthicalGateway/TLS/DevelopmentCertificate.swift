@@ -30,16 +30,27 @@ enum DevelopmentCertificate {
             try FileManager.default.createDirectory(at: stateDirectory, withIntermediateDirectories: true)
         } catch {
             throw ConfigIssueError(
-                ConfigIssue(path: "$.stateDirectory", message: "cannot create the state folder \(stateDirectory.path): \(error.localizedDescription)")
+                ConfigIssue(
+                    path: "$.stateDirectory",
+                    message: "cannot create the state folder \(stateDirectory.path): \(error.localizedDescription)"
+                )
             )
         }
         let (certificatePEM, keyPEM) = try Self.make()
         // Write the key first with owner-only permissions, so it is never readable by others.
-        guard FileManager.default.createFile(atPath: keyFile.path, contents: Data(keyPEM.utf8), attributes: [.posixPermissions: 0o600]),
+        guard
+            FileManager.default.createFile(
+                atPath: keyFile.path,
+                contents: Data(keyPEM.utf8),
+                attributes: [.posixPermissions: 0o600]
+            ),
             FileManager.default.createFile(atPath: certificateFile.path, contents: Data(certificatePEM.utf8))
         else {
             throw ConfigIssueError(
-                ConfigIssue(path: "$.stateDirectory", message: "cannot write the development certificate into \(stateDirectory.path)")
+                ConfigIssue(
+                    path: "$.stateDirectory",
+                    message: "cannot write the development certificate into \(stateDirectory.path)"
+                )
             )
         }
         logger.notice("created a development certificate", metadata: ["file": "\(certificateFile.path)"])

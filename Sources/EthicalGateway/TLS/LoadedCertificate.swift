@@ -23,7 +23,9 @@ struct LoadedCertificate: Sendable {
         serverNames: [String]?,
         path: String
     ) throws -> LoadedCertificate {
-        let certificateText = Result { try readFile(certificateFile, path: "\(path).certificateFile", what: "certificate") }
+        let certificateText = Result {
+            try readFile(certificateFile, path: "\(path).certificateFile", what: "certificate")
+        }
         let keyText = Result { try readFile(keyFile, path: "\(path).keyFile", what: "private key") }
         guard case .success(let certificatePEM) = certificateText, case .success(let keyPEM) = keyText else {
             // Report both files when both are unusable.
@@ -65,7 +67,8 @@ struct LoadedCertificate: Sendable {
             throw ConfigIssueError(
                 ConfigIssue(
                     path: "\(path).keyFile",
-                    message: "the private key in \(keyFile.path) does not match the certificate in \(certificateFile.path)"
+                    message:
+                        "the private key in \(keyFile.path) does not match the certificate in \(certificateFile.path)"
                 )
             )
         }
@@ -97,7 +100,9 @@ struct LoadedCertificate: Sendable {
             let data = FileManager.default.contents(atPath: url.path),
             let text = String(data: data, encoding: .utf8)
         else {
-            throw ConfigIssueError(ConfigIssue(path: path, message: "\(what) file \(url.path) cannot be read (check its permissions)"))
+            throw ConfigIssueError(
+                ConfigIssue(path: path, message: "\(what) file \(url.path) cannot be read (check its permissions)")
+            )
         }
         return text
     }
