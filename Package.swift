@@ -80,6 +80,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "HTTPProxyPlugin",
+            dependencies: [
+                "EthicalGateway",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            path: "Plugins/HTTPProxy",
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "EthicalGatewayTesting",
             dependencies: [
                 "EthicalGateway",
@@ -102,6 +114,7 @@ let package = Package(
                 "StaticFilesPlugin",
                 "RedirectPlugin",
                 "RespondPlugin",
+                "HTTPProxyPlugin",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -116,6 +129,7 @@ let package = Package(
                 "StaticFilesPlugin",
                 "RedirectPlugin",
                 "RespondPlugin",
+                "HTTPProxyPlugin",
                 "ethical-gateway",
             ],
             swiftSettings: swiftSettings

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EthicalGateway
 import Foundation
+import HTTPProxyPlugin
 import Logging
 import NIOCore
 import NIOPosix
@@ -16,6 +17,7 @@ enum CompiledPlugins {
         registry.register(StaticFilesPlugin.self)
         registry.register(RedirectPlugin.self)
         registry.register(RespondPlugin.self)
+        registry.register(HTTPProxyPlugin.self)
         return registry
     }
 }

@@ -70,10 +70,6 @@ final class GatewayHTTPHandler: ChannelDuplexHandler {
         context.close(promise: nil)
     }
 
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        context.fireChannelWritabilityChanged()
-    }
-
     // MARK: Request side
 
     private func receiveHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
@@ -352,6 +348,7 @@ extension GatewayHTTPHandler: ResponseSink {
             }
         }
         let status = head.status.code
+        exchange.status = status
         exchange.suppressBody = exchange.head.method == .HEAD || status == 204 || status == 304 || status < 200
         exchange.response = .headSent
         context.write(self.wrapOutboundOut(.head(head)), promise: nil)
@@ -374,6 +371,14 @@ extension GatewayHTTPHandler: ResponseSink {
             return
         }
         exchange.response = .ended
+        self.logger.debug(
+            "request",
+            metadata: [
+                "request-id": "\(exchange.requestID)", "method": "\(exchange.head.method.rawValue)",
+                "target": "\(exchange.head.uri)", "status": "\(exchange.status)",
+                "route": "\(exchange.route?.name ?? "-")", "request-bytes": "\(exchange.bodyBytes)",
+            ]
+        )
         let written = context.writeAndFlush(self.wrapOutboundOut(.end(trailers)))
         if exchange.closeAfterResponse {
             exchange.receiver?.cancel()
@@ -438,6 +443,7 @@ private final class Exchange {
     var bodyPaused = false
     var closeAfterResponse = false
     var suppressBody = false
+    var status: UInt = 0
     var response = ResponseProgress.notStarted
 
     init(id: UInt64, head: HTTPRequestHead, requestID: String, keepAlive: Bool, expectsBody: Bool) {

@@ -1,0 +1,204 @@
+public import EthicalGateway
+
+/// Configuration of an `http-proxy` backend.
+///
+/// ```json
+/// "api": { "plugin": "http-proxy", "config": {
+///     "upstreams": [ { "url": "http://127.0.0.1:9001", "weight": 2 }, { "url": "http://127.0.0.1:9002" } ],
+///     "timeouts": { "connectSeconds": 2, "firstByteSeconds": 30 } } }
+/// ```
+public struct HTTPProxyConfiguration: Decodable, Sendable {
+    /// The servers requests are forwarded to. At least one.
+    public var upstreams: [UpstreamConfiguration]
+    /// How an upstream is picked: `"round-robin"` (weighted, the default) or `"least-request"`
+    /// (fewest requests in flight from this event loop, weights as tie-breakers).
+    public var loadBalancing: LoadBalancingPolicy
+    /// Timeouts; see ``ProxyTimeouts``.
+    public var timeouts: ProxyTimeouts
+    /// Idle keep-alive connections to the upstreams; see ``ConnectionPoolConfiguration``.
+    public var pool: ConnectionPoolConfiguration
+    /// Retries on failed connections; see ``RetryConfiguration``.
+    public var retries: RetryConfiguration
+    /// Send the client's `Host` to the upstream (`true`, the default) or the upstream's own host (`false`).
+    public var preserveHost: Bool
+    /// Addresses (IPs or CIDR ranges such as `"10.0.0.0/8"`) of proxies in front of the gateway.
+    /// Only from these are incoming `X-Forwarded-*` and `Forwarded` headers kept and extended;
+    /// from anyone else they are replaced. Default `[]`: trust nobody.
+    public var trustedProxies: [String]
+    /// TLS towards `https://` upstreams; see ``UpstreamTLSConfiguration``.
+    public var tls: UpstreamTLSConfiguration
+
+    enum CodingKeys: String, CodingKey {
+        case upstreams, loadBalancing, timeouts, pool, retries, preserveHost, trustedProxies, tls
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.upstreams = try container.decode([UpstreamConfiguration].self, forKey: .upstreams)
+        if self.upstreams.isEmpty {
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: container.codingPath + [CodingKeys.upstreams],
+                    debugDescription: "expected at least one upstream"
+                )
+            )
+        }
+        self.loadBalancing =
+            try container.decodeIfPresent(LoadBalancingPolicy.self, forKey: .loadBalancing) ?? .roundRobin
+        self.timeouts = try container.decodeIfPresent(ProxyTimeouts.self, forKey: .timeouts) ?? ProxyTimeouts()
+        self.pool =
+            try container.decodeIfPresent(ConnectionPoolConfiguration.self, forKey: .pool)
+            ?? ConnectionPoolConfiguration()
+        self.retries = try container.decodeIfPresent(RetryConfiguration.self, forKey: .retries) ?? RetryConfiguration()
+        self.preserveHost = try container.decodeIfPresent(Bool.self, forKey: .preserveHost) ?? true
+        self.trustedProxies = try container.decodeIfPresent([String].self, forKey: .trustedProxies) ?? []
+        self.tls =
+            try container.decodeIfPresent(UpstreamTLSConfiguration.self, forKey: .tls) ?? UpstreamTLSConfiguration()
+    }
+}
+
+/// One upstream server.
+public struct UpstreamConfiguration: Decodable, Sendable {
+    /// `http://host:port` or `https://host:port`, without a path.
+    public var url: String
+    /// Relative share of requests under round robin, 1 to 1000. Default 1.
+    public var weight: Int
+
+    enum CodingKeys: String, CodingKey { case url, weight }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.url = try container.decode(String.self, forKey: .url)
+        self.weight = try container.decodeIfPresent(Int.self, forKey: .weight) ?? 1
+        if !(1...1000).contains(self.weight) {
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: container.codingPath + [CodingKeys.weight],
+                    debugDescription: "expected a weight between 1 and 1000"
+                )
+            )
+        }
+    }
+}
+
+/// The load-balancing policy of an `http-proxy` backend.
+public enum LoadBalancingPolicy: String, ConfigEnum {
+    case roundRobin = "round-robin"
+    case leastRequest = "least-request"
+}
+
+/// Timeouts of an `http-proxy` backend, in seconds. Each failure before the response started
+/// is answered 504 (timeouts) or 502 (connection failures) with a problem document.
+public struct ProxyTimeouts: Decodable, Sendable {
+    /// Establishing a connection (TCP and TLS). Default 5.
+    public var connectSeconds: Double = 5
+    /// From the request's end to the response head. Default 60.
+    public var firstByteSeconds: Double = 60
+    /// Longest silence between two reads from the upstream while a response streams. Default 60.
+    public var idleSeconds: Double = 60
+    /// The whole exchange with the upstream. Default: no limit.
+    public var requestSeconds: Double?
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey { case connectSeconds, firstByteSeconds, idleSeconds, requestSeconds }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        func positive(_ key: CodingKeys) throws -> Double? {
+            guard let value = try container.decodeIfPresent(Double.self, forKey: key) else { return nil }
+            guard value > 0 else {
+                throw DecodingError.dataCorrupted(
+                    .init(
+                        codingPath: container.codingPath + [key],
+                        debugDescription: "expected a number of seconds greater than 0"
+                    )
+                )
+            }
+            return value
+        }
+        self.connectSeconds = try positive(.connectSeconds) ?? self.connectSeconds
+        self.firstByteSeconds = try positive(.firstByteSeconds) ?? self.firstByteSeconds
+        self.idleSeconds = try positive(.idleSeconds) ?? self.idleSeconds
+        self.requestSeconds = try positive(.requestSeconds)
+    }
+}
+
+/// Keep-alive connections kept per upstream on each event loop.
+public struct ConnectionPoolConfiguration: Decodable, Sendable {
+    /// Idle connections kept per upstream and event loop. Default 64.
+    public var maxIdlePerUpstream: Int = 64
+    /// Seconds an idle connection is kept before it is closed. Default 60.
+    public var idleTimeoutSeconds: Double = 60
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey { case maxIdlePerUpstream, idleTimeoutSeconds }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.maxIdlePerUpstream = try container.decodeIfPresent(Int.self, forKey: .maxIdlePerUpstream) ?? 64
+        self.idleTimeoutSeconds = try container.decodeIfPresent(Double.self, forKey: .idleTimeoutSeconds) ?? 60
+        if self.maxIdlePerUpstream < 0 {
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: container.codingPath + [CodingKeys.maxIdlePerUpstream],
+                    debugDescription: "expected a number >= 0"
+                )
+            )
+        }
+        if self.idleTimeoutSeconds <= 0 {
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: container.codingPath + [CodingKeys.idleTimeoutSeconds],
+                    debugDescription: "expected seconds > 0"
+                )
+            )
+        }
+    }
+}
+
+/// Retries of requests whose upstream connection failed before any byte was sent.
+public struct RetryConfiguration: Decodable, Sendable {
+    /// Further upstreams tried after a failed connection, for requests without a body whose
+    /// method is idempotent (or that carry an `Idempotency-Key`). Default 2.
+    public var attempts: Int = 2
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey { case attempts }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.attempts = try container.decodeIfPresent(Int.self, forKey: .attempts) ?? 2
+        if !(0...10).contains(self.attempts) {
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: container.codingPath + [CodingKeys.attempts],
+                    debugDescription: "expected 0 to 10 attempts"
+                )
+            )
+        }
+    }
+}
+
+/// How the proxy verifies `https://` upstreams.
+public struct UpstreamTLSConfiguration: Decodable, Sendable {
+    /// PEM file of the certificate authorities to trust instead of the system's. Relative to the config.
+    public var caFile: String?
+    /// Name sent as SNI and checked against the certificate. Default: the upstream URL's host.
+    public var serverName: String?
+    /// Verify the upstream's certificate. Default `true`; `false` is for development only.
+    public var verify: Bool = true
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey { case caFile, serverName, verify }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.caFile = try container.decodeIfPresent(String.self, forKey: .caFile)
+        self.serverName = try container.decodeIfPresent(String.self, forKey: .serverName)
+        self.verify = try container.decodeIfPresent(Bool.self, forKey: .verify) ?? true
+    }
+}

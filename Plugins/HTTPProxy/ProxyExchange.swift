@@ -1,0 +1,294 @@
+import EthicalGateway
+import NIOCore
+import NIOHTTP1
+
+/// One request forwarded to an upstream: picks the upstream, gets a connection, streams the
+/// request body up and the response down with backpressure both ways, enforces the timeouts,
+/// retries failed connections where that is safe, and answers 502/504 when it cannot.
+///
+/// Runs entirely on the request's event loop.
+final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
+    private enum State {
+        /// Waiting for a connection; body parts are held meanwhile (reading is paused).
+        case connecting
+        /// Request being sent or sent; waiting for the response head.
+        case awaitingResponse(UpstreamConnection)
+        case streamingResponse(UpstreamConnection)
+        case finished
+    }
+
+    private let request: GatewayRequest
+    private let writer: ResponseWriter
+    private let loop: ProxyLoopState
+    private let settings: ProxySettings
+    private var state = State.connecting
+    private var upstream: Upstream?
+    private var failedUpstreams: Set<Int> = []
+    private var attemptsLeft: Int
+    private var pendingBody: [ByteBuffer] = []
+    private var requestEnded = false
+    private var requestBytesSent = false
+    private var lastDownstreamWrite: EventLoopFuture<Void>?
+    private var firstByteTimer: Scheduled<Void>?
+    private var idleTimer: Scheduled<Void>?
+    private var requestTimer: Scheduled<Void>?
+
+    init(request: GatewayRequest, writer: ResponseWriter, loop: ProxyLoopState, settings: ProxySettings) {
+        self.request = request
+        self.writer = writer
+        self.loop = loop
+        self.settings = settings
+        self.attemptsLeft = Self.isRetryable(request.head) ? settings.retryAttempts : 0
+    }
+
+    /// Safe to send twice: an idempotent method (or an idempotency key) and no body.
+    private static func isRetryable(_ head: HTTPRequestHead) -> Bool {
+        let idempotent: [HTTPMethod] = [.GET, .HEAD, .OPTIONS, .PUT, .DELETE, .TRACE]
+        let hasBody =
+            head.headers.contains(name: "transfer-encoding")
+            || (head.headers.first(name: "content-length").map { $0 != "0" } ?? false)
+        return !hasBody && (idempotent.contains(head.method) || head.headers.contains(name: "idempotency-key"))
+    }
+
+    func start() {
+        if let seconds = self.settings.timeouts.requestSeconds {
+            self.requestTimer = self.loop.eventLoop.assumeIsolated().scheduleTask(
+                in: .nanoseconds(Int64(seconds * 1e9))
+            ) {
+                self.fail(.gatewayTimeout, "the upstream did not complete the response within \(seconds)s")
+            }
+        }
+        self.connect()
+    }
+
+    private func connect() {
+        guard let upstream = self.loop.pick(excluding: self.failedUpstreams) else {
+            self.fail(.badGateway, "no upstream could be reached")
+            return
+        }
+        self.upstream = upstream
+        self.state = .connecting
+        self.writer.pauseRequestBody()
+        self.loop.connection(to: upstream).assumeIsolated().whenComplete { result in
+            guard case .connecting = self.state else {
+                if case .success(let connection) = result { connection.channel.close(promise: nil) }
+                return
+            }
+            switch result {
+            case .success(let connection):
+                self.send(on: connection)
+            case .failure(let error):
+                self.request.logger.debug(
+                    "upstream connection failed",
+                    metadata: ["upstream": "\(upstream)", "error": "\(error)"]
+                )
+                self.connectionFailed(
+                    upstream: upstream,
+                    timedOut: error is ChannelError && "\(error)".contains("connectTimeout")
+                )
+            }
+        }
+    }
+
+    private func connectionFailed(upstream: Upstream, timedOut: Bool) {
+        self.failedUpstreams.insert(upstream.index)
+        if self.attemptsLeft > 0 {
+            self.attemptsLeft -= 1
+            self.connect()
+        } else if timedOut {
+            self.fail(.gatewayTimeout, "connecting to the upstream timed out")
+        } else {
+            self.fail(.badGateway, "the upstream could not be reached")
+        }
+    }
+
+    private func send(on connection: UpstreamConnection) {
+        self.state = .awaitingResponse(connection)
+        self.loop.started(connection.upstream)
+        connection.handler.delegate = self
+        let head = ForwardedHeaders.upstreamHead(
+            for: self.request,
+            upstream: connection.upstream,
+            preserveHost: self.settings.preserveHost,
+            trustedProxies: self.settings.trustedProxies
+        )
+        connection.channel.write(HTTPClientRequestPart.head(head), promise: nil)
+        self.requestBytesSent = true
+        for part in self.pendingBody {
+            connection.channel.write(HTTPClientRequestPart.body(.byteBuffer(part)), promise: nil)
+        }
+        self.pendingBody.removeAll()
+        if self.requestEnded {
+            self.sendEnd(on: connection)
+        } else {
+            connection.channel.flush()
+            if connection.channel.isWritable { self.writer.resumeRequestBody() }
+        }
+        connection.channel.read()
+    }
+
+    private func sendEnd(on connection: UpstreamConnection) {
+        connection.channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+        let seconds = self.settings.timeouts.firstByteSeconds
+        self.firstByteTimer = self.loop.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(seconds * 1e9)))
+        {
+            self.fail(.gatewayTimeout, "the upstream sent no response within \(seconds)s")
+        }
+    }
+
+    // MARK: RequestBodyReceiver (downstream -> upstream)
+
+    func receiveBody(_ buffer: ByteBuffer) {
+        switch self.state {
+        case .connecting:
+            self.pendingBody.append(buffer)
+        case .awaitingResponse(let connection), .streamingResponse(let connection):
+            connection.channel.writeAndFlush(HTTPClientRequestPart.body(.byteBuffer(buffer)), promise: nil)
+            if !connection.channel.isWritable { self.writer.pauseRequestBody() }
+        case .finished:
+            break
+        }
+    }
+
+    func receiveEnd() {
+        self.requestEnded = true
+        switch self.state {
+        case .awaitingResponse(let connection), .streamingResponse(let connection):
+            self.sendEnd(on: connection)
+        case .connecting, .finished:
+            break
+        }
+    }
+
+    func cancel() {
+        // The client went away: the upstream connection is mid-exchange and cannot be reused.
+        let connection = self.activeConnection
+        self.finish()
+        connection?.channel.close(promise: nil)
+    }
+
+    /// The connection serving this exchange, if one is.
+    private var activeConnection: UpstreamConnection? {
+        switch self.state {
+        case .awaitingResponse(let connection), .streamingResponse(let connection): return connection
+        case .connecting, .finished: return nil
+        }
+    }
+
+    // MARK: UpstreamConnectionDelegate (upstream -> downstream)
+
+    func upstreamReceived(_ part: HTTPClientResponsePart) {
+        switch (self.state, part) {
+        case (.awaitingResponse(let connection), .head(let head)):
+            if head.status.code < 200 { return }  // 100 Continue and other interim responses stay here.
+            self.firstByteTimer?.cancel()
+            self.firstByteTimer = nil
+            self.state = .streamingResponse(connection)
+            var downstream = head
+            ForwardedHeaders.removeHopByHop(&downstream.headers)
+            connection.requestsServed += 1
+            self.keepAlive = head.isKeepAlive
+            self.writer.writeHead(downstream)
+            self.armIdleTimer()
+        case (.streamingResponse, .body(let buffer)):
+            self.lastDownstreamWrite = self.writer.writeBody(buffer)
+            self.armIdleTimer()
+        case (.streamingResponse(let connection), .end(let trailers)):
+            self.writer.writeEnd(trailers: trailers)
+            let reusable = self.keepAlive && self.requestEnded
+            self.finish()
+            if reusable {
+                self.loop.release(connection)
+            } else {
+                connection.channel.close(promise: nil)
+            }
+        default:
+            break
+        }
+    }
+
+    private var keepAlive = false
+
+    func upstreamReadComplete() {
+        guard case .streamingResponse(let connection) = self.state else {
+            if case .awaitingResponse(let connection) = self.state { connection.channel.read() }
+            return
+        }
+        // Read more only once the client can take it: memory stays bounded by the socket buffers.
+        if self.writer.isWritable || self.lastDownstreamWrite == nil {
+            connection.channel.read()
+        } else {
+            self.lastDownstreamWrite?.assumeIsolated().whenComplete { result in
+                if case .success = result, case .streamingResponse(let current) = self.state, current === connection {
+                    connection.channel.read()
+                }
+            }
+        }
+    }
+
+    func upstreamWritabilityChanged(isWritable: Bool) {
+        if isWritable { self.writer.resumeRequestBody() } else { self.writer.pauseRequestBody() }
+    }
+
+    func upstreamClosed(error: (any Error)?) {
+        switch self.state {
+        case .awaitingResponse(let connection):
+            // A pooled connection the upstream closed while we reused it: try a fresh one.
+            if connection.requestsServed > 0 && self.pendingBody.isEmpty && Self.isRetryable(self.request.head) {
+                self.firstByteTimer?.cancel()
+                self.loop.finished(connection.upstream)
+                self.state = .connecting
+                self.connect()
+                return
+            }
+            self.fail(.badGateway, "the upstream closed the connection without a response")
+        case .streamingResponse:
+            // Headers are out; cutting the client's response is the honest signal.
+            self.finish()
+            self.writer.respondWithProblem(.badGateway, detail: "the upstream response ended early")
+        case .connecting, .finished:
+            break
+        }
+    }
+
+    // MARK: Ending
+
+    private func armIdleTimer() {
+        self.idleTimer?.cancel()
+        let seconds = self.settings.timeouts.idleSeconds
+        self.idleTimer = self.loop.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(seconds * 1e9))) {
+            self.fail(.gatewayTimeout, "the upstream was silent for \(seconds)s")
+        }
+    }
+
+    private func fail(_ status: HTTPResponseStatus, _ detail: String) {
+        if case .finished = self.state { return }
+        // Detach before closing, so the close is not reported back as a second failure.
+        let connection = self.activeConnection
+        self.finish()
+        connection?.channel.close(promise: nil)
+        self.request.logger.warning(
+            "proxy failure",
+            metadata: [
+                "status": "\(status.code)", "detail": "\(detail)",
+                "upstream": "\(self.upstream.map { "\($0)" } ?? "-")",
+            ]
+        )
+        self.writer.respondWithProblem(status, detail: detail)
+    }
+
+    private func finish() {
+        switch self.state {
+        case .awaitingResponse(let connection), .streamingResponse(let connection):
+            connection.handler.delegate = nil
+            self.loop.finished(connection.upstream)
+        case .connecting, .finished:
+            break
+        }
+        self.state = .finished
+        self.firstByteTimer?.cancel()
+        self.idleTimer?.cancel()
+        self.requestTimer?.cancel()
+        self.pendingBody.removeAll()
+    }
+}

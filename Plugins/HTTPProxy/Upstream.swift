@@ -1,0 +1,56 @@
+import EthicalGateway
+import Foundation
+
+/// An upstream server, parsed from its URL.
+struct Upstream: Sendable, CustomStringConvertible {
+    let index: Int
+    let url: String
+    let host: String
+    let port: Int
+    let usesTLS: Bool
+    let weight: Int
+    /// The `Host` header value when the client's host is not preserved.
+    let hostHeader: String
+
+    var description: String { self.url }
+
+    /// Parses `http(s)://host[:port]`; the error message says what is wrong with the URL.
+    static func parse(_ url: String, index: Int, weight: Int) -> Result<Upstream, UpstreamURLError> {
+        guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
+            scheme == "http" || scheme == "https"
+        else {
+            return .failure(UpstreamURLError("expected an http:// or https:// URL, found \"\(url)\""))
+        }
+        guard let host = components.host, !host.isEmpty else {
+            return .failure(UpstreamURLError("the URL \"\(url)\" has no host"))
+        }
+        guard components.path.isEmpty || components.path == "/", components.query == nil, components.user == nil else {
+            return .failure(
+                UpstreamURLError(
+                    "expected only scheme, host and port in \"\(url)\" (use the route's rewritePrefix for paths)"
+                )
+            )
+        }
+        let usesTLS = scheme == "https"
+        let defaultPort = usesTLS ? 443 : 80
+        let port = components.port ?? defaultPort
+        let bareHost = host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host
+        let hostForHeader = bareHost.contains(":") ? "[\(bareHost)]" : bareHost
+        return .success(
+            Upstream(
+                index: index,
+                url: url,
+                host: bareHost,
+                port: port,
+                usesTLS: usesTLS,
+                weight: weight,
+                hostHeader: port == defaultPort ? hostForHeader : "\(hostForHeader):\(port)"
+            )
+        )
+    }
+}
+
+struct UpstreamURLError: Error {
+    let message: String
+    init(_ message: String) { self.message = message }
+}

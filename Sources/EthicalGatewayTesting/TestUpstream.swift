@@ -1,0 +1,170 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// A request as a ``TestUpstream`` received it.
+public struct RecordedRequest: Sendable {
+    public var method: String
+    public var uri: String
+    /// Header names lower-cased, in order.
+    public var headers: [(name: String, value: String)]
+    public var bodyBytes: Int
+
+    public func header(_ name: String) -> String? {
+        self.headers.first { $0.name == name.lowercased() }?.value
+    }
+
+    public func headers(_ name: String) -> [String] {
+        self.headers.filter { $0.name == name.lowercased() }.map(\.value)
+    }
+}
+
+/// What a ``TestUpstream`` answers.
+public enum UpstreamReply: Sendable {
+    /// A complete response.
+    case text(status: Int, headers: [(String, String)], body: String)
+    /// Waits, then answers.
+    indirect case delayed(seconds: Double, UpstreamReply)
+    /// Streams `bytes` bytes of `x` in 64 KiB chunks, each after the previous one was written.
+    case stream(bytes: Int)
+    /// Closes the connection without answering.
+    case close
+}
+
+/// A real HTTP/1.1 server on an ephemeral loopback port, for proxy tests: it records every
+/// request (with its headers and body size) and answers as the test says.
+public final class TestUpstream: Sendable {
+    public let port: Int
+    public let name: String
+    private let channel: any Channel
+    private let recorded = NIOLockedValueBox<[RecordedRequest]>([])
+    private let connectionCount = NIOLockedValueBox(0)
+
+    /// How many TCP connections the server has accepted.
+    public var connections: Int { self.connectionCount.withLockedValue { $0 } }
+
+    /// Everything received so far.
+    public var requests: [RecordedRequest] { self.recorded.withLockedValue { $0 } }
+
+    /// Starts a server named `name` (sent back in `x-upstream`). `reply` decides each answer.
+    public init(
+        name: String,
+        reply: @escaping @Sendable (RecordedRequest) -> UpstreamReply = { _ in .text(status: 200, headers: [], body: "")
+        }
+    )
+        async throws
+    {
+        let recorded = self.recorded
+        let connectionCount = self.connectionCount
+        self.name = name
+        self.channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                connectionCount.withLockedValue { $0 += 1 }
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(
+                        TestUpstreamHandler(name: name, reply: reply) { request in
+                            recorded.withLockedValue { $0.append(request) }
+                        }
+                    )
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0)
+            .get()
+        self.port = self.channel.localAddress?.port ?? 0
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    public var url: String { "http://127.0.0.1:\(self.port)" }
+
+    /// Stops accepting and closes the listening socket (open connections stay until they end).
+    public func stop() async {
+        try? await self.channel.close()
+    }
+}
+
+private final class TestUpstreamHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let name: String
+    let reply: @Sendable (RecordedRequest) -> UpstreamReply
+    let record: @Sendable (RecordedRequest) -> Void
+    var current: RecordedRequest?
+
+    init(
+        name: String,
+        reply: @escaping @Sendable (RecordedRequest) -> UpstreamReply,
+        record: @escaping @Sendable (RecordedRequest) -> Void
+    ) {
+        self.name = name
+        self.reply = reply
+        self.record = record
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch self.unwrapInboundIn(data) {
+        case .head(let head):
+            self.current = RecordedRequest(
+                method: head.method.rawValue,
+                uri: head.uri,
+                headers: head.headers.map { ($0.name.lowercased(), $0.value) },
+                bodyBytes: 0
+            )
+        case .body(let buffer):
+            self.current?.bodyBytes += buffer.readableBytes
+        case .end:
+            guard let request = self.current else { return }
+            self.current = nil
+            self.record(request)
+            self.answer(self.reply(request), context: context)
+        }
+    }
+
+    private func answer(_ reply: UpstreamReply, context: ChannelHandlerContext) {
+        switch reply {
+        case .text(let status, let extra, let body):
+            var headers = HTTPHeaders([("x-upstream", self.name), ("content-length", String(body.utf8.count))])
+            for (name, value) in extra { headers.add(name: name, value: value) }
+            context.write(
+                self.wrapOutboundOut(
+                    .head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: status), headers: headers))
+                ),
+                promise: nil
+            )
+            context.write(self.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
+            context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
+        case .delayed(let seconds, let next):
+            context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(seconds * 1000))) {
+                self.answer(next, context: context)
+            }
+        case .stream(let bytes):
+            let headers = HTTPHeaders([("x-upstream", self.name), ("content-length", String(bytes))])
+            context.write(
+                self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))),
+                promise: nil
+            )
+            self.streamChunk(
+                remaining: bytes,
+                chunk: ByteBuffer(repeating: UInt8(ascii: "x"), count: 65536),
+                context: context
+            )
+        case .close:
+            context.close(promise: nil)
+        }
+    }
+
+    private func streamChunk(remaining: Int, chunk: ByteBuffer, context: ChannelHandlerContext) {
+        guard remaining > 0 else {
+            context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
+            return
+        }
+        let size = min(remaining, chunk.readableBytes)
+        context.writeAndFlush(self.wrapOutboundOut(.body(.byteBuffer(chunk.getSlice(at: 0, length: size)!))))
+            .assumeIsolated().whenSuccess {
+                self.streamChunk(remaining: remaining - size, chunk: chunk, context: context)
+            }
+    }
+}

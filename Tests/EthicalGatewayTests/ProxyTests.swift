@@ -1,0 +1,261 @@
+import EthicalGateway
+import EthicalGatewayTesting
+import Foundation
+import Testing
+
+@Suite("The http-proxy backend with real upstream servers")
+struct ProxyTests {
+    static func config(upstreams: [(TestUpstream, Int)], extra: String = "", route: String = "") -> String {
+        let list = upstreams.map { #"{ "url": "\#($0.0.url)", "weight": \#($0.1) }"# }.joined(separator: ", ")
+        return """
+            { "listeners": [ { "name": "http", "address": "127.0.0.1", "port": 0 },
+                             { "name": "https", "address": "127.0.0.1", "port": 0, "tls": {} } ],
+              "routes": [ { "match": { "pathPrefix": "/app" }, "stripPrefix": true, "maxBodyBytes": 1073741824, "backend": "app"\(route) } ],
+              "backends": { "app": { "plugin": "http-proxy", "config": { "upstreams": [ \(list) ]\(extra) } } } }
+            """
+    }
+
+    static func echo(_ request: RecordedRequest) -> UpstreamReply {
+        .text(
+            status: 200,
+            headers: [("content-type", "text/plain")],
+            body: "\(request.method) \(request.uri) \(request.bodyBytes)"
+        )
+    }
+
+    @Test("requests and responses pass through over HTTP/1.1 and HTTP/2, with forwarding headers")
+    func forwarding() async throws {
+        let upstream = try await TestUpstream(name: "a", reply: Self.echo)
+        try await LiveGateway.with(config: Self.config(upstreams: [(upstream, 1)]), registry: gatewayRegistry) {
+            gateway in
+            for (scheme, flag) in [("http", "--http1.1"), ("https", "--http2")] {
+                let response = try await Curl.request(
+                    "\(scheme)://127.0.0.1:\(gateway.port(scheme))/app/items?id=7",
+                    [flag, "-H", "Host: shop.test", "-H", "X-Request-ID: req-\(scheme)", "--data-binary", "hello"]
+                )
+                #expect(response.status == 200)
+                #expect(response.bodyText == "POST /items?id=7 5")
+                #expect(response.header("x-upstream") == "a")
+                #expect(response.header("x-request-id") == "req-\(scheme)")
+                let seen = try #require(upstream.requests.last)
+                #expect(seen.header("host") == "shop.test")
+                #expect(seen.header("x-request-id") == "req-\(scheme)")
+                #expect(seen.header("x-forwarded-for") == "127.0.0.1")
+                #expect(seen.header("x-forwarded-proto") == scheme)
+                #expect(seen.header("x-forwarded-host") == "shop.test")
+                #expect(seen.header("forwarded") == "for=127.0.0.1;proto=\(scheme);host=shop.test")
+            }
+        }
+        await upstream.stop()
+    }
+
+    @Test("hop-by-hop headers, and those named by Connection, are removed both ways")
+    func hopByHop() async throws {
+        let upstream = try await TestUpstream(name: "a") { _ in
+            .text(
+                status: 200,
+                headers: [("connection", "x-internal"), ("x-internal", "secret"), ("keep-alive", "timeout=5")],
+                body: "ok"
+            )
+        }
+        try await LiveGateway.with(config: Self.config(upstreams: [(upstream, 1)]), registry: gatewayRegistry) {
+            gateway in
+            let response = try await Curl.request(
+                "http://127.0.0.1:\(gateway.port("http"))/app/",
+                [
+                    "-H", "Connection: keep-alive, X-Private", "-H", "X-Private: 1", "-H", "Keep-Alive: timeout=9",
+                    "-H", "TE: trailers",
+                    "-H", "Proxy-Authorization: Basic eDp5", "-H", "X-Kept: yes",
+                ]
+            )
+            #expect(response.status == 200)
+            #expect(response.header("x-internal") == nil)
+            #expect(response.header("keep-alive") == nil)
+            let seen = try #require(upstream.requests.last)
+            for name in ["x-private", "keep-alive", "te", "proxy-authorization"] {
+                #expect(seen.header(name) == nil, "\(name) reached the upstream")
+            }
+            #expect(seen.header("x-kept") == "yes")
+        }
+        await upstream.stop()
+    }
+
+    @Test("X-Forwarded-* and Forwarded from untrusted clients are replaced, from trusted proxies extended")
+    func trustedProxies() async throws {
+        let upstream = try await TestUpstream(name: "a", reply: Self.echo)
+        let spoofed = [
+            "-H", "X-Forwarded-For: 6.6.6.6", "-H", "X-Forwarded-Proto: https", "-H", "Forwarded: for=6.6.6.6", "-H",
+            "Host: h.test",
+        ]
+        try await LiveGateway.with(config: Self.config(upstreams: [(upstream, 1)]), registry: gatewayRegistry) {
+            gateway in
+            _ = try await Curl.request("http://127.0.0.1:\(gateway.port("http"))/app/", spoofed)
+            let seen = try #require(upstream.requests.last)
+            #expect(seen.header("x-forwarded-for") == "127.0.0.1")
+            #expect(seen.header("x-forwarded-proto") == "http")
+            #expect(seen.header("forwarded") == "for=127.0.0.1;proto=http;host=h.test")
+        }
+        let trusting = Self.config(upstreams: [(upstream, 1)], extra: #", "trustedProxies": ["127.0.0.0/8", "::1"]"#)
+        try await LiveGateway.with(config: trusting, registry: gatewayRegistry) { gateway in
+            _ = try await Curl.request("http://127.0.0.1:\(gateway.port("http"))/app/", spoofed)
+            let seen = try #require(upstream.requests.last)
+            #expect(seen.header("x-forwarded-for") == "6.6.6.6, 127.0.0.1")
+            #expect(seen.header("x-forwarded-proto") == "https")
+            #expect(seen.header("forwarded") == "for=6.6.6.6, for=127.0.0.1;proto=http;host=h.test")
+        }
+        await upstream.stop()
+    }
+
+    @Test("weighted round robin spreads requests by weight; keep-alive reuses upstream connections")
+    func weightedRoundRobin() async throws {
+        let a = try await TestUpstream(name: "a", reply: Self.echo)
+        let b = try await TestUpstream(name: "b", reply: Self.echo)
+        try await LiveGateway.with(config: Self.config(upstreams: [(a, 3), (b, 1)]), registry: gatewayRegistry) {
+            gateway in
+            // One curl, one client connection, one event loop: the balancer's sequence is exact.
+            let url = "http://127.0.0.1:\(gateway.port("http"))/app/x"
+            let output = try await ProcessRunner.run(
+                "curl",
+                ["-s", "-w", "%header{x-upstream}\n"]
+                    + Array(repeating: ["-o", "/dev/null", url], count: 40).flatMap { $0 }
+            )
+            let picks = output.standardOutput.split(separator: "\n")
+            #expect(picks.count == 40)
+            #expect(picks.filter { $0 == "a" }.count == 30)
+            #expect(picks.filter { $0 == "b" }.count == 10)
+            #expect(a.connections == 1 && b.connections == 1, "a: \(a.connections), b: \(b.connections)")
+        }
+        await a.stop()
+        await b.stop()
+    }
+
+    @Test("a dead upstream is skipped for safe requests; unsafe ones get 502; all down is a fast 502")
+    func failover() async throws {
+        let alive = try await TestUpstream(name: "alive", reply: Self.echo)
+        let dead = try await TestUpstream(name: "dead", reply: Self.echo)
+        await dead.stop()
+        try await LiveGateway.with(config: Self.config(upstreams: [(dead, 1), (alive, 1)]), registry: gatewayRegistry) {
+            gateway in
+            let url = "http://127.0.0.1:\(gateway.port("http"))/app/x"
+            let output = try await ProcessRunner.run(
+                "curl",
+                ["-s", "-w", "%{http_code} %header{x-upstream}\n"]
+                    + Array(repeating: ["-o", "/dev/null", url], count: 10).flatMap { $0 }
+            )
+            #expect(
+                output.standardOutput.split(separator: "\n").allSatisfy { $0 == "200 alive" },
+                "\(output.standardOutput)"
+            )
+        }
+        try await LiveGateway.with(config: Self.config(upstreams: [(dead, 1)]), registry: gatewayRegistry) { gateway in
+            let started = Date()
+            let response = try await Curl.request("http://127.0.0.1:\(gateway.port("http"))/app/x")
+            #expect(response.status == 502)
+            #expect(response.header("content-type") == "application/problem+json")
+            #expect(response.bodyText.contains("requestId"))
+            #expect(Date().timeIntervalSince(started) < 2)
+            let post = try await Curl.request(
+                "http://127.0.0.1:\(gateway.port("http"))/app/x",
+                ["--data-binary", "once"]
+            )
+            #expect(post.status == 502)
+        }
+        await alive.stop()
+    }
+
+    @Test("an upstream slower than firstByteSeconds gets 504")
+    func firstByteTimeout() async throws {
+        let slow = try await TestUpstream(name: "slow") { _ in
+            .delayed(seconds: 3, .text(status: 200, headers: [], body: "late"))
+        }
+        let config = Self.config(upstreams: [(slow, 1)], extra: #", "timeouts": { "firstByteSeconds": 0.3 }"#)
+        try await LiveGateway.with(config: config, registry: gatewayRegistry) { gateway in
+            let started = Date()
+            let response = try await Curl.request("http://127.0.0.1:\(gateway.port("http"))/app/x")
+            #expect(response.status == 504)
+            #expect(response.bodyText.contains("no response within 0.3s"))
+            #expect(Date().timeIntervalSince(started) < 2)
+        }
+        await slow.stop()
+    }
+
+    @Test("large bodies stream both ways with bounded memory")
+    func largeBodies() async throws {
+        let size = 256 * 1024 * 1024
+        let upstream = try await TestUpstream(name: "big") { request in
+            request.method == "GET"
+                ? .stream(bytes: size) : .text(status: 200, headers: [], body: "\(request.bodyBytes)")
+        }
+        try await LiveGateway.with(config: Self.config(upstreams: [(upstream, 1)]), registry: gatewayRegistry) {
+            gateway in
+            let before = residentMemory()
+            let download = try await ProcessRunner.run(
+                "curl",
+                [
+                    "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
+                    "http://127.0.0.1:\(gateway.port("http"))/app/big",
+                ],
+                timeout: 120
+            )
+            #expect(download.standardOutput == "200 \(size)")
+            let upload = try await ProcessRunner.run(
+                "sh",
+                [
+                    "-c",
+                    "head -c \(size) /dev/zero | curl -s -H 'Expect:' -T - -X POST http://127.0.0.1:\(gateway.port("http"))/app/up",
+                ],
+                timeout: 120
+            )
+            #expect(upload.standardOutput == "\(size)")
+            let growth = residentMemory() - before
+            #expect(
+                growth < 96 * 1024 * 1024,
+                "resident memory grew by \(growth / 1024 / 1024) MiB for 2 x \(size / 1024 / 1024) MiB"
+            )
+        }
+        await upstream.stop()
+    }
+
+    @Test("bad proxy configurations name their JSON path")
+    func configErrors() async throws {
+        let issues = try await configIssues(
+            plainConfig(
+                routes: "[]",
+                backends: """
+                    { "p": { "plugin": "http-proxy", "config": {
+                        "upstreams": [ { "url": "ftp://x" }, { "url": "http://h.test/path" }, { "url": "http://ok.test", "weight": 0 } ],
+                        "trustedProxies": ["10.0.0.0/33"] } },
+                      "r": { "plugin": "http-proxy", "config": { "upstreams": [ { "url": "http://ok.test" } ], "loadBalancing": "random" } },
+                      "q": { "plugin": "http-proxy", "config": { "upstreams": [] } } }
+                    """
+            )
+        )
+        #expect(
+            Set(issues.map(\.path)) == [
+                "$.backends.p.config.upstreams[2].weight", "$.backends.r.config.loadBalancing",
+                "$.backends.q.config.upstreams",
+            ]
+        )
+        let second = try await configIssues(
+            plainConfig(
+                routes: "[]",
+                backends:
+                    #"{ "p": { "plugin": "http-proxy", "config": { "upstreams": [ { "url": "ftp://x" }, { "url": "http://h.test/path" } ], "trustedProxies": ["10.0.0.0/33"] } } }"#
+            )
+        )
+        #expect(
+            second.map(\.path) == [
+                "$.backends.p.config.upstreams[0].url", "$.backends.p.config.upstreams[1].url",
+                "$.backends.p.config.trustedProxies[0]",
+            ]
+        )
+    }
+}
+
+/// The test process's resident set size in bytes (Linux `/proc/self/statm`).
+func residentMemory() -> Int {
+    guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8),
+        let pages = statm.split(separator: " ").dropFirst().first.flatMap({ Int($0) })
+    else { return 0 }
+    return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+}
