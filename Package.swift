@@ -2,9 +2,13 @@
 import PackageDescription
 
 /// Settings shared by every target, so the whole package builds under the same rules.
+///
+/// Release builds skip the runtime exclusivity checks: they cost about 3% of the proxy's CPU
+/// (measured with perf, see BENCHMARKS.md); debug builds and tests keep them.
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("InternalImportsByDefault"),
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
 ]
 
 let package = Package(

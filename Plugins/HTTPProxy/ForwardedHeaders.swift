@@ -1,21 +1,49 @@
 import EthicalGateway
-import Foundation
 import NIOCore
 import NIOHTTP1
 
 /// Header rules between a client, the gateway and an upstream (RFC 9110 section 7.6.1, RFC 7239).
+///
+/// Both directions rebuild the header list in one pass: this runs for every proxied request and
+/// response, and repeated `remove(name:)` calls would scan the list once per name.
 enum ForwardedHeaders {
     /// Hop-by-hop fields: they describe one connection and never travel past a proxy.
-    static let hopByHop: Set<String> = [
+    static let hopByHop: [String] = [
         "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
         "proxy-authorization", "proxy-authenticate",
     ]
 
+    /// Whether `name` is hop-by-hop, or listed in the message's `Connection` header.
+    private static func isHopByHop(_ name: String, connectionTokens: [Substring]) -> Bool {
+        for candidate in Self.hopByHop where candidate.utf8.count == name.utf8.count {
+            if asciiCaseInsensitiveEquals(candidate, name) { return true }
+        }
+        for token in connectionTokens where asciiCaseInsensitiveEquals(token, name) {
+            return true
+        }
+        return false
+    }
+
+    /// The tokens of every `Connection` header (`close`, `keep-alive`, extension names).
+    private static func connectionTokens(_ headers: HTTPHeaders) -> [Substring] {
+        var tokens: [Substring] = []
+        for (name, value) in headers where asciiCaseInsensitiveEquals(name, "connection") {
+            for token in value.split(separator: ",") {
+                tokens.append(token.trimmingASCIISpaces())
+            }
+        }
+        return tokens
+    }
+
     /// Removes the hop-by-hop fields and every field the `Connection` header names.
     static func removeHopByHop(_ headers: inout HTTPHeaders) {
-        let named = headers[canonicalForm: "connection"].map { $0.lowercased() }
-        for name in Self.hopByHop { headers.remove(name: name) }
-        for name in named { headers.remove(name: String(name)) }
+        let tokens = Self.connectionTokens(headers)
+        var kept = HTTPHeaders()
+        kept.reserveCapacity(headers.count)
+        for (name, value) in headers where !Self.isHopByHop(name, connectionTokens: tokens) {
+            kept.add(name: name, value: value)
+        }
+        headers = kept
     }
 
     /// The head sent to `upstream` for `request`: hop-by-hop fields removed, `X-Forwarded-For`,
@@ -27,51 +55,94 @@ enum ForwardedHeaders {
         preserveHost: Bool,
         trustedProxies: TrustedProxies
     ) -> HTTPRequestHead {
-        var head = request.head
-        head.version = .http1_1
-        self.removeHopByHop(&head.headers)
-        head.headers.remove(name: "expect")
-        let clientHost = head.headers.first(name: "host")
+        let incoming = request.head.headers
+        let tokens = Self.connectionTokens(incoming)
         let trusted = trustedProxies.contains(request.remoteAddress)
-        let clientIP = request.remoteAddress?.ipAddress ?? "unknown"
-
-        let forwardedFor = trusted ? head.headers[canonicalForm: "x-forwarded-for"].map(String.init) : []
-        head.headers.replaceOrAdd(name: "x-forwarded-for", value: (forwardedFor + [clientIP]).joined(separator: ", "))
-        if !(trusted && head.headers.contains(name: "x-forwarded-proto")) {
-            head.headers.replaceOrAdd(name: "x-forwarded-proto", value: request.scheme)
-        }
-        if !(trusted && head.headers.contains(name: "x-forwarded-host")) {
-            if let clientHost {
-                head.headers.replaceOrAdd(name: "x-forwarded-host", value: clientHost)
-            } else {
-                head.headers.remove(name: "x-forwarded-host")
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(incoming.count + 6)
+        var clientHost: String?
+        var forwardedFor: [String] = []
+        var forwarded: [String] = []
+        var forwardedProto: String?
+        var forwardedHost: String?
+        for (name, value) in incoming {
+            if Self.isHopByHop(name, connectionTokens: tokens) { continue }
+            switch name.utf8.count {
+            case 4 where asciiCaseInsensitiveEquals(name, "host"):
+                clientHost = value
+                if !preserveHost { continue }
+            case 6 where asciiCaseInsensitiveEquals(name, "expect"):
+                continue
+            case 9 where asciiCaseInsensitiveEquals(name, "forwarded"):
+                if trusted { forwarded.append(value) }
+                continue
+            case 12 where asciiCaseInsensitiveEquals(name, "x-request-id"):
+                continue
+            case 15 where asciiCaseInsensitiveEquals(name, "x-forwarded-for"):
+                if trusted { forwardedFor.append(value) }
+                continue
+            case 16 where asciiCaseInsensitiveEquals(name, "x-forwarded-host"):
+                if trusted { forwardedHost = value }
+                continue
+            case 17 where asciiCaseInsensitiveEquals(name, "x-forwarded-proto"):
+                if trusted { forwardedProto = value }
+                continue
+            default:
+                break
             }
+            headers.add(name: name, value: value)
         }
+        if !preserveHost || clientHost == nil {
+            headers.add(name: "host", value: upstream.hostHeader)
+        }
+        let clientIP = request.remoteAddress?.ipAddress ?? "unknown"
+        forwardedFor.append(clientIP)
+        headers.add(name: "x-forwarded-for", value: forwardedFor.joined(separator: ", "))
+        headers.add(name: "x-forwarded-proto", value: forwardedProto ?? request.scheme)
+        if let host = forwardedHost ?? clientHost { headers.add(name: "x-forwarded-host", value: host) }
         var element = "for=\(Self.forwardedNode(clientIP));proto=\(request.scheme)"
         if let clientHost { element += ";host=\(Self.quotedIfNeeded(clientHost))" }
-        let forwarded = trusted ? head.headers["forwarded"] : []
-        head.headers.replaceOrAdd(name: "forwarded", value: (forwarded + [element]).joined(separator: ", "))
-
-        head.headers.replaceOrAdd(name: "x-request-id", value: request.requestID)
-        if !preserveHost || clientHost == nil {
-            head.headers.replaceOrAdd(name: "host", value: upstream.hostHeader)
-        }
-        return head
+        forwarded.append(element)
+        headers.add(name: "forwarded", value: forwarded.joined(separator: ", "))
+        headers.add(name: "x-request-id", value: request.requestID)
+        return HTTPRequestHead(version: .http1_1, method: request.head.method, uri: request.head.uri, headers: headers)
     }
 
     /// RFC 7239 node: IPv6 addresses are bracketed and quoted.
     private static func forwardedNode(_ ip: String) -> String {
-        ip.contains(":") ? "\"[\(ip)]\"" : ip
+        ip.utf8.contains(UInt8(ascii: ":")) ? "\"[\(ip)]\"" : ip
     }
 
+    /// A token as is, anything else as an RFC 9110 quoted-string.
     private static func quotedIfNeeded(_ value: String) -> String {
-        let token = value.utf8.allSatisfy { byte in
-            (byte >= 0x30 && byte <= 0x39) || (byte | 0x20 >= 0x61 && byte | 0x20 <= 0x7A)
-                || "!#$%&'*+-.^_`|~".utf8.contains(byte)
+        let extras = "!#$%&'*+-.^_`|~".utf8
+        let isToken = value.utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte | 0x20 >= 0x61 && byte | 0x20 <= 0x7A) || extras.contains(byte)
         }
-        return token
-            ? value
-            : "\"" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-                + "\""
+        if isToken { return value }
+        var quoted = "\""
+        for character in value {
+            if character == "\"" || character == "\\" { quoted.append("\\") }
+            quoted.append(character)
+        }
+        return quoted + "\""
+    }
+}
+
+/// ASCII case-insensitive comparison, without allocating lower-cased copies.
+func asciiCaseInsensitiveEquals<A: StringProtocol, B: StringProtocol>(_ lhs: A, _ rhs: B) -> Bool {
+    guard lhs.utf8.count == rhs.utf8.count else { return false }
+    for (left, right) in zip(lhs.utf8, rhs.utf8) where left != right {
+        guard left | 0x20 == right | 0x20, left | 0x20 >= 0x61, left | 0x20 <= 0x7A else { return false }
+    }
+    return true
+}
+
+extension Substring {
+    func trimmingASCIISpaces() -> Substring {
+        var result = self
+        while let first = result.first, first == " " || first == "\t" { result = result.dropFirst() }
+        while let last = result.last, last == " " || last == "\t" { result = result.dropLast() }
+        return result
     }
 }

@@ -51,7 +51,7 @@ public enum HTTPProxyPlugin: BackendPlugin {
             policy: configuration.loadBalancing,
             timeouts: configuration.timeouts,
             maxIdlePerUpstream: configuration.pool.maxIdlePerUpstream,
-            poolIdleTimeout: .nanoseconds(Int64(configuration.pool.idleTimeoutSeconds * 1e9)),
+            poolIdleTimeout: .seconds(configuration.pool.idleTimeoutSeconds),
             retryAttempts: configuration.retries.attempts,
             preserveHost: configuration.preserveHost,
             trustedProxies: trusted,

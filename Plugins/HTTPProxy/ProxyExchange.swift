@@ -27,10 +27,13 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
     private var attemptsLeft: Int
     private var pendingBody: [ByteBuffer] = []
     private var requestEnded = false
-    private var requestBytesSent = false
+    private var keepAlive = false
     private var lastDownstreamWrite: EventLoopFuture<Void>?
-    private var firstByteTimer: Scheduled<Void>?
-    private var idleTimer: Scheduled<Void>?
+    /// One timer per exchange: first the first-byte deadline, then the idle check, which reads
+    /// `lastActivity` instead of being re-armed on every read.
+    private var watchdog: Scheduled<Void>?
+    private var waitingForFirstByte = false
+    private var lastActivity = NIODeadline.now()
     private var requestTimer: Scheduled<Void>?
 
     init(request: GatewayRequest, writer: ResponseWriter, loop: ProxyLoopState, settings: ProxySettings) {
@@ -47,14 +50,13 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
         let hasBody =
             head.headers.contains(name: "transfer-encoding")
             || (head.headers.first(name: "content-length").map { $0 != "0" } ?? false)
+            || head.version.major == 2 && head.method != .GET && head.method != .HEAD
         return !hasBody && (idempotent.contains(head.method) || head.headers.contains(name: "idempotency-key"))
     }
 
     func start() {
         if let seconds = self.settings.timeouts.requestSeconds {
-            self.requestTimer = self.loop.eventLoop.assumeIsolated().scheduleTask(
-                in: .nanoseconds(Int64(seconds * 1e9))
-            ) {
+            self.requestTimer = self.loop.eventLoop.assumeIsolated().scheduleTask(in: .seconds(seconds)) {
                 self.fail(.gatewayTimeout, "the upstream did not complete the response within \(seconds)s")
             }
         }
@@ -82,17 +84,16 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
                     "upstream connection failed",
                     metadata: ["upstream": "\(upstream)", "error": "\(error)"]
                 )
-                self.connectionFailed(
-                    upstream: upstream,
-                    timedOut: error is ChannelError && "\(error)".contains("connectTimeout")
-                )
+                let timedOut: Bool
+                if case .connectTimeout = error as? ChannelError { timedOut = true } else { timedOut = false }
+                self.connectionFailed(upstream: upstream, timedOut: timedOut)
             }
         }
     }
 
     private func connectionFailed(upstream: Upstream, timedOut: Bool) {
         self.failedUpstreams.insert(upstream.index)
-        if self.attemptsLeft > 0 {
+        if self.attemptsLeft > 0 && self.failedUpstreams.count < self.settings.upstreams.count {
             self.attemptsLeft -= 1
             self.connect()
         } else if timedOut {
@@ -113,7 +114,6 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
             trustedProxies: self.settings.trustedProxies
         )
         connection.channel.write(HTTPClientRequestPart.head(head), promise: nil)
-        self.requestBytesSent = true
         for part in self.pendingBody {
             connection.channel.write(HTTPClientRequestPart.body(.byteBuffer(part)), promise: nil)
         }
@@ -129,10 +129,30 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
 
     private func sendEnd(on connection: UpstreamConnection) {
         connection.channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
-        let seconds = self.settings.timeouts.firstByteSeconds
-        self.firstByteTimer = self.loop.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(seconds * 1e9)))
-        {
-            self.fail(.gatewayTimeout, "the upstream sent no response within \(seconds)s")
+        self.waitingForFirstByte = true
+        self.scheduleWatchdog(in: .seconds(self.settings.timeouts.firstByteSeconds))
+    }
+
+    private func scheduleWatchdog(in delay: TimeAmount) {
+        self.watchdog?.cancel()
+        self.watchdog = self.loop.eventLoop.assumeIsolated().scheduleTask(in: delay) { self.watchdogFired() }
+    }
+
+    private func watchdogFired() {
+        if self.waitingForFirstByte {
+            self.fail(
+                .gatewayTimeout,
+                "the upstream sent no response within \(self.settings.timeouts.firstByteSeconds)s"
+            )
+            return
+        }
+        guard case .streamingResponse = self.state else { return }
+        let idle = TimeAmount.seconds(self.settings.timeouts.idleSeconds)
+        let silent = NIODeadline.now() - self.lastActivity
+        if silent >= idle {
+            self.fail(.gatewayTimeout, "the upstream was silent for \(self.settings.timeouts.idleSeconds)s")
+        } else {
+            self.scheduleWatchdog(in: idle - silent)
         }
     }
 
@@ -181,18 +201,19 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
         switch (self.state, part) {
         case (.awaitingResponse(let connection), .head(let head)):
             if head.status.code < 200 { return }  // 100 Continue and other interim responses stay here.
-            self.firstByteTimer?.cancel()
-            self.firstByteTimer = nil
+            self.waitingForFirstByte = false
+            self.lastActivity = .now()
+            self.scheduleWatchdog(in: .seconds(self.settings.timeouts.idleSeconds))
             self.state = .streamingResponse(connection)
             var downstream = head
             ForwardedHeaders.removeHopByHop(&downstream.headers)
             connection.requestsServed += 1
             self.keepAlive = head.isKeepAlive
             self.writer.writeHead(downstream)
-            self.armIdleTimer()
         case (.streamingResponse, .body(let buffer)):
-            self.lastDownstreamWrite = self.writer.writeBody(buffer)
-            self.armIdleTimer()
+            self.lastActivity = .now()
+            // Flushed once per read batch, in upstreamReadComplete.
+            self.lastDownstreamWrite = self.writer.writeBody(buffer, flush: false)
         case (.streamingResponse(let connection), .end(let trailers)):
             self.writer.writeEnd(trailers: trailers)
             let reusable = self.keepAlive && self.requestEnded
@@ -207,19 +228,20 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
         }
     }
 
-    private var keepAlive = false
-
     func upstreamReadComplete() {
         guard case .streamingResponse(let connection) = self.state else {
             if case .awaitingResponse(let connection) = self.state { connection.channel.read() }
             return
         }
+        self.writer.flush()
         // Read more only once the client can take it: memory stays bounded by the socket buffers.
         if self.writer.isWritable || self.lastDownstreamWrite == nil {
             connection.channel.read()
         } else {
             self.lastDownstreamWrite?.assumeIsolated().whenComplete { result in
                 if case .success = result, case .streamingResponse(let current) = self.state, current === connection {
+                    // Time spent waiting for the client is not upstream silence.
+                    self.lastActivity = .now()
                     connection.channel.read()
                 }
             }
@@ -233,9 +255,11 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
     func upstreamClosed(error: (any Error)?) {
         switch self.state {
         case .awaitingResponse(let connection):
-            // A pooled connection the upstream closed while we reused it: try a fresh one.
-            if connection.requestsServed > 0 && self.pendingBody.isEmpty && Self.isRetryable(self.request.head) {
-                self.firstByteTimer?.cancel()
+            // A pooled connection the upstream closed while we reused it: send again on another
+            // connection (this does not use up a retry; nothing reached the upstream's application).
+            if connection.requestsServed > 0 && Self.isRetryable(self.request.head) {
+                self.watchdog?.cancel()
+                self.waitingForFirstByte = false
                 self.loop.finished(connection.upstream)
                 self.state = .connecting
                 self.connect()
@@ -252,14 +276,6 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
     }
 
     // MARK: Ending
-
-    private func armIdleTimer() {
-        self.idleTimer?.cancel()
-        let seconds = self.settings.timeouts.idleSeconds
-        self.idleTimer = self.loop.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(seconds * 1e9))) {
-            self.fail(.gatewayTimeout, "the upstream was silent for \(seconds)s")
-        }
-    }
 
     private func fail(_ status: HTTPResponseStatus, _ detail: String) {
         if case .finished = self.state { return }
@@ -286,9 +302,17 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
             break
         }
         self.state = .finished
-        self.firstByteTimer?.cancel()
-        self.idleTimer?.cancel()
+        self.watchdog?.cancel()
+        self.watchdog = nil
+        self.waitingForFirstByte = false
         self.requestTimer?.cancel()
         self.pendingBody.removeAll()
+    }
+}
+
+extension TimeAmount {
+    /// A duration from configuration seconds.
+    static func seconds(_ seconds: Double) -> TimeAmount {
+        .nanoseconds(Int64(seconds * 1_000_000_000))
     }
 }

@@ -24,26 +24,41 @@ final class ProxyLoopState {
 
     /// Picks an upstream, skipping `excluded` (those that already failed this request).
     func pick(excluding excluded: Set<Int>) -> Upstream? {
-        let candidates = self.settings.upstreams.filter { !excluded.contains($0.index) }
-        guard !candidates.isEmpty else { return nil }
+        let upstreams = self.settings.upstreams
         switch self.settings.policy {
         case .leastRequest:
-            return candidates.min { lhs, rhs in
-                // Compare in-flight per unit of weight, without division.
-                self.inFlight[lhs.index] * rhs.weight < self.inFlight[rhs.index] * lhs.weight
+            // Fewest in flight per unit of weight (compared without division); ties rotate, so
+            // light sequential traffic still spreads.
+            self.rotation = (self.rotation + 1) % max(upstreams.count, 1)
+            var best: Upstream?
+            for offset in 0..<upstreams.count {
+                let upstream = upstreams[(self.rotation + offset) % upstreams.count]
+                guard !excluded.contains(upstream.index) else { continue }
+                if let current = best,
+                    self.inFlight[upstream.index] * current.weight >= self.inFlight[current.index] * upstream.weight
+                {
+                    continue
+                }
+                best = upstream
             }
+            return best
         case .roundRobin:
             // Smooth weighted round robin (as nginx): even spread, weights honoured exactly.
-            let total = candidates.reduce(0) { $0 + $1.weight }
-            var best = candidates[0]
-            for upstream in candidates {
+            var total = 0
+            var best: Upstream?
+            for upstream in upstreams where !excluded.contains(upstream.index) {
+                total += upstream.weight
                 self.currentWeights[upstream.index] += upstream.weight
-                if self.currentWeights[upstream.index] > self.currentWeights[best.index] { best = upstream }
+                if best == nil || self.currentWeights[upstream.index] > self.currentWeights[best!.index] {
+                    best = upstream
+                }
             }
-            self.currentWeights[best.index] -= total
+            if let best { self.currentWeights[best.index] -= total }
             return best
         }
     }
+
+    private var rotation = 0
 
     func started(_ upstream: Upstream) { self.inFlight[upstream.index] += 1 }
     func finished(_ upstream: Upstream) { self.inFlight[upstream.index] -= 1 }
@@ -66,7 +81,7 @@ final class ProxyLoopState {
         let tlsContext = self.settings.tlsContext
         let serverName = self.settings.tlsServerName ?? upstream.host
         let bootstrap = ClientBootstrap(group: self.eventLoop)
-            .connectTimeout(.nanoseconds(Int64(self.settings.timeouts.connectSeconds * 1_000_000_000)))
+            .connectTimeout(.seconds(self.settings.timeouts.connectSeconds))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.autoRead, value: false)
             .channelInitializer { channel in
@@ -77,7 +92,9 @@ final class ProxyLoopState {
                             try NIOSSLClientHandler(context: tlsContext, serverHostname: isAddress ? nil : serverName)
                         )
                     }
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    // Requests are built from heads llhttp already parsed plus values the proxy
+                    // generates, so re-validating every header on the way out is wasted work.
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
                     try channel.pipeline.syncOperations.addHandler(UpstreamConnectionHandler())
                 }
             }

@@ -38,13 +38,16 @@ struct TrustedProxies: Sendable {
     static func parse(_ entries: [String]) -> Result<TrustedProxies, InvalidEntry> {
         var ranges: [Range] = []
         for (offset, entry) in entries.enumerated() {
-            let parts = entry.split(separator: "/", maxSplits: 1)
-            guard let bytes = Self.addressBytes(String(parts[0])) else {
+            let parts = entry.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let address = parts.first, let bytes = Self.addressBytes(String(address)) else {
                 return .failure(InvalidEntry(index: offset, text: entry))
             }
             var prefix = bytes.count * 8
             if parts.count == 2 {
-                guard let parsed = Int(parts[1]), (0...bytes.count * 8).contains(parsed) else {
+                let digits = parts[1]
+                guard !digits.isEmpty, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let parsed = Int(digits),
+                    (0...bytes.count * 8).contains(parsed)
+                else {
                     return .failure(InvalidEntry(index: offset, text: entry))
                 }
                 prefix = parsed

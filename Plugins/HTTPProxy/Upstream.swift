@@ -24,7 +24,12 @@ struct Upstream: Sendable, CustomStringConvertible {
         guard let host = components.host, !host.isEmpty else {
             return .failure(UpstreamURLError("the URL \"\(url)\" has no host"))
         }
-        guard components.path.isEmpty || components.path == "/", components.query == nil, components.user == nil else {
+        if let port = components.port, !(1...65535).contains(port) {
+            return .failure(UpstreamURLError("expected a port between 1 and 65535 in \"\(url)\""))
+        }
+        guard components.path.isEmpty || components.path == "/", components.query == nil, components.user == nil,
+            components.fragment == nil
+        else {
             return .failure(
                 UpstreamURLError(
                     "expected only scheme, host and port in \"\(url)\" (use the route's rewritePrefix for paths)"

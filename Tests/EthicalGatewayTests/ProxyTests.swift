@@ -249,6 +249,25 @@ struct ProxyTests {
                 "$.backends.p.config.trustedProxies[0]",
             ]
         )
+        // Entries that once crashed provisioning, and URLs with ports out of range or fragments.
+        for entry in ["", "/", "10.0.0.0/", "10.0.0.0/+8"] {
+            let issues = try await configIssues(
+                plainConfig(
+                    routes: "[]",
+                    backends:
+                        #"{ "p": { "plugin": "http-proxy", "config": { "upstreams": [ { "url": "http://h.test" } ], "trustedProxies": ["\#(entry)"] } } }"#
+                )
+            )
+            #expect(issues.map(\.path) == ["$.backends.p.config.trustedProxies[0]"], "\(entry)")
+        }
+        let urls = try await configIssues(
+            plainConfig(
+                routes: "[]",
+                backends:
+                    #"{ "p": { "plugin": "http-proxy", "config": { "upstreams": [ { "url": "http://h.test:70000" }, { "url": "http://h.test#x" } ] } } }"#
+            )
+        )
+        #expect(urls.map(\.path) == ["$.backends.p.config.upstreams[0].url", "$.backends.p.config.upstreams[1].url"])
     }
 }
 

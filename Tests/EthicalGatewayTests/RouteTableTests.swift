@@ -1,6 +1,7 @@
-import EthicalGateway
 import NIOHTTP1
 import Testing
+
+@testable import EthicalGateway
 
 @Suite("Route table: precedence, boundaries, ties")
 struct RouteTableTests {
@@ -175,5 +176,15 @@ struct RequestPathTests {
         #expect(RequestPath.percentDecode("/%2e%2e/x") == "/../x")
         #expect(RequestPath.percentDecode("/%zz") == nil)
         #expect(RequestPath.percentDecode("/%e2%82") == nil)
+    }
+}
+
+@Suite("Request ids")
+struct RequestIDTests {
+    @Test("generated ids are 32 lower-case hex digits and differ")
+    func generated() {
+        let ids = (0..<100).map { _ in RequestID.generate() }
+        #expect(ids.allSatisfy { $0.count == 32 && $0.allSatisfy { "0123456789abcdef".contains($0) } })
+        #expect(Set(ids).count == 100)
     }
 }

@@ -27,8 +27,17 @@ public struct GatewayRequest: Sendable {
     public let routeName: String
     /// The event loop the request runs on; backends must call the ``ResponseWriter`` on it.
     public let eventLoop: any EventLoop
-    /// A logger carrying `request-id` and `route` metadata.
-    public var logger: Logger
+    /// The connection's logger; ``logger`` adds this request's metadata only when something is logged.
+    let baseLogger: Logger
+
+    /// A logger carrying `request-id` and `route` metadata. Built on use, so requests that log
+    /// nothing pay nothing for it.
+    public var logger: Logger {
+        var logger = self.baseLogger
+        logger[metadataKey: "request-id"] = "\(self.requestID)"
+        logger[metadataKey: "route"] = "\(self.routeName)"
+        return logger
+    }
 }
 
 /// A complete response with a small body, produced by a filter or a simple backend.

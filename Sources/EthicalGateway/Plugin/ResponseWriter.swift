@@ -37,13 +37,22 @@ public final class ResponseWriter: @unchecked Sendable {
 
     /// Sends a part of the body. The future completes when the bytes reached the socket, which
     /// is how a streaming backend applies backpressure.
+    ///
+    /// - Parameter flush: `false` queues the bytes until ``flush()`` or ``writeEnd(trailers:)``,
+    ///   so several parts read together leave in one system call.
     @discardableResult
-    public func writeBody(_ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+    public func writeBody(_ buffer: ByteBuffer, flush: Bool = true) -> EventLoopFuture<Void> {
         self.eventLoop.preconditionInEventLoop()
-        guard let future = self.sink?.writeBody(buffer, exchangeID: self.exchangeID) else {
+        guard let future = self.sink?.writeBody(buffer, flush: flush, exchangeID: self.exchangeID) else {
             return self.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
         }
         return future
+    }
+
+    /// Sends what ``writeBody(_:flush:)`` queued.
+    public func flush() {
+        self.eventLoop.preconditionInEventLoop()
+        self.sink?.flush(exchangeID: self.exchangeID)
     }
 
     /// Ends the response.
@@ -58,7 +67,7 @@ public final class ResponseWriter: @unchecked Sendable {
         headers.replaceOrAdd(name: "content-length", value: String(response.body?.readableBytes ?? 0))
         self.writeHead(HTTPResponseHead(version: .http1_1, status: response.status, headers: headers))
         if let body = response.body, body.readableBytes > 0 {
-            self.writeBody(body)
+            self.writeBody(body, flush: false)
         }
         self.writeEnd()
     }
@@ -85,7 +94,8 @@ protocol ResponseSink: AnyObject {
     var isWritable: Bool { get }
     func isActive(_ exchangeID: UInt64) -> Bool
     func writeHead(_ head: HTTPResponseHead, exchangeID: UInt64)
-    func writeBody(_ buffer: ByteBuffer, exchangeID: UInt64) -> EventLoopFuture<Void>?
+    func writeBody(_ buffer: ByteBuffer, flush: Bool, exchangeID: UInt64) -> EventLoopFuture<Void>?
+    func flush(exchangeID: UInt64)
     func writeEnd(trailers: HTTPHeaders?, exchangeID: UInt64)
     func writeProblem(_ status: HTTPResponseStatus, detail: String, exchangeID: UInt64)
     func setRequestBodyPaused(_ paused: Bool, exchangeID: UInt64)

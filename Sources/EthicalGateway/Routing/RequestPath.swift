@@ -11,7 +11,7 @@ public enum RequestPath {
     /// Returns `nil` for a path that does not start with `/`.
     public static func normalize(_ path: Substring) -> String? {
         guard path.first == "/" else { return nil }
-        if !path.contains("/.") && !path.contains("//") {
+        if !Self.needsNormalization(path) {
             return String(path)
         }
         var output: [Substring] = []
@@ -31,6 +31,16 @@ public enum RequestPath {
             }
         }
         return "/" + output.joined(separator: "/")
+    }
+
+    /// Whether the path has a `/.` or `//` (a byte scan: Foundation's substring search is slow).
+    private static func needsNormalization(_ path: Substring) -> Bool {
+        var previousWasSlash = false
+        for byte in path.utf8 {
+            if previousWasSlash && (byte == UInt8(ascii: "/") || byte == UInt8(ascii: ".")) { return true }
+            previousWasSlash = byte == UInt8(ascii: "/")
+        }
+        return false
     }
 
     /// Decodes `%XX` escapes; `nil` when an escape is malformed or decodes to invalid UTF-8.

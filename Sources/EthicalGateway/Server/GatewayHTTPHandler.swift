@@ -152,9 +152,6 @@ final class GatewayHTTPHandler: ChannelDuplexHandler {
         let backendPath = route.rewrite.apply(to: Substring(path), matchedPrefix: match.matchedPrefix)
         var forwardedHead = head
         forwardedHead.uri = query.map { backendPath + "?" + $0 } ?? backendPath
-        var logger = self.logger
-        logger[metadataKey: "request-id"] = "\(requestID)"
-        logger[metadataKey: "route"] = "\(route.name)"
         exchange.request = GatewayRequest(
             head: forwardedHead,
             originalURI: head.uri,
@@ -166,7 +163,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler {
             remoteAddress: context.channel.remoteAddress,
             routeName: route.name,
             eventLoop: context.eventLoop,
-            logger: logger
+            baseLogger: self.logger
         )
         self.runFilters(of: exchange, from: 0)
     }
@@ -354,7 +351,7 @@ extension GatewayHTTPHandler: ResponseSink {
         context.write(self.wrapOutboundOut(.head(head)), promise: nil)
     }
 
-    func writeBody(_ buffer: ByteBuffer, exchangeID: UInt64) -> EventLoopFuture<Void>? {
+    func writeBody(_ buffer: ByteBuffer, flush: Bool, exchangeID: UInt64) -> EventLoopFuture<Void>? {
         guard let context = self.context else { return nil }
         guard let exchange = self.exchange(exchangeID), exchange.response == .headSent else {
             return context.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
@@ -362,7 +359,17 @@ extension GatewayHTTPHandler: ResponseSink {
         if exchange.suppressBody {
             return context.eventLoop.makeSucceededVoidFuture()
         }
-        return context.writeAndFlush(self.wrapOutboundOut(.body(.byteBuffer(buffer))))
+        if flush {
+            return context.writeAndFlush(self.wrapOutboundOut(.body(.byteBuffer(buffer))))
+        }
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: promise)
+        return promise.futureResult
+    }
+
+    func flush(exchangeID: UInt64) {
+        guard self.exchange(exchangeID) != nil else { return }
+        self.context?.flush()
     }
 
     func writeEnd(trailers: HTTPHeaders?, exchangeID: UInt64) {
@@ -411,7 +418,7 @@ extension GatewayHTTPHandler: ResponseSink {
             problem.responseHead(version: exchange.head.version, bodyLength: body.readableBytes),
             exchangeID: exchangeID
         )
-        _ = self.writeBody(body, exchangeID: exchangeID)
+        _ = self.writeBody(body, flush: false, exchangeID: exchangeID)
         self.writeEnd(trailers: nil, exchangeID: exchangeID)
     }
 

@@ -8,7 +8,7 @@ import NIOTLS
 /// Builds the channel pipeline of each accepted connection, synchronously on its event loop:
 ///
 /// ```
-/// IdleStateHandler -> [TLS -> handshake timeout -> ALPN] -> HTTP/1.1: head guard, NIO HTTP
+/// IdleConnectionHandler -> [TLS -> handshake timeout -> ALPN] -> HTTP/1.1: head guard, NIO HTTP
 /// codec and pipelining, GatewayHTTPHandler
 ///                                                       -> HTTP/2: NIOHTTP2Handler, per stream
 /// HTTP2FramePayloadToHTTP1ServerCodec, GatewayHTTPHandler
@@ -27,8 +27,7 @@ struct ListenerPipeline: Sendable {
     func configure(_ channel: any Channel) throws {
         let limits = self.runtime.limits
         let sync = channel.pipeline.syncOperations
-        try sync.addHandler(IdleStateHandler(allTimeout: .seconds(limits.idleTimeoutSeconds)))
-        try sync.addHandler(IdleConnectionCloser())
+        try sync.addHandler(IdleConnectionHandler(timeout: .seconds(limits.idleTimeoutSeconds)))
         switch self.kind {
         case .plain:
             try self.configureHTTP1(channel, scheme: "http")

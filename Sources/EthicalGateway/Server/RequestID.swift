@@ -15,10 +15,16 @@ enum RequestID {
         var generator = SystemRandomNumberGenerator()
         let high = generator.next() as UInt64
         let low = generator.next() as UInt64
-        let hex = String(high, radix: 16)
-        let lowHex = String(low, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex + String(repeating: "0", count: 16 - lowHex.count)
-            + lowHex
+        let digits = Array("0123456789abcdef".utf8)
+        // One allocation: the 32 hex digits are written straight into the string's storage.
+        return String(unsafeUninitializedCapacity: 32) { buffer in
+            for index in 0..<16 {
+                let shift = UInt64(60 - 4 * index)
+                buffer[index] = digits[Int((high >> shift) & 0xF)]
+                buffer[16 + index] = digits[Int((low >> shift) & 0xF)]
+            }
+            return 32
+        }
     }
 
     /// Visible ASCII without quotes or backslashes, so the id can go into logs and JSON unchanged.
