@@ -136,6 +136,7 @@ let package = Package(
                 "HTTPProxyPlugin",
                 "ethical-gateway",
             ],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
     ]
