@@ -27,9 +27,14 @@ public struct HTTPProxyConfiguration: Decodable, Sendable {
     public var trustedProxies: [String]
     /// TLS towards `https://` upstreams; see ``UpstreamTLSConfiguration``.
     public var tls: UpstreamTLSConfiguration
+    /// Active health checks; see ``HealthCheckConfiguration``. Default: none.
+    public var healthCheck: HealthCheckConfiguration?
+    /// Passive outlier ejection; see ``OutlierDetectionConfiguration``. Default: on, with its defaults.
+    public var outlierDetection: OutlierDetectionConfiguration
 
     enum CodingKeys: String, CodingKey {
         case upstreams, loadBalancing, timeouts, pool, retries, preserveHost, trustedProxies, tls
+        case healthCheck, outlierDetection
     }
 
     public init(from decoder: any Decoder) throws {
@@ -54,6 +59,10 @@ public struct HTTPProxyConfiguration: Decodable, Sendable {
         self.trustedProxies = try container.decodeIfPresent([String].self, forKey: .trustedProxies) ?? []
         self.tls =
             try container.decodeIfPresent(UpstreamTLSConfiguration.self, forKey: .tls) ?? UpstreamTLSConfiguration()
+        self.healthCheck = try container.decodeIfPresent(HealthCheckConfiguration.self, forKey: .healthCheck)
+        self.outlierDetection =
+            try container.decodeIfPresent(OutlierDetectionConfiguration.self, forKey: .outlierDetection)
+            ?? OutlierDetectionConfiguration()
     }
 }
 
@@ -107,11 +116,11 @@ public struct ProxyTimeouts: Decodable, Sendable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         func positive(_ key: CodingKeys) throws -> Double? {
             guard let value = try container.decodeIfPresent(Double.self, forKey: key) else { return nil }
-            guard value > 0 else {
+            guard value > 0, value <= 86400 else {
                 throw DecodingError.dataCorrupted(
                     .init(
                         codingPath: container.codingPath + [key],
-                        debugDescription: "expected a number of seconds greater than 0"
+                        debugDescription: "expected a number of seconds greater than 0 and at most 86400"
                     )
                 )
             }

@@ -56,13 +56,24 @@ public enum HTTPProxyPlugin: BackendPlugin {
             preserveHost: configuration.preserveHost,
             trustedProxies: trusted,
             tlsContext: tlsContext,
-            tlsServerName: configuration.tls.serverName
+            tlsServerName: configuration.tls.serverName,
+            outlierDetection: configuration.outlierDetection
         )
         var loops: [ObjectIdentifier: LoopBox] = [:]
         for eventLoop in context.eventLoopGroup.makeIterator() {
             loops[ObjectIdentifier(eventLoop)] = LoopBox(ProxyLoopState(eventLoop: eventLoop, settings: settings))
         }
-        return HTTPProxyBackend(settings: settings, loops: loops)
+        var checker: ActiveHealthChecker?
+        if let healthCheck = configuration.healthCheck {
+            checker = ActiveHealthChecker(
+                configuration: healthCheck,
+                upstreams: upstreams,
+                loops: loops.values.sorted { ObjectIdentifier($0) < ObjectIdentifier($1) },
+                logger: context.logger
+            )
+            checker?.start()
+        }
+        return HTTPProxyBackend(settings: settings, loops: loops, healthChecker: checker)
     }
 
     private static func makeTLSContext(_ tls: UpstreamTLSConfiguration, context: PluginContext) throws -> NIOSSLContext
@@ -98,6 +109,11 @@ final class LoopBox: @unchecked Sendable {
 struct HTTPProxyBackend: Backend {
     let settings: ProxySettings
     let loops: [ObjectIdentifier: LoopBox]
+    let healthChecker: ActiveHealthChecker?
+
+    func shutdown() async {
+        self.healthChecker?.stop()
+    }
 
     func handle(_ request: GatewayRequest, response: ResponseWriter) -> any RequestBodyReceiver {
         guard let loop = self.loops[ObjectIdentifier(request.eventLoop)]?.state else {

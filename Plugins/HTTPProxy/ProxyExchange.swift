@@ -65,7 +65,12 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
 
     private func connect() {
         guard let upstream = self.loop.pick(excluding: self.failedUpstreams) else {
-            self.fail(.badGateway, "no upstream could be reached")
+            if self.failedUpstreams.isEmpty {
+                // Every upstream is unhealthy or ejected: say so at once instead of queueing.
+                self.fail(.serviceUnavailable, "no healthy upstream is available")
+            } else {
+                self.fail(.badGateway, "no upstream could be reached")
+            }
             return
         }
         self.upstream = upstream
@@ -93,7 +98,8 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
 
     private func connectionFailed(upstream: Upstream, timedOut: Bool) {
         self.failedUpstreams.insert(upstream.index)
-        if self.attemptsLeft > 0 && self.failedUpstreams.count < self.settings.upstreams.count {
+        self.loop.recordFailure(upstream)
+        if self.attemptsLeft > 0 && self.loop.hasAvailableUpstream(excluding: self.failedUpstreams) {
             self.attemptsLeft -= 1
             self.connect()
         } else if timedOut {
@@ -140,6 +146,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
 
     private func watchdogFired() {
         if self.waitingForFirstByte {
+            if let upstream = self.upstream { self.loop.recordFailure(upstream) }
             self.fail(
                 .gatewayTimeout,
                 "the upstream sent no response within \(self.settings.timeouts.firstByteSeconds)s"
@@ -205,6 +212,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
             self.lastActivity = .now()
             self.scheduleWatchdog(in: .seconds(self.settings.timeouts.idleSeconds))
             self.state = .streamingResponse(connection)
+            self.loop.recordSuccess(connection.upstream)
             var downstream = head
             ForwardedHeaders.removeHopByHop(&downstream.headers)
             connection.requestsServed += 1
@@ -265,6 +273,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
                 self.connect()
                 return
             }
+            self.loop.recordFailure(connection.upstream)
             self.fail(.badGateway, "the upstream closed the connection without a response")
         case .streamingResponse:
             // Headers are out; cutting the client's response is the honest signal.

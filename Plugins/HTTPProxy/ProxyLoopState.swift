@@ -9,22 +9,77 @@ import NIOSSL
 /// path takes no lock and never hops loops.
 final class ProxyLoopState {
     let eventLoop: any EventLoop
-    private let settings: ProxySettings
+    let settings: ProxySettings
     private var idle: [[UpstreamConnection]]
     private var currentWeights: [Int]
     private(set) var inFlight: [Int]
+    /// Set by the active health checker; `false` takes an upstream out of rotation.
+    private var healthy: [Bool]
+    /// Passive ejection: consecutive failures, ejections so far, and until when.
+    private var consecutiveFailures: [Int]
+    private var ejections: [Int]
+    private var ejectedUntil: [NIODeadline?]
+    private var ejectedCount = 0
 
     init(eventLoop: any EventLoop, settings: ProxySettings) {
+        let count = settings.upstreams.count
         self.eventLoop = eventLoop
         self.settings = settings
-        self.idle = Array(repeating: [], count: settings.upstreams.count)
-        self.currentWeights = Array(repeating: 0, count: settings.upstreams.count)
-        self.inFlight = Array(repeating: 0, count: settings.upstreams.count)
+        self.idle = Array(repeating: [], count: count)
+        self.currentWeights = Array(repeating: 0, count: count)
+        self.inFlight = Array(repeating: 0, count: count)
+        self.healthy = Array(repeating: true, count: count)
+        self.consecutiveFailures = Array(repeating: 0, count: count)
+        self.ejections = Array(repeating: 0, count: count)
+        self.ejectedUntil = Array(repeating: nil, count: count)
+    }
+
+    /// The active health checker's verdict for an upstream.
+    func setHealthy(_ index: Int, _ healthy: Bool) {
+        self.healthy[index] = healthy
+        if healthy { self.consecutiveFailures[index] = 0 }
+    }
+
+    /// A request to `upstream` failed at the connection level (refused, reset, timed out).
+    func recordFailure(_ upstream: Upstream) {
+        let outlier = self.settings.outlierDetection
+        guard outlier.consecutiveFailures > 0 else { return }
+        self.consecutiveFailures[upstream.index] += 1
+        guard self.consecutiveFailures[upstream.index] >= outlier.consecutiveFailures else { return }
+        self.consecutiveFailures[upstream.index] = 0
+        self.ejections[upstream.index] += 1
+        let factor = Double(1 << min(self.ejections[upstream.index] - 1, 20))
+        let seconds = min(outlier.baseEjectionSeconds * factor, outlier.maxEjectionSeconds)
+        if self.ejectedUntil[upstream.index] == nil { self.ejectedCount += 1 }
+        self.ejectedUntil[upstream.index] = .now() + .seconds(seconds)
+    }
+
+    /// A request to `upstream` got a response.
+    func recordSuccess(_ upstream: Upstream) {
+        self.consecutiveFailures[upstream.index] = 0
+    }
+
+    /// Whether `upstream` may take requests now.
+    private func isAvailable(_ index: Int, now: NIODeadline?) -> Bool {
+        guard self.healthy[index] else { return false }
+        guard let until = self.ejectedUntil[index], let now else { return true }
+        if now < until { return false }
+        self.ejectedUntil[index] = nil
+        self.ejectedCount -= 1
+        return true
+    }
+
+    /// Whether any upstream is in rotation (not failed, unhealthy or ejected).
+    func hasAvailableUpstream(excluding excluded: Set<Int>) -> Bool {
+        let now: NIODeadline? = self.ejectedCount > 0 ? .now() : nil
+        return self.settings.upstreams.contains { !excluded.contains($0.index) && self.isAvailable($0.index, now: now) }
     }
 
     /// Picks an upstream, skipping `excluded` (those that already failed this request).
     func pick(excluding excluded: Set<Int>) -> Upstream? {
         let upstreams = self.settings.upstreams
+        // Reading the clock only while something is ejected keeps the common path free of it.
+        let now: NIODeadline? = self.ejectedCount > 0 ? .now() : nil
         switch self.settings.policy {
         case .leastRequest:
             // Fewest in flight per unit of weight (compared without division); ties rotate, so
@@ -33,7 +88,7 @@ final class ProxyLoopState {
             var best: Upstream?
             for offset in 0..<upstreams.count {
                 let upstream = upstreams[(self.rotation + offset) % upstreams.count]
-                guard !excluded.contains(upstream.index) else { continue }
+                guard !excluded.contains(upstream.index), self.isAvailable(upstream.index, now: now) else { continue }
                 if let current = best,
                     self.inFlight[upstream.index] * current.weight >= self.inFlight[current.index] * upstream.weight
                 {
@@ -46,7 +101,8 @@ final class ProxyLoopState {
             // Smooth weighted round robin (as nginx): even spread, weights honoured exactly.
             var total = 0
             var best: Upstream?
-            for upstream in upstreams where !excluded.contains(upstream.index) {
+            for upstream in upstreams
+            where !excluded.contains(upstream.index) && self.isAvailable(upstream.index, now: now) {
                 total += upstream.weight
                 self.currentWeights[upstream.index] += upstream.weight
                 if best == nil || self.currentWeights[upstream.index] > self.currentWeights[best!.index] {
@@ -79,7 +135,7 @@ final class ProxyLoopState {
 
     private func connect(to upstream: Upstream) -> EventLoopFuture<UpstreamConnection> {
         let tlsContext = self.settings.tlsContext
-        let serverName = self.settings.tlsServerName ?? upstream.host
+        let serverName = self.settings.tlsServerName
         let bootstrap = ClientBootstrap(group: self.eventLoop)
             .connectTimeout(.seconds(self.settings.timeouts.connectSeconds))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -87,9 +143,8 @@ final class ProxyLoopState {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if upstream.usesTLS, let tlsContext {
-                        let isAddress = (try? SocketAddress(ipAddress: serverName, port: 0)) != nil
                         try channel.pipeline.syncOperations.addHandler(
-                            try NIOSSLClientHandler(context: tlsContext, serverHostname: isAddress ? nil : serverName)
+                            try makeTLSHandler(context: tlsContext, upstream: upstream, serverName: serverName)
                         )
                     }
                     // Requests are built from heads llhttp already parsed plus values the proxy
@@ -141,4 +196,13 @@ struct ProxySettings: Sendable {
     let trustedProxies: TrustedProxies
     let tlsContext: NIOSSLContext?
     let tlsServerName: String?
+    let outlierDetection: OutlierDetectionConfiguration
+}
+
+/// The TLS handler towards an `https://` upstream: SNI and certificate name from `serverName`,
+/// else the upstream's host (IP addresses are verified against the certificate's IP entries).
+func makeTLSHandler(context: NIOSSLContext, upstream: Upstream, serverName: String?) throws -> NIOSSLClientHandler {
+    let name = serverName ?? upstream.host
+    let isAddress = (try? SocketAddress(ipAddress: name, port: 0)) != nil
+    return try NIOSSLClientHandler(context: context, serverHostname: isAddress ? nil : name)
 }

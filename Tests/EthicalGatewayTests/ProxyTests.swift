@@ -163,6 +163,94 @@ struct ProxyTests {
         await alive.stop()
     }
 
+    /// Sends `count` requests over one connection (so one event loop) and returns the
+    /// `x-upstream` (or the status when there is none) of each.
+    static func picks(_ url: String, count: Int, arguments: [String] = []) async throws -> [String] {
+        let output = try await ProcessRunner.run(
+            "curl",
+            ["-s", "-w", "%{http_code} %header{x-upstream}\n"] + arguments
+                + Array(repeating: ["-o", "/dev/null", url], count: count).flatMap { $0 }
+        )
+        return output.standardOutput.split(separator: "\n").map { line in
+            let parts = line.split(separator: " ")
+            return parts.count > 1 ? String(parts[1]) : String(parts.first ?? "")
+        }
+    }
+
+    @Test("active health checks take a failing upstream out of rotation and bring it back")
+    func activeHealthChecks() async throws {
+        let healthy = SharedFlag(true)
+        let a = try await TestUpstream(name: "a", reply: Self.echo)
+        let b = try await TestUpstream(name: "b") { request in
+            guard request.uri == "/health" else { return Self.echo(request) }
+            return .text(status: healthy.value ? 200 : 503, headers: [], body: "")
+        }
+        let config = Self.config(
+            upstreams: [(a, 1), (b, 1)],
+            extra:
+                #", "healthCheck": { "path": "/health", "intervalSeconds": 0.1, "timeoutSeconds": 1, "healthyThreshold": 1, "unhealthyThreshold": 1 }"#
+        )
+        try await LiveGateway.with(config: config, registry: gatewayRegistry) { gateway in
+            let url = "http://127.0.0.1:\(gateway.port("http"))/app/x"
+            #expect(Set(try await Self.picks(url, count: 6)) == ["a", "b"])
+            healthy.value = false
+            var onlyA = false
+            for _ in 0..<60 where !onlyA {
+                try await Task.sleep(for: .milliseconds(100))
+                onlyA = Set(try await Self.picks(url, count: 6)) == ["a"]
+            }
+            #expect(onlyA, "the unhealthy upstream stayed in rotation")
+            #expect(
+                b.requests.contains { $0.uri == "/health" && $0.header("user-agent") == "ethical-gateway-health-check" }
+            )
+            healthy.value = true
+            var bBack = false
+            for _ in 0..<60 where !bBack {
+                try await Task.sleep(for: .milliseconds(100))
+                bBack = try await Self.picks(url, count: 6).contains("b")
+            }
+            #expect(bBack, "the recovered upstream was not readmitted")
+        }
+        await a.stop()
+        await b.stop()
+    }
+
+    @Test("consecutive failures eject an upstream; with none left the answer is a fast 503")
+    func outlierEjection() async throws {
+        let alive = try await TestUpstream(name: "alive", reply: Self.echo)
+        let dead = try await TestUpstream(name: "dead", reply: Self.echo)
+        await dead.stop()
+        let ejecting =
+            #", "retries": { "attempts": 0 }, "outlierDetection": { "consecutiveFailures": 1, "baseEjectionSeconds": 30 }"#
+        try await LiveGateway.with(
+            config: Self.config(upstreams: [(dead, 1), (alive, 1)], extra: ejecting),
+            registry: gatewayRegistry
+        ) {
+            gateway in
+            // POSTs are never retried, so without ejection every other one would fail.
+            let results = try await Self.picks(
+                "http://127.0.0.1:\(gateway.port("http"))/app/x",
+                count: 10,
+                arguments: ["-d", "x"]
+            )
+            #expect(results.count == 10)
+            #expect(results.filter { $0 == "502" }.count <= 1, "\(results)")
+            #expect(results.filter { $0 == "alive" }.count >= 9, "\(results)")
+        }
+        try await LiveGateway.with(
+            config: Self.config(upstreams: [(dead, 1)], extra: ejecting),
+            registry: gatewayRegistry
+        ) { gateway in
+            let url = "http://127.0.0.1:\(gateway.port("http"))/app/x"
+            let output = try await ProcessRunner.run(
+                "curl",
+                ["-s", "-w", "%{http_code}\n"] + Array(repeating: ["-o", "/dev/null", url], count: 3).flatMap { $0 }
+            )
+            #expect(output.standardOutput == "502\n503\n503\n")
+        }
+        await alive.stop()
+    }
+
     @Test("an upstream slower than firstByteSeconds gets 504")
     func firstByteTimeout() async throws {
         let slow = try await TestUpstream(name: "slow") { _ in
@@ -277,4 +365,17 @@ func residentMemory() -> Int {
         let pages = statm.split(separator: " ").dropFirst().first.flatMap({ Int($0) })
     else { return 0 }
     return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+}
+
+/// A boolean a test flips while an upstream's reply closure reads it.
+final class SharedFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Bool
+
+    init(_ value: Bool) { self.stored = value }
+
+    var value: Bool {
+        get { self.lock.withLock { self.stored } }
+        set { self.lock.withLock { self.stored = newValue } }
+    }
 }
