@@ -53,7 +53,8 @@ enum ForwardedHeaders {
         for request: GatewayRequest,
         upstream: Upstream,
         preserveHost: Bool,
-        trustedProxies: TrustedProxies
+        trustedProxies: TrustedProxies,
+        upgrade: String? = nil
     ) -> HTTPRequestHead {
         let incoming = request.head.headers
         let tokens = Self.connectionTokens(incoming)
@@ -105,7 +106,20 @@ enum ForwardedHeaders {
         forwarded.append(element)
         headers.add(name: "forwarded", value: forwarded.joined(separator: ", "))
         headers.add(name: "x-request-id", value: request.requestID)
+        if let upgrade {
+            // An upgrade is the one hop-by-hop exchange a proxy passes on, explicitly.
+            headers.add(name: "connection", value: "upgrade")
+            headers.add(name: "upgrade", value: upgrade)
+        }
         return HTTPRequestHead(version: .http1_1, method: request.head.method, uri: request.head.uri, headers: headers)
+    }
+
+    /// The protocol a request asks to switch to (`Upgrade` with `Connection: upgrade`), if any.
+    static func requestedUpgrade(_ headers: HTTPHeaders) -> String? {
+        guard let upgrade = headers.first(name: "upgrade"),
+            Self.connectionTokens(headers).contains(where: { asciiCaseInsensitiveEquals($0, "upgrade") })
+        else { return nil }
+        return upgrade
     }
 
     /// RFC 7239 node: IPv6 addresses are bracketed and quoted.

@@ -17,8 +17,14 @@ public struct HTTPProxyConfiguration: Decodable, Sendable {
     public var timeouts: ProxyTimeouts
     /// Idle keep-alive connections to the upstreams; see ``ConnectionPoolConfiguration``.
     public var pool: ConnectionPoolConfiguration
-    /// Retries on failed connections; see ``RetryConfiguration``.
+    /// Retries on failed connections and chosen statuses; see ``RetryConfiguration``.
     public var retries: RetryConfiguration
+    /// What `consistent-hash` balancing hashes; see ``HashKeyConfiguration``. Required with that policy.
+    public var hashOn: HashKeyConfiguration?
+    /// Header changes on the way to the upstream; see ``HeaderRules``.
+    public var requestHeaders: HeaderRules
+    /// Header changes on the way back to the client; see ``HeaderRules``.
+    public var responseHeaders: HeaderRules
     /// Send the client's `Host` to the upstream (`true`, the default) or the upstream's own host (`false`).
     public var preserveHost: Bool
     /// Addresses (IPs or CIDR ranges such as `"10.0.0.0/8"`) of proxies in front of the gateway.
@@ -34,7 +40,7 @@ public struct HTTPProxyConfiguration: Decodable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case upstreams, loadBalancing, timeouts, pool, retries, preserveHost, trustedProxies, tls
-        case healthCheck, outlierDetection
+        case healthCheck, outlierDetection, hashOn, requestHeaders, responseHeaders
     }
 
     public init(from decoder: any Decoder) throws {
@@ -60,6 +66,16 @@ public struct HTTPProxyConfiguration: Decodable, Sendable {
         self.tls =
             try container.decodeIfPresent(UpstreamTLSConfiguration.self, forKey: .tls) ?? UpstreamTLSConfiguration()
         self.healthCheck = try container.decodeIfPresent(HealthCheckConfiguration.self, forKey: .healthCheck)
+        self.hashOn = try container.decodeIfPresent(HashKeyConfiguration.self, forKey: .hashOn)
+        self.requestHeaders = try container.decodeIfPresent(HeaderRules.self, forKey: .requestHeaders) ?? HeaderRules()
+        self.responseHeaders =
+            try container.decodeIfPresent(HeaderRules.self, forKey: .responseHeaders) ?? HeaderRules()
+        if self.loadBalancing == .consistentHash && self.hashOn == nil {
+            throw DecodingError.keyNotFound(
+                CodingKeys.hashOn,
+                .init(codingPath: container.codingPath, debugDescription: "consistent-hash needs hashOn")
+            )
+        }
         self.outlierDetection =
             try container.decodeIfPresent(OutlierDetectionConfiguration.self, forKey: .outlierDetection)
             ?? OutlierDetectionConfiguration()
@@ -94,6 +110,9 @@ public struct UpstreamConfiguration: Decodable, Sendable {
 public enum LoadBalancingPolicy: String, ConfigEnum {
     case roundRobin = "round-robin"
     case leastRequest = "least-request"
+    /// The same key (a header, a cookie or the client's address) always reaches the same
+    /// upstream while it is available, so sessions stick.
+    case consistentHash = "consistent-hash"
 }
 
 /// Timeouts of an `http-proxy` backend, in seconds. Each failure before the response started
@@ -169,26 +188,132 @@ public struct ConnectionPoolConfiguration: Decodable, Sendable {
 
 /// Retries of requests whose upstream connection failed before any byte was sent.
 public struct RetryConfiguration: Decodable, Sendable {
-    /// Further upstreams tried after a failed connection, for requests without a body whose
-    /// method is idempotent (or that carry an `Idempotency-Key`). Default 2.
+    /// Further upstreams tried after a failed connection or a status in `onStatuses`, for
+    /// requests without a body whose method is idempotent (or that carry an `Idempotency-Key`).
+    /// Never once response bytes were sent to the client. Default 2.
     public var attempts: Int = 2
+    /// Upstream statuses that are retried on another upstream, e.g. `[502, 503, 504]`. Default `[]`.
+    public var onStatuses: [Int] = []
+    /// Retries may add at most this percentage to the requests of the last second, so an
+    /// outage cannot multiply the load. Default 20.
+    public var budgetPercent: Double = 20
+    /// Retries always allowed per second and event loop, however little traffic there is.
+    /// Default 10 (as Linkerd's retry budget).
+    public var minRetriesPerSecond: Int = 10
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey { case attempts }
+    enum CodingKeys: String, CodingKey { case attempts, onStatuses, budgetPercent, minRetriesPerSecond }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
+        func fail(_ key: CodingKeys, _ message: String) -> DecodingError {
+            DecodingError.dataCorrupted(.init(codingPath: container.codingPath + [key], debugDescription: message))
+        }
         self.attempts = try container.decodeIfPresent(Int.self, forKey: .attempts) ?? 2
-        if !(0...10).contains(self.attempts) {
+        self.onStatuses = try container.decodeIfPresent([Int].self, forKey: .onStatuses) ?? []
+        self.budgetPercent = try container.decodeIfPresent(Double.self, forKey: .budgetPercent) ?? 20
+        self.minRetriesPerSecond = try container.decodeIfPresent(Int.self, forKey: .minRetriesPerSecond) ?? 10
+        guard (0...10).contains(self.attempts) else { throw fail(.attempts, "expected 0 to 10 attempts") }
+        for (offset, status) in self.onStatuses.enumerated() where !(500...599).contains(status) {
             throw DecodingError.dataCorrupted(
                 .init(
-                    codingPath: container.codingPath + [CodingKeys.attempts],
-                    debugDescription: "expected 0 to 10 attempts"
+                    codingPath: container.codingPath + [CodingKeys.onStatuses, AnyCodingKeyIndex(offset)],
+                    debugDescription: "expected a 5xx status, found \(status)"
+                )
+            )
+        }
+        guard (0...100).contains(self.budgetPercent) else { throw fail(.budgetPercent, "expected 0 to 100") }
+        guard (0...1000).contains(self.minRetriesPerSecond) else {
+            throw fail(.minRetriesPerSecond, "expected 0 to 1000")
+        }
+    }
+}
+
+/// The key `consistent-hash` balancing hashes: exactly one of `header`, `cookie` or `clientAddress`.
+/// Requests without the key are balanced round robin.
+public struct HashKeyConfiguration: Decodable, Sendable {
+    /// Hash the value of this request header, e.g. `"X-User-ID"`.
+    public var header: String?
+    /// Hash the value of this cookie, e.g. `"session"`.
+    public var cookie: String?
+    /// Hash the client's IP address.
+    public var clientAddress: Bool?
+
+    enum CodingKeys: String, CodingKey { case header, cookie, clientAddress }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.header = try container.decodeIfPresent(String.self, forKey: .header)
+        self.cookie = try container.decodeIfPresent(String.self, forKey: .cookie)
+        self.clientAddress = try container.decodeIfPresent(Bool.self, forKey: .clientAddress)
+        let chosen = [self.header != nil, self.cookie != nil, self.clientAddress == true].filter { $0 }.count
+        guard chosen == 1 else {
+            throw decoder.invalid("expected exactly one of \"header\", \"cookie\" or \"clientAddress\": true")
+        }
+    }
+}
+
+/// Header changes: `set` replaces (or adds), `add` appends, `remove` deletes; applied in that
+/// order after the gateway's own forwarding headers.
+public struct HeaderRules: Decodable, Sendable {
+    /// Headers set to these values, replacing any present.
+    public var set: [String: String] = [:]
+    /// Headers added, keeping any present.
+    public var add: [String: String] = [:]
+    /// Header names removed.
+    public var remove: [String] = []
+
+    public init() {}
+
+    /// Whether the rules change anything.
+    public var isEmpty: Bool { self.set.isEmpty && self.add.isEmpty && self.remove.isEmpty }
+
+    enum CodingKeys: String, CodingKey { case set, add, remove }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.set = try container.decodeIfPresent([String: String].self, forKey: .set) ?? [:]
+        self.add = try container.decodeIfPresent([String: String].self, forKey: .add) ?? [:]
+        self.remove = try container.decodeIfPresent([String].self, forKey: .remove) ?? []
+        for (key, values) in [(CodingKeys.set, self.set), (CodingKeys.add, self.add)] {
+            for (name, value) in values
+            where !isToken(name) || value.utf8.contains(where: { $0 < 0x20 && $0 != 0x09 || $0 == 0x7F }) {
+                throw DecodingError.dataCorrupted(
+                    .init(
+                        codingPath: container.codingPath + [key],
+                        debugDescription: "\"\(name)\" is not a valid header name with a valid value"
+                    )
+                )
+            }
+        }
+        for name in self.remove where !isToken(name) {
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: container.codingPath + [CodingKeys.remove],
+                    debugDescription: "\"\(name)\" is not a valid header name"
                 )
             )
         }
     }
+}
+
+/// An array position as a coding key, for error paths.
+struct AnyCodingKeyIndex: CodingKey {
+    var stringValue: String { "\(self.intValue!)" }
+    var intValue: Int?
+    init(_ index: Int) { self.intValue = index }
+    init?(stringValue: String) { return nil }
+    init?(intValue: Int) { self.intValue = intValue }
+}
+
+/// Whether `string` is an RFC 9110 token (header-name syntax).
+func isToken(_ string: String) -> Bool {
+    let extras = "!#$%&'*+-.^_`|~".utf8
+    return !string.isEmpty
+        && string.utf8.allSatisfy {
+            ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || extras.contains($0)
+        }
 }
 
 /// How the proxy verifies `https://` upstreams.

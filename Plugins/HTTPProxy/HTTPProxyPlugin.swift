@@ -57,7 +57,12 @@ public enum HTTPProxyPlugin: BackendPlugin {
             trustedProxies: trusted,
             tlsContext: tlsContext,
             tlsServerName: configuration.tls.serverName,
-            outlierDetection: configuration.outlierDetection
+            outlierDetection: configuration.outlierDetection,
+            retries: configuration.retries,
+            hashOn: configuration.loadBalancing == .consistentHash ? configuration.hashOn : nil,
+            hashRing: configuration.loadBalancing == .consistentHash ? HashRing(upstreams: upstreams) : nil,
+            requestHeaders: HeaderRewriter(configuration.requestHeaders),
+            responseHeaders: HeaderRewriter(configuration.responseHeaders)
         )
         var loops: [ObjectIdentifier: LoopBox] = [:]
         for eventLoop in context.eventLoopGroup.makeIterator() {

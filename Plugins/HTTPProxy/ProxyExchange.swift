@@ -14,6 +14,9 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
         /// Request being sent or sent; waiting for the response head.
         case awaitingResponse(UpstreamConnection)
         case streamingResponse(UpstreamConnection)
+        /// The upstream answered 101; the rest of its HTTP response is ignored while the
+        /// connections are turned into a tunnel.
+        case switching(UpstreamConnection)
         case finished
     }
 
@@ -35,13 +38,35 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
     private var waitingForFirstByte = false
     private var lastActivity = NIODeadline.now()
     private var requestTimer: Scheduled<Void>?
+    /// The protocol the client asked to switch to (WebSocket), when the connection can switch.
+    private let upgrade: String?
 
     init(request: GatewayRequest, writer: ResponseWriter, loop: ProxyLoopState, settings: ProxySettings) {
         self.request = request
         self.writer = writer
         self.loop = loop
         self.settings = settings
+        self.upgrade = writer.canUpgrade ? ForwardedHeaders.requestedUpgrade(request.head.headers) : nil
         self.attemptsLeft = Self.isRetryable(request.head) ? settings.retryAttempts : 0
+        self.hashKey = settings.hashOn.flatMap { Self.hashKey(for: request, on: $0) }
+    }
+
+    /// The key consistent hashing places this request by, if it has one.
+    private let hashKey: String?
+
+    private static func hashKey(for request: GatewayRequest, on key: HashKeyConfiguration) -> String? {
+        if let header = key.header { return request.head.headers.first(name: header) }
+        if key.clientAddress == true { return request.remoteAddress?.ipAddress }
+        guard let cookie = key.cookie else { return nil }
+        for line in request.head.headers["cookie"] {
+            for pair in line.split(separator: ";") {
+                let trimmed = pair.trimmingASCIISpaces()
+                if trimmed.hasPrefix(cookie + "="), trimmed.utf8.count > cookie.utf8.count + 1 {
+                    return String(trimmed.dropFirst(cookie.count + 1))
+                }
+            }
+        }
+        return nil
     }
 
     /// Safe to send twice: an idempotent method (or an idempotency key) and no body.
@@ -55,6 +80,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
     }
 
     func start() {
+        self.loop.countRequest()
         if let seconds = self.settings.timeouts.requestSeconds {
             self.requestTimer = self.loop.eventLoop.assumeIsolated().scheduleTask(in: .seconds(seconds)) {
                 self.fail(.gatewayTimeout, "the upstream did not complete the response within \(seconds)s")
@@ -64,7 +90,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
     }
 
     private func connect() {
-        guard let upstream = self.loop.pick(excluding: self.failedUpstreams) else {
+        guard let upstream = self.loop.pick(excluding: self.failedUpstreams, hashKey: self.hashKey) else {
             if self.failedUpstreams.isEmpty {
                 // Every upstream is unhealthy or ejected: say so at once instead of queueing.
                 self.fail(.serviceUnavailable, "no healthy upstream is available")
@@ -99,7 +125,9 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
     private func connectionFailed(upstream: Upstream, timedOut: Bool) {
         self.failedUpstreams.insert(upstream.index)
         self.loop.recordFailure(upstream)
-        if self.attemptsLeft > 0 && self.loop.hasAvailableUpstream(excluding: self.failedUpstreams) {
+        if self.attemptsLeft > 0 && self.loop.hasAvailableUpstream(excluding: self.failedUpstreams)
+            && self.loop.takeRetry()
+        {
             self.attemptsLeft -= 1
             self.connect()
         } else if timedOut {
@@ -113,12 +141,14 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
         self.state = .awaitingResponse(connection)
         self.loop.started(connection.upstream)
         connection.handler.delegate = self
-        let head = ForwardedHeaders.upstreamHead(
+        var head = ForwardedHeaders.upstreamHead(
             for: self.request,
             upstream: connection.upstream,
             preserveHost: self.settings.preserveHost,
-            trustedProxies: self.settings.trustedProxies
+            trustedProxies: self.settings.trustedProxies,
+            upgrade: self.upgrade
         )
+        if !self.settings.requestHeaders.isEmpty { self.settings.requestHeaders.apply(to: &head.headers) }
         connection.channel.write(HTTPClientRequestPart.head(head), promise: nil)
         for part in self.pendingBody {
             connection.channel.write(HTTPClientRequestPart.body(.byteBuffer(part)), promise: nil)
@@ -172,7 +202,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
         case .awaitingResponse(let connection), .streamingResponse(let connection):
             connection.channel.writeAndFlush(HTTPClientRequestPart.body(.byteBuffer(buffer)), promise: nil)
             if !connection.channel.isWritable { self.writer.pauseRequestBody() }
-        case .finished:
+        case .switching, .finished:
             break
         }
     }
@@ -182,7 +212,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
         switch self.state {
         case .awaitingResponse(let connection), .streamingResponse(let connection):
             self.sendEnd(on: connection)
-        case .connecting, .finished:
+        case .connecting, .switching, .finished:
             break
         }
     }
@@ -197,7 +227,8 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
     /// The connection serving this exchange, if one is.
     private var activeConnection: UpstreamConnection? {
         switch self.state {
-        case .awaitingResponse(let connection), .streamingResponse(let connection): return connection
+        case .awaitingResponse(let connection), .streamingResponse(let connection), .switching(let connection):
+            return connection
         case .connecting, .finished: return nil
         }
     }
@@ -206,6 +237,20 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
 
     func upstreamReceived(_ part: HTTPClientResponsePart) {
         switch (self.state, part) {
+        case (.awaitingResponse(let connection), .head(let head)) where head.status == .switchingProtocols:
+            self.switchProtocols(connection, head: head)
+        case (.awaitingResponse(let connection), .head(let head))
+        where self.settings.retries.onStatuses.contains(Int(head.status.code)) && self.mayRetry(after: connection):
+            // Nothing has reached the client yet: drop this answer and its connection, ask another upstream.
+            self.request.logger.debug(
+                "retrying",
+                metadata: ["status": "\(head.status.code)", "upstream": "\(connection.upstream)"]
+            )
+            self.finish()
+            connection.channel.close(promise: nil)
+            self.failedUpstreams.insert(connection.upstream.index)
+            self.attemptsLeft -= 1
+            self.connect()
         case (.awaitingResponse(let connection), .head(let head)):
             if head.status.code < 200 { return }  // 100 Continue and other interim responses stay here.
             self.waitingForFirstByte = false
@@ -215,6 +260,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
             self.loop.recordSuccess(connection.upstream)
             var downstream = head
             ForwardedHeaders.removeHopByHop(&downstream.headers)
+            if !self.settings.responseHeaders.isEmpty { self.settings.responseHeaders.apply(to: &downstream.headers) }
             connection.requestsServed += 1
             self.keepAlive = head.isKeepAlive
             self.writer.writeHead(downstream)
@@ -234,6 +280,52 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
         default:
             break
         }
+    }
+
+    /// The upstream accepted an upgrade: answer the client with its 101 and join the two
+    /// connections into a byte tunnel. Neither goes back to HTTP (nor to the pool).
+    private func switchProtocols(_ connection: UpstreamConnection, head: HTTPResponseHead) {
+        guard self.upgrade != nil else {
+            self.fail(.badGateway, "the upstream switched protocols without being asked to")
+            return
+        }
+        var downstream = head
+        let upgradeValue = head.headers.first(name: "upgrade")
+        ForwardedHeaders.removeHopByHop(&downstream.headers)
+        downstream.headers.add(name: "connection", value: "upgrade")
+        if let upgradeValue { downstream.headers.add(name: "upgrade", value: upgradeValue) }
+        self.loop.recordSuccess(connection.upstream)
+        self.watchdog?.cancel()
+        self.waitingForFirstByte = false
+        self.state = .switching(connection)
+        let upstreamChannel = connection.channel
+        // Leave the decoder's stack before taking it out of the pipeline.
+        self.loop.eventLoop.execute {
+            guard case .switching = self.state else { return }
+            self.finish()
+            let upgraded = self.writer.upgrade(downstream) { clientChannel in
+                let pipeline = upstreamChannel.pipeline.syncOperations
+                do {
+                    try pipeline.removeHandler(pipeline.handler(type: UpstreamConnectionHandler.self), promise: nil)
+                    try pipeline.removeHandler(pipeline.handler(type: HTTPRequestEncoder.self), promise: nil)
+                    let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self)
+                    try ByteTunnel.join(clientChannel, upstreamChannel)
+                    pipeline.removeHandler(decoder, promise: nil)
+                } catch {
+                    clientChannel.close(promise: nil)
+                    upstreamChannel.close(promise: nil)
+                }
+            }
+            if !upgraded { upstreamChannel.close(promise: nil) }
+        }
+    }
+
+    /// Whether a retryable status from `connection`'s upstream may be retried elsewhere.
+    private func mayRetry(after connection: UpstreamConnection) -> Bool {
+        guard self.attemptsLeft > 0, self.requestEnded else { return false }
+        var tried = self.failedUpstreams
+        tried.insert(connection.upstream.index)
+        return self.loop.hasAvailableUpstream(excluding: tried) && self.loop.takeRetry()
     }
 
     func upstreamReadComplete() {
@@ -279,7 +371,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
             // Headers are out; cutting the client's response is the honest signal.
             self.finish()
             self.writer.respondWithProblem(.badGateway, detail: "the upstream response ended early")
-        case .connecting, .finished:
+        case .connecting, .switching, .finished:
             break
         }
     }
@@ -304,7 +396,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
 
     private func finish() {
         switch self.state {
-        case .awaitingResponse(let connection), .streamingResponse(let connection):
+        case .awaitingResponse(let connection), .streamingResponse(let connection), .switching(let connection):
             connection.handler.delegate = nil
             self.loop.finished(connection.upstream)
         case .connecting, .finished:

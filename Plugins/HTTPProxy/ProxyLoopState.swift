@@ -20,6 +20,11 @@ final class ProxyLoopState {
     private var ejections: [Int]
     private var ejectedUntil: [NIODeadline?]
     private var ejectedCount = 0
+    /// Retry budget: retries allowed are earned by requests (budgetPercent of them) plus a
+    /// small allowance per second; the window restarts every second.
+    private var budgetWindowStart = NIODeadline.now()
+    private var requestsInWindow = 0
+    private var retriesInWindow = 0
 
     init(eventLoop: any EventLoop, settings: ProxySettings) {
         let count = settings.upstreams.count
@@ -54,6 +59,31 @@ final class ProxyLoopState {
         self.ejectedUntil[upstream.index] = .now() + .seconds(seconds)
     }
 
+    /// Counts a request towards the retry budget.
+    func countRequest() {
+        self.rollBudgetWindow()
+        self.requestsInWindow += 1
+    }
+
+    /// Takes one retry from the budget, or says there is none left.
+    func takeRetry() -> Bool {
+        self.rollBudgetWindow()
+        let retries = self.settings.retries
+        let earned = Int(Double(self.requestsInWindow) * retries.budgetPercent / 100)
+        guard self.retriesInWindow < max(earned, retries.minRetriesPerSecond) else { return false }
+        self.retriesInWindow += 1
+        return true
+    }
+
+    private func rollBudgetWindow() {
+        let now = NIODeadline.now()
+        if now - self.budgetWindowStart >= TimeAmount.seconds(Int64(1)) {
+            self.budgetWindowStart = now
+            self.requestsInWindow = 0
+            self.retriesInWindow = 0
+        }
+    }
+
     /// A request to `upstream` got a response.
     func recordSuccess(_ upstream: Upstream) {
         self.consecutiveFailures[upstream.index] = 0
@@ -76,10 +106,17 @@ final class ProxyLoopState {
     }
 
     /// Picks an upstream, skipping `excluded` (those that already failed this request).
-    func pick(excluding excluded: Set<Int>) -> Upstream? {
+    func pick(excluding excluded: Set<Int>, hashKey: String? = nil) -> Upstream? {
         let upstreams = self.settings.upstreams
         // Reading the clock only while something is ejected keeps the common path free of it.
         let now: NIODeadline? = self.ejectedCount > 0 ? .now() : nil
+        if let hashKey, let ring = self.settings.hashRing {
+            for index in ring.candidates(for: hashKey)
+            where !excluded.contains(index) && self.isAvailable(index, now: now) {
+                return upstreams[index]
+            }
+            return nil
+        }
         switch self.settings.policy {
         case .leastRequest:
             // Fewest in flight per unit of weight (compared without division); ties rotate, so
@@ -97,7 +134,7 @@ final class ProxyLoopState {
                 best = upstream
             }
             return best
-        case .roundRobin:
+        case .roundRobin, .consistentHash:
             // Smooth weighted round robin (as nginx): even spread, weights honoured exactly.
             var total = 0
             var best: Upstream?
@@ -149,7 +186,10 @@ final class ProxyLoopState {
                     }
                     // Requests are built from heads llhttp already parsed plus values the proxy
                     // generates, so re-validating every header on the way out is wasted work.
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(
+                        leftOverBytesStrategy: .forwardBytes,
+                        enableOutboundHeaderValidation: false
+                    )
                     try channel.pipeline.syncOperations.addHandler(UpstreamConnectionHandler())
                 }
             }
@@ -197,6 +237,11 @@ struct ProxySettings: Sendable {
     let tlsContext: NIOSSLContext?
     let tlsServerName: String?
     let outlierDetection: OutlierDetectionConfiguration
+    let retries: RetryConfiguration
+    let hashOn: HashKeyConfiguration?
+    let hashRing: HashRing?
+    let requestHeaders: HeaderRewriter
+    let responseHeaders: HeaderRewriter
 }
 
 /// The TLS handler towards an `https://` upstream: SNI and certificate name from `serverName`,

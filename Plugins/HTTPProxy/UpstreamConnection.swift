@@ -13,7 +13,7 @@ protocol UpstreamConnectionDelegate: AnyObject {
 /// using the connection, and while the connection idles in the pool, notices when the upstream
 /// closes it. The connection's `autoRead` is off: the exchange asks for reads only when the
 /// client can take more, which bounds memory for any response size.
-final class UpstreamConnectionHandler: ChannelInboundHandler {
+final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPClientResponsePart
 
     weak var delegate: (any UpstreamConnectionDelegate)?

@@ -2,6 +2,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// A request as a ``TestUpstream`` received it.
 public struct RecordedRequest: Sendable {
@@ -40,6 +41,7 @@ public final class TestUpstream: Sendable {
     private let channel: any Channel
     private let recorded = NIOLockedValueBox<[RecordedRequest]>([])
     private let connectionCount = NIOLockedValueBox(0)
+    private let openConnections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
 
     /// How many TCP connections the server has accepted.
     public var connections: Int { self.connectionCount.withLockedValue { $0 } }
@@ -50,19 +52,40 @@ public final class TestUpstream: Sendable {
     /// Starts a server named `name` (sent back in `x-upstream`). `reply` decides each answer.
     public init(
         name: String,
+        tls certificate: TestCertificate? = nil,
         reply: @escaping @Sendable (RecordedRequest) -> UpstreamReply = { _ in .text(status: 200, headers: [], body: "")
         }
     )
         async throws
     {
+        let tlsContext: NIOSSLContext? = try certificate.map { certificate in
+            try NIOSSLContext(
+                configuration: .makeServerConfiguration(
+                    certificateChain: try NIOSSLCertificate.fromPEMFile(certificate.certificateFile.path).map {
+                        .certificate($0)
+                    },
+                    privateKey: .privateKey(try NIOSSLPrivateKey(file: certificate.keyFile.path, format: .pem))
+                )
+            )
+        }
+        self.usesTLS = certificate != nil
         let recorded = self.recorded
         let connectionCount = self.connectionCount
+        let openConnections = self.openConnections
         self.name = name
         self.channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 connectionCount.withLockedValue { $0 += 1 }
+                let id = ObjectIdentifier(channel)
+                openConnections.withLockedValue { $0[id] = channel }
+                channel.closeFuture.whenComplete { _ in
+                    _ = openConnections.withLockedValue { $0.removeValue(forKey: id) }
+                }
                 return channel.eventLoop.makeCompletedFuture {
+                    if let tlsContext {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext))
+                    }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     try channel.pipeline.syncOperations.addHandler(
                         TestUpstreamHandler(name: name, reply: reply) { request in
@@ -77,11 +100,16 @@ public final class TestUpstream: Sendable {
     }
 
     /// `http://127.0.0.1:<port>`.
-    public var url: String { "http://127.0.0.1:\(self.port)" }
+    public var url: String { "\(self.usesTLS ? "https" : "http")://127.0.0.1:\(self.port)" }
 
-    /// Stops accepting and closes the listening socket (open connections stay until they end).
+    private let usesTLS: Bool
+
+    /// Stops like a killed server: the listening socket and every open connection are closed.
     public func stop() async {
         try? await self.channel.close()
+        for connection in self.openConnections.withLockedValue({ Array($0.values) }) {
+            try? await connection.close()
+        }
     }
 }
 

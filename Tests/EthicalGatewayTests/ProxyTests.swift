@@ -251,6 +251,193 @@ struct ProxyTests {
         await alive.stop()
     }
 
+    @Test("WebSocket upgrades are tunnelled to the upstream; frames flow both ways until close")
+    func webSocket() async throws {
+        let script = repositoryRoot.appendingPathComponent("Tests/EthicalGatewayTests/Fixtures/websocket_echo.py").path
+        let echo = try ChildProcess("python3", [script, "server"])
+        defer { echo.stop() }
+        let port = try #require(Int(try echo.firstLine()))
+        let config = """
+            { "listeners": [ { "name": "http", "address": "127.0.0.1", "port": 0 } ],
+              "routes": [ { "match": { "pathPrefix": "/ws" }, "stripPrefix": true, "backend": "echo" } ],
+              "backends": { "echo": { "plugin": "http-proxy", "config": { "upstreams": [ { "url": "http://127.0.0.1:\(port)" } ] } } } }
+            """
+        try await LiveGateway.with(config: config, registry: gatewayRegistry) { gateway in
+            let output = try await ProcessRunner.run(
+                "python3",
+                [script, "client", "ws://127.0.0.1:\(gateway.port("http"))/ws/chat", "3"],
+                timeout: 20
+            )
+            #expect(output.exitCode == 0, "\(output.standardError.suffix(2000))")
+            #expect(output.standardOutput == "echo: message 0\necho: message 1\necho: message 2\n")
+            // Plain requests on the same gateway still work after the tunnel closed.
+            let plain = try await Curl.request("http://127.0.0.1:\(gateway.port("http"))/other")
+            #expect(plain.status == 404)
+        }
+    }
+
+    @Test("consistent hashing keeps each key on one upstream; a removed upstream moves only its keys")
+    func consistentHashing() async throws {
+        let upstreams = [
+            try await TestUpstream(name: "a", reply: Self.echo), try await TestUpstream(name: "b", reply: Self.echo),
+            try await TestUpstream(name: "c", reply: Self.echo),
+        ]
+        let hashing = #", "loadBalancing": "consistent-hash", "hashOn": { "cookie": "session" }"#
+        var firstPlacement: [String: String] = [:]
+        try await LiveGateway.with(
+            config: Self.config(upstreams: upstreams.map { ($0, 1) }, extra: hashing),
+            registry: gatewayRegistry
+        ) {
+            gateway in
+            let url = "http://127.0.0.1:\(gateway.port("http"))/app/x"
+            for user in (0..<30).map({ "user-\($0)" }) {
+                let picks = try await Self.picks(
+                    url,
+                    count: 3,
+                    arguments: ["-H", "Cookie: theme=dark; session=\(user)"]
+                )
+                #expect(Set(picks).count == 1, "\(user) moved between \(picks)")
+                firstPlacement[user] = picks.first
+            }
+            #expect(Set(firstPlacement.values).count == 3, "30 keys should reach all three upstreams")
+            // Without the cookie, requests are balanced round robin.
+            #expect(Set(try await Self.picks(url, count: 6)).count == 3)
+        }
+        // Take "c" away: keys that were on a or b stay; only c's keys move.
+        try await LiveGateway.with(
+            config: Self.config(upstreams: upstreams.prefix(2).map { ($0, 1) }, extra: hashing),
+            registry: gatewayRegistry
+        ) {
+            gateway in
+            let url = "http://127.0.0.1:\(gateway.port("http"))/app/x"
+            for (user, placement) in firstPlacement where placement != "c" {
+                let picks = try await Self.picks(url, count: 1, arguments: ["-H", "Cookie: session=\(user)"])
+                #expect(picks == [placement], "\(user) moved from \(placement) to \(picks)")
+            }
+        }
+        for upstream in upstreams { await upstream.stop() }
+    }
+
+    @Test("retryable statuses go to another upstream, within a retry budget that holds during an outage")
+    func statusRetriesAndBudget() async throws {
+        let failing = try await TestUpstream(name: "failing") { _ in .text(status: 503, headers: [], body: "down") }
+        let healthy = try await TestUpstream(name: "healthy", reply: Self.echo)
+        let retrying =
+            #", "retries": { "attempts": 2, "onStatuses": [503], "budgetPercent": 20, "minRetriesPerSecond": 3 }, "outlierDetection": { "consecutiveFailures": 0 }"#
+        try await LiveGateway.with(
+            config: Self.config(upstreams: [(failing, 1), (healthy, 1)], extra: retrying),
+            registry: gatewayRegistry
+        ) {
+            gateway in
+            let picks = try await Self.picks("http://127.0.0.1:\(gateway.port("http"))/app/x", count: 6)
+            #expect(picks == Array(repeating: "healthy", count: 6), "\(picks)")
+            // A POST is not retried: its 503 reaches the client.
+            let post = try await Self.picks(
+                "http://127.0.0.1:\(gateway.port("http"))/app/x",
+                count: 2,
+                arguments: ["-d", "x"]
+            )
+            #expect(post.contains("failing"))
+        }
+        // Outage: every upstream answers 503. 40 requests may cause at most 20% more upstream
+        // requests (plus the per-second allowance), not attempts x 40.
+        let second = try await TestUpstream(name: "failing-2") { _ in .text(status: 503, headers: [], body: "down") }
+        let before = failing.requests.count + second.requests.count
+        try await LiveGateway.with(
+            config: Self.config(upstreams: [(failing, 1), (second, 1)], extra: retrying),
+            registry: gatewayRegistry
+        ) {
+            gateway in
+            let results = try await Self.picks("http://127.0.0.1:\(gateway.port("http"))/app/x", count: 40)
+            #expect(results.count == 40 && results.allSatisfy { $0.hasPrefix("failing") })
+        }
+        let upstreamRequests = failing.requests.count + second.requests.count - before
+        #expect(
+            upstreamRequests >= 40 && upstreamRequests <= 40 + 8 + 3,
+            "\(upstreamRequests) upstream requests for 40 client requests"
+        )
+        await failing.stop()
+        await healthy.stop()
+        await second.stop()
+    }
+
+    @Test("header rules set, add and remove headers both ways")
+    func headerRules() async throws {
+        let upstream = try await TestUpstream(name: "a") { _ in
+            .text(status: 200, headers: [("server", "upstream/1.0"), ("x-debug", "internal")], body: "ok")
+        }
+        let rules =
+            #", "requestHeaders": { "set": { "X-Env": "prod" }, "add": { "X-Via": "gateway" }, "remove": ["X-Secret"] }, "responseHeaders": { "set": { "Server": "ethical-gateway" }, "remove": ["x-debug"] }"#
+        try await LiveGateway.with(
+            config: Self.config(upstreams: [(upstream, 1)], extra: rules),
+            registry: gatewayRegistry
+        ) { gateway in
+            let response = try await Curl.request(
+                "http://127.0.0.1:\(gateway.port("http"))/app/",
+                ["-H", "X-Env: dev", "-H", "X-Via: client", "-H", "X-Secret: s"]
+            )
+            #expect(response.header("server") == "ethical-gateway")
+            #expect(response.header("x-debug") == nil)
+            let seen = try #require(upstream.requests.last)
+            #expect(seen.headers("x-env") == ["prod"])
+            #expect(seen.headers("x-via") == ["client", "gateway"])
+            #expect(seen.header("x-secret") == nil)
+        }
+        await upstream.stop()
+    }
+
+    @Test("an upstream killed mid-test: safe requests keep succeeding on the others")
+    func killedMidTest() async throws {
+        let a = try await TestUpstream(name: "a", reply: Self.echo)
+        let b = try await TestUpstream(name: "b", reply: Self.echo)
+        try await LiveGateway.with(config: Self.config(upstreams: [(a, 1), (b, 1)]), registry: gatewayRegistry) {
+            gateway in
+            let url = "http://127.0.0.1:\(gateway.port("http"))/app/x"
+            #expect(Set(try await Self.picks(url, count: 4)) == ["a", "b"])
+            await b.stop()
+            // Requests on new connections; pooled connections to b are closed by the kill as well.
+            for _ in 0..<5 {
+                let picks = try await Self.picks(url, count: 4)
+                #expect(picks == ["a", "a", "a", "a"], "\(picks)")
+            }
+        }
+        await a.stop()
+    }
+
+    @Test("https upstreams are verified: trusted through caFile, refused otherwise")
+    func upstreamTLS() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let certificate = try TestCertificate.make(
+            commonName: "upstream.test",
+            dnsNames: ["upstream.test"],
+            in: directory.url
+        )
+        let upstream = try await TestUpstream(name: "secure", tls: certificate, reply: Self.echo)
+        let verified = #", "tls": { "caFile": "\#(certificate.certificateFile.path)", "serverName": "upstream.test" }"#
+        try await LiveGateway.with(
+            config: Self.config(upstreams: [(upstream, 1)], extra: verified),
+            registry: gatewayRegistry
+        ) { gateway in
+            let response = try await Curl.request("http://127.0.0.1:\(gateway.port("http"))/app/x")
+            #expect(response.status == 200 && response.header("x-upstream") == "secure")
+        }
+        let wrongName = #", "tls": { "caFile": "\#(certificate.certificateFile.path)", "serverName": "other.test" }"#
+        try await LiveGateway.with(
+            config: Self.config(upstreams: [(upstream, 1)], extra: wrongName),
+            registry: gatewayRegistry
+        ) { gateway in
+            let response = try await Curl.request("http://127.0.0.1:\(gateway.port("http"))/app/x")
+            #expect(response.status == 502)
+        }
+        try await LiveGateway.with(config: Self.config(upstreams: [(upstream, 1)]), registry: gatewayRegistry) {
+            gateway in
+            let response = try await Curl.request("http://127.0.0.1:\(gateway.port("http"))/app/x")
+            #expect(response.status == 502, "a self-signed upstream must not pass with the system's roots")
+        }
+        await upstream.stop()
+    }
+
     @Test("an upstream slower than firstByteSeconds gets 504")
     func firstByteTimeout() async throws {
         let slow = try await TestUpstream(name: "slow") { _ in

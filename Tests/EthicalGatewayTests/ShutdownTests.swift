@@ -29,10 +29,17 @@ struct ShutdownTests {
         // Wait until the request is really in flight: the gateway has accepted its connection.
         try await Task.sleep(for: .milliseconds(500))
         await gateway.beginShutdown()
-        try await Task.sleep(for: .milliseconds(200))
-        await #expect(throws: CurlError.self) {
-            try await Curl.request("\(scheme)://127.0.0.1:\(port)/", [flag], timeout: 3)
+        // The listener closes as soon as the shutdown is processed; poll (bounded) until it has.
+        var refused = false
+        for _ in 0..<50 where !refused {
+            do {
+                _ = try await Curl.request("\(scheme)://127.0.0.1:\(port)/", [flag], timeout: 3)
+                try await Task.sleep(for: .milliseconds(100))
+            } catch is CurlError {
+                refused = true
+            }
         }
+        #expect(refused, "new connections were still accepted after the shutdown began")
         let response = try await inFlight.value
         #expect(response.status == 200 && response.bodyText == "finished")
         try await gateway.shutdown()

@@ -78,6 +78,22 @@ public final class ResponseWriter: @unchecked Sendable {
         self.sink?.writeProblem(status, detail: detail, exchangeID: self.exchangeID)
     }
 
+    /// Whether this connection can be upgraded to another protocol (HTTP/1.1; not HTTP/2 streams).
+    public var canUpgrade: Bool {
+        self.sink?.canUpgrade ?? false
+    }
+
+    /// Sends `head` (a `101 Switching Protocols`), removes the HTTP handlers from the client's
+    /// connection and hands the raw connection to `handOver` on the event loop. The request
+    /// ends here for the gateway; the connection belongs to `handOver` (see ``ByteTunnel``).
+    ///
+    /// - Returns: `false` when the connection cannot be upgraded; nothing was sent.
+    @discardableResult
+    public func upgrade(_ head: HTTPResponseHead, handOver: @escaping (any Channel) -> Void) -> Bool {
+        self.eventLoop.preconditionInEventLoop()
+        return self.sink?.upgrade(head, exchangeID: self.exchangeID, handOver: handOver) ?? false
+    }
+
     /// Stops reading the request body until ``resumeRequestBody()``.
     public func pauseRequestBody() {
         self.sink?.setRequestBodyPaused(true, exchangeID: self.exchangeID)
@@ -99,4 +115,6 @@ protocol ResponseSink: AnyObject {
     func writeEnd(trailers: HTTPHeaders?, exchangeID: UInt64)
     func writeProblem(_ status: HTTPResponseStatus, detail: String, exchangeID: UInt64)
     func setRequestBodyPaused(_ paused: Bool, exchangeID: UInt64)
+    var canUpgrade: Bool { get }
+    func upgrade(_ head: HTTPResponseHead, exchangeID: UInt64, handOver: @escaping (any Channel) -> Void) -> Bool
 }

@@ -8,7 +8,7 @@ import NIOHTTP1
 ///
 /// Everything happens on the channel's event loop. Reading is held while a filter is suspended
 /// or a backend paused the request body, so a slow backend pushes back on the client.
-final class GatewayHTTPHandler: ChannelDuplexHandler {
+final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
@@ -420,6 +420,45 @@ extension GatewayHTTPHandler: ResponseSink {
         )
         _ = self.writeBody(body, flush: false, exchangeID: exchangeID)
         self.writeEnd(trailers: nil, exchangeID: exchangeID)
+    }
+
+    var canUpgrade: Bool { !self.isHTTP2 }
+
+    func upgrade(_ head: HTTPResponseHead, exchangeID: UInt64, handOver: @escaping (any Channel) -> Void) -> Bool {
+        guard !self.isHTTP2, let exchange = self.exchange(exchangeID), exchange.response == .notStarted,
+            let context = self.context
+        else { return false }
+        var head = head
+        head.version = exchange.head.version
+        head.headers.replaceOrAdd(name: "x-request-id", value: exchange.requestID)
+        exchange.response = .ended
+        exchange.status = head.status.code
+        self.current = nil
+        context.write(self.wrapOutboundOut(.head(head)), promise: nil)
+        context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
+        // The 101 has passed the encoder; take HTTP out of the pipeline. The decoder goes last,
+        // after the new owner's handlers are in place.
+        let pipeline = context.pipeline.syncOperations
+        let channel = context.channel
+        do {
+            if let guardHandler = self.headGuard { pipeline.removeHandler(guardHandler, promise: nil) }
+            for handler in [
+                try? pipeline.handler(type: HTTPServerProtocolErrorHandler.self) as (any RemovableChannelHandler)?,
+                try? pipeline.handler(type: NIOHTTPResponseHeadersValidator.self),
+                try? pipeline.handler(type: HTTPServerPipelineHandler.self),
+                try pipeline.handler(type: HTTPResponseEncoder.self),
+            ] {
+                if let handler { pipeline.removeHandler(handler, promise: nil) }
+            }
+            let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            pipeline.removeHandler(context: context, promise: nil)
+            handOver(channel)
+            pipeline.removeHandler(decoder, promise: nil)
+        } catch {
+            self.logger.warning("upgrade failed", metadata: ["error": "\(error)"])
+            channel.close(promise: nil)
+        }
+        return true
     }
 
     func setRequestBodyPaused(_ paused: Bool, exchangeID: UInt64) {

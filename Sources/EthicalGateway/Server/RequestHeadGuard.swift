@@ -5,7 +5,7 @@ import NIOCore
 /// header-read timeout gets a 408 (slow clients cannot hold a connection open by trickling
 /// header bytes). Sits between TLS and the HTTP decoder; the ``GatewayHTTPHandler`` tells it
 /// when a head is complete and when the next one is due.
-final class RequestHeadGuard: ChannelInboundHandler {
+final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
     typealias OutboundOut = ByteBuffer

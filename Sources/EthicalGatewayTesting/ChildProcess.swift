@@ -1,0 +1,52 @@
+public import Foundation
+
+/// A helper program running beside a test (an independent server, say) that announces itself
+/// on its first line of output; always stopped by its PID.
+public final class ChildProcess: @unchecked Sendable {
+    private let process = Process()
+    private let output = Pipe()
+
+    /// Starts `executable` with `arguments`.
+    public init(_ executable: String, _ arguments: [String]) throws {
+        self.process.executableURL = URL(fileURLWithPath: try ProcessRunner.locate(executable))
+        self.process.arguments = arguments
+        self.process.standardOutput = self.output
+        self.process.standardError = FileHandle.nullDevice
+        self.process.standardInput = FileHandle.nullDevice
+        try self.process.run()
+    }
+
+    deinit {
+        self.stop()
+    }
+
+    /// The first line the program prints, waiting at most `timeout` seconds.
+    public func firstLine(timeout: TimeInterval = 10) throws -> String {
+        let handle = self.output.fileHandleForReading
+        var received = Data()
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            var poller = pollfd(fd: handle.fileDescriptor, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, 100) > 0 else { continue }
+            let chunk = handle.availableData
+            if chunk.isEmpty { break }
+            received.append(chunk)
+            if let newline = received.firstIndex(of: UInt8(ascii: "\n")) {
+                return String(decoding: received[..<newline], as: UTF8.self)
+            }
+        }
+        throw ProcessRunnerError(
+            message: "\(self.process.executableURL?.path ?? "child") printed no line within \(timeout)s"
+        )
+    }
+
+    /// Stops the program by its PID (SIGTERM, then SIGKILL).
+    public func stop() {
+        guard self.process.isRunning else { return }
+        kill(self.process.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(5)
+        while self.process.isRunning && Date() < deadline { usleep(10_000) }
+        if self.process.isRunning { kill(self.process.processIdentifier, SIGKILL) }
+        self.process.waitUntilExit()
+    }
+}
