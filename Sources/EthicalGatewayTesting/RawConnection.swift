@@ -5,8 +5,11 @@ public import Foundation
 public final class RawConnection {
     private let descriptor: Int32
 
-    public init(port: Int) throws {
+    /// Connects to `127.0.0.1:port`, giving up after `timeout` seconds.
+    public init(port: Int, timeout: TimeInterval = 5) throws {
         self.descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var sendTimeout = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - timeout.rounded(.down)) * 1_000_000))
+        setsockopt(self.descriptor, SOL_SOCKET, SO_SNDTIMEO, &sendTimeout, socklen_t(MemoryLayout<timeval>.size))
         guard self.descriptor >= 0 else { throw ProcessRunnerError(message: "socket() failed") }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)

@@ -31,6 +31,8 @@ public enum UpstreamReply: Sendable {
     case stream(bytes: Int)
     /// Closes the connection without answering.
     case close
+    /// Sends the head (announcing `bytes`) and the first `sentBytes`, then goes silent.
+    case stall(bytes: Int, sentBytes: Int)
 }
 
 /// A real HTTP/1.1 server on an ephemeral loopback port, for proxy tests: it records every
@@ -181,6 +183,16 @@ private final class TestUpstreamHandler: ChannelInboundHandler {
             )
         case .close:
             context.close(promise: nil)
+        case .stall(let bytes, let sentBytes):
+            let headers = HTTPHeaders([("x-upstream", self.name), ("content-length", String(bytes))])
+            context.write(
+                self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))),
+                promise: nil
+            )
+            context.writeAndFlush(
+                self.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(repeating: UInt8(ascii: "s"), count: sentBytes)))),
+                promise: nil
+            )
         }
     }
 

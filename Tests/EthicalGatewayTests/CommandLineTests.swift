@@ -198,7 +198,7 @@ final class RawListener {
     let descriptor: Int32
     let port: Int
 
-    init() throws {
+    init(backlog: Int32 = 1) throws {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         self.descriptor = descriptor
         var address = sockaddr_in()
@@ -208,7 +208,7 @@ final class RawListener {
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw -> Int32 in
-                guard bind(descriptor, raw, length) == 0, listen(descriptor, 1) == 0 else { return -1 }
+                guard bind(descriptor, raw, length) == 0, listen(descriptor, backlog) == 0 else { return -1 }
                 return getsockname(descriptor, raw, &length)
             }
         }

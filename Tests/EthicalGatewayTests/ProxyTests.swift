@@ -454,6 +454,52 @@ struct ProxyTests {
         await slow.stop()
     }
 
+    @Test("an upstream that goes silent mid-response is cut after idleSeconds")
+    func idleTimeout() async throws {
+        let stalling = try await TestUpstream(name: "stalling") { _ in .stall(bytes: 1000, sentBytes: 10) }
+        let config = Self.config(upstreams: [(stalling, 1)], extra: #", "timeouts": { "idleSeconds": 0.3 }"#)
+        try await LiveGateway.with(config: config, registry: gatewayRegistry) { gateway in
+            let started = Date()
+            let output = try await ProcessRunner.run(
+                "curl",
+                [
+                    "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download}", "--max-time", "10",
+                    "http://127.0.0.1:\(gateway.port("http"))/app/x",
+                ]
+            )
+            // The head (200) and 10 bytes arrived, then the gateway cut the response: curl reports a transfer error.
+            #expect(output.exitCode != 0)
+            #expect(output.standardOutput == "200 10")
+            #expect(Date().timeIntervalSince(started) < 3)
+        }
+        await stalling.stop()
+    }
+
+    @Test("an upstream that never accepts the connection gets 504 after connectSeconds")
+    func connectTimeout() async throws {
+        // A listener whose accept queue is full: the kernel drops further connection attempts,
+        // so connecting hangs instead of being refused.
+        let blackHole = try RawListener(backlog: 0)
+        var fillers: [RawConnection] = []
+        for _ in 0..<4 {
+            if let filler = try? RawConnection(port: blackHole.port, timeout: 0.2) { fillers.append(filler) }
+        }
+        let config = """
+            { "listeners": [ { "name": "http", "address": "127.0.0.1", "port": 0 } ],
+              "routes": [ { "backend": "app" } ],
+              "backends": { "app": { "plugin": "http-proxy", "config": {
+                "upstreams": [ { "url": "http://127.0.0.1:\(blackHole.port)" } ], "timeouts": { "connectSeconds": 0.3 } } } } }
+            """
+        try await LiveGateway.with(config: config, registry: gatewayRegistry) { gateway in
+            let started = Date()
+            let response = try await Curl.request("http://127.0.0.1:\(gateway.port("http"))/")
+            #expect(response.status == 504)
+            #expect(response.bodyText.contains("connecting to the upstream timed out"))
+            #expect(Date().timeIntervalSince(started) < 3)
+        }
+        _ = fillers
+    }
+
     @Test("large bodies stream both ways with bounded memory")
     func largeBodies() async throws {
         let size = 256 * 1024 * 1024
