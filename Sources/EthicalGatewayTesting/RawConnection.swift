@@ -48,6 +48,15 @@ public final class RawConnection {
     /// Reads until the peer closes or `timeout` passes; returns what arrived and whether the
     /// peer closed the connection.
     public func readUntilClosed(timeout: TimeInterval) -> (text: String, closed: Bool) {
+        self.read(stoppingAt: nil, timeout: timeout)
+    }
+
+    /// Reads until `marker` has arrived (e.g. the end of a response), the peer closes, or `timeout` passes.
+    public func read(until marker: String, timeout: TimeInterval) -> String {
+        self.read(stoppingAt: marker, timeout: timeout).text
+    }
+
+    private func read(stoppingAt marker: String?, timeout: TimeInterval) -> (text: String, closed: Bool) {
         var received: [UInt8] = []
         let deadline = Date().addingTimeInterval(timeout)
         var buffer = [UInt8](repeating: 0, count: 65536)
@@ -58,24 +67,8 @@ public final class RawConnection {
             let count = buffer.withUnsafeMutableBytes { recv(self.descriptor, $0.baseAddress, $0.count, 0) }
             if count <= 0 { return (String(decoding: received, as: UTF8.self), true) }
             received += buffer[0..<count]
+            if let marker, String(decoding: received, as: UTF8.self).contains(marker) { break }
         }
         return (String(decoding: received, as: UTF8.self), false)
-    }
-
-    /// Reads until `marker` has arrived (e.g. the end of a response), the peer closes, or `timeout` passes.
-    public func read(until marker: String, timeout: TimeInterval) -> String {
-        var received: [UInt8] = []
-        let deadline = Date().addingTimeInterval(timeout)
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while Date() < deadline {
-            var poller = pollfd(fd: self.descriptor, events: Int16(POLLIN), revents: 0)
-            let remaining = Int32(max(1, deadline.timeIntervalSinceNow * 1000))
-            guard poll(&poller, 1, remaining) > 0 else { continue }
-            let count = buffer.withUnsafeMutableBytes { recv(self.descriptor, $0.baseAddress, $0.count, 0) }
-            if count <= 0 { break }
-            received += buffer[0..<count]
-            if String(decoding: received, as: UTF8.self).contains(marker) { break }
-        }
-        return String(decoding: received, as: UTF8.self)
     }
 }
