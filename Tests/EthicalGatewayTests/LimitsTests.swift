@@ -84,6 +84,34 @@ struct LimitsTests {
         }
     }
 
+    @Test("Expect: 100-continue gets an interim 100 once the route accepts the body; other expectations 417")
+    func expectContinue() async throws {
+        try await self.withGateway { gateway in
+            let connection = try RawConnection(port: gateway.port("http"))
+            connection.send("POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+            #expect(connection.read(until: "\r\n\r\n", timeout: 5).hasPrefix("HTTP/1.1 100 Continue"))
+            connection.send("hello")
+            #expect(connection.read(until: "late", timeout: 10).contains("HTTP/1.1 200 OK"))
+            // Too large: refused before the client sends the body, no 100.
+            let large = try RawConnection(port: gateway.port("http"))
+            large.send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n")
+            #expect(large.read(until: "\r\n\r\n", timeout: 5).hasPrefix("HTTP/1.1 413"))
+            let odd = try await Curl.request(
+                "http://127.0.0.1:\(gateway.port("http"))/",
+                ["-H", "Expect: something-else"]
+            )
+            #expect(odd.status == 417)
+            // curl waits for the 100 before sending a large upload; with it the upload does not stall.
+            let started = Date()
+            let upload = try await Curl.request(
+                "http://127.0.0.1:\(gateway.port("http"))/big",
+                ["--data-binary", String(repeating: "u", count: 4000), "-H", "Expect: 100-continue"]
+            )
+            #expect(upload.status == 200)
+            #expect(Date().timeIntervalSince(started) < 0.9)
+        }
+    }
+
     @Test("a client too slow to send its head gets 408 and is disconnected")
     func headerTimeout() async throws {
         try await self.withGateway { gateway in

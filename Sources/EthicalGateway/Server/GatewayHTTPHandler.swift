@@ -126,6 +126,13 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return self.reject(exchange, .badRequest, "an HTTP/1.1 request must carry a Host header")
         }
         let host = hostHeader.map(requestHost(fromHeaderValue:))
+        if let expectation = head.headers.first(name: "expect") {
+            guard expectation.lowercased() == "100-continue" else {
+                return self.reject(exchange, .expectationFailed, "the only expectation supported is 100-continue")
+            }
+            // Answered with an interim 100 once a backend is ready to read the body (RFC 9110 10.1.1).
+            exchange.expectsContinue = expectsBody
+        }
 
         guard
             let match = self.runtime.routes.match(
@@ -253,6 +260,12 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let writer = self.makeWriter(for: exchange)
         let receiver = route.backend.handle(exchange.request!, response: writer)
         guard self.current === exchange, !exchange.discardingBody else { return }
+        if exchange.expectsContinue && exchange.response == .notStarted && !exchange.requestEnded,
+            let context = self.context
+        {
+            let interim = HTTPResponseHead(version: exchange.head.version, status: .continue)
+            context.writeAndFlush(self.wrapOutboundOut(.head(interim)), promise: nil)
+        }
         exchange.receiver = receiver
         let pending = exchange.pendingBody
         exchange.pendingBody.removeAll()
@@ -488,6 +501,8 @@ private final class Exchange {
     var suspended = false
     var bodyPaused = false
     var closeAfterResponse = false
+    /// The client sent `Expect: 100-continue` and waits before sending its body.
+    var expectsContinue = false
     var suppressBody = false
     var status: UInt = 0
     var response = ResponseProgress.notStarted
