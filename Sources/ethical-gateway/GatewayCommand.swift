@@ -28,7 +28,7 @@ struct GatewayCommand: AsyncParsableCommand {
         commandName: "ethical-gateway",
         abstract: "A secure entry point for a cluster: TLS termination, routing and plugins from one JSON config.",
         version: GatewayVersion.current,
-        subcommands: [RunCommand.self, ValidateCommand.self, VersionCommand.self],
+        subcommands: [RunCommand.self, ValidateCommand.self, DevTokenCommand.self, VersionCommand.self],
         defaultSubcommand: RunCommand.self
     )
 }
@@ -160,5 +160,89 @@ struct VersionCommand: ParsableCommand {
 
     func run() {
         print("ethical-gateway \(GatewayVersion.current)")
+    }
+}
+
+struct DevTokenCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dev-token",
+        abstract: "Print a token from the configuration's development issuer (\"development\": true).",
+        discussion: """
+            The issuer's key is made on first use and kept in the state folder, so a running gateway \
+            with the same configuration accepts the token. Example:
+              ethical-gateway dev-token --sub alice --scope "relay:publish relay:subscribe" --ttl 1h
+            """
+    )
+
+    @Option(name: .shortAndLong, help: "The configuration file (default as for run).")
+    var config: String?
+
+    @Option(help: "The development issuer's name under \"issuers\"; needed when there are several.")
+    var issuer: String?
+
+    @Option(help: "The subject (\"sub\").")
+    var sub = "developer"
+
+    @Option(help: "Space-delimited scopes (\"scope\").")
+    var scope: String?
+
+    @Option(help: "Lifetime: seconds, or a number with s, m, h or d (e.g. 30m, 1h).")
+    var ttl = "1h"
+
+    @Option(
+        name: .customLong("claim"),
+        help: "An extra claim NAME=VALUE (VALUE is JSON if it parses, else a string); repeatable."
+    )
+    var claims: [String] = []
+
+    func run() async throws {
+        guard let lifetime = Self.seconds(self.ttl), lifetime > 0 else {
+            throw ValidationError(
+                "--ttl: expected seconds or a number with s, m, h or d (e.g. 1h), found \"\(self.ttl)\""
+            )
+        }
+        var extra: [String: JSONValue] = [:]
+        for claim in self.claims {
+            guard let equals = claim.firstIndex(of: "="), equals != claim.startIndex else {
+                throw ValidationError("--claim: expected NAME=VALUE, found \"\(claim)\"")
+            }
+            let raw = String(claim[claim.index(after: equals)...])
+            extra[String(claim[..<equals])] =
+                (try? JSONDecoder().decode(JSONValue.self, from: Data(raw.utf8))) ?? .string(raw)
+        }
+        let path =
+            self.config ?? ProcessInfo.processInfo.environment[ConfigLoader.configPathVariable]
+            ?? ConfigLoader.defaultConfigPath
+        let configURL = URL(fileURLWithPath: path).standardizedFileURL
+        let configuration: GatewayConfiguration
+        do {
+            configuration = try ConfigLoader.load(fileAt: configURL)
+        } catch let error as ConfigValidationError {
+            throw failWithConfigErrors(error, configURL: configURL)
+        }
+        do {
+            let token = try await DevelopmentIssuer.mint(
+                configuration: configuration,
+                configDirectory: configURL.deletingLastPathComponent(),
+                issuerName: self.issuer,
+                subject: self.sub,
+                scope: self.scope,
+                lifetimeSeconds: lifetime,
+                claims: extra
+            )
+            print(token)
+        } catch let error as DevelopmentTokenError {
+            FileHandle.standardError.write(Data("error: \(configURL.path): \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    /// `90`, `90s`, `30m`, `1h`, `2d` as seconds.
+    static func seconds(_ text: String) -> Double? {
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+        if let last = text.last, let unit = units[last] {
+            return Double(text.dropLast()).map { $0 * unit }
+        }
+        return Double(text)
     }
 }

@@ -66,6 +66,7 @@ public enum ConfigLoader {
                 )
             }
         }
+        issues += self.crossCheckAuth(configuration)
         var names: [String: ListenerConfiguration] = [:]
         for listener in configuration.listeners {
             if let other = names[listener.name] {
@@ -86,6 +87,26 @@ public enum ConfigLoader {
                         path: "\(listener.jsonPath).port",
                         message:
                             "port \(listener.port) on \(listener.address) is also used by listener \"\(earlier.name)\" (\(earlier.jsonPath))"
+                    )
+                )
+            }
+        }
+        return issues
+    }
+
+    /// Every issuer a route's `auth` names must be declared.
+    private static func crossCheckAuth(_ configuration: GatewayConfiguration) -> [ConfigIssue] {
+        var issues: [ConfigIssue] = []
+        for route in configuration.routes {
+            guard let auth = route.auth else { continue }
+            for (offset, name) in auth.issuers.enumerated()
+            where configuration.issuers[name] == nil && !configuration.brokenIssuers.contains(name) {
+                let available = configuration.issuers.keys.sorted().joined(separator: ", ")
+                issues.append(
+                    ConfigIssue(
+                        path: "\(route.jsonPath).auth.issuers[\(offset)]",
+                        message:
+                            "no issuer named \"\(name)\" (declared issuers: \(available.isEmpty ? "none" : available))"
                     )
                 )
             }

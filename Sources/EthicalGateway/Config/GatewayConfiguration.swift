@@ -31,10 +31,14 @@ public struct GatewayConfiguration: Sendable {
     public var backends: [String: PluginDeclaration]
     /// Filters by name; routes list the filters they run, in order.
     public var filters: [String: PluginDeclaration]
+    /// Token issuers by name; a route's `auth` policy names the ones it accepts. Default `{}`.
+    public var issuers: [String: IssuerConfiguration] = [:]
 
     /// Names of backends and filters that were declared but failed to decode; references to
     /// them are not reported a second time as dangling.
     var brokenDeclarations: Set<String> = []
+    /// Names of issuers that were declared but failed to decode.
+    var brokenIssuers: Set<String> = []
 
     public init(
         stateDirectory: String = "state",
@@ -61,6 +65,7 @@ extension GatewayConfiguration: Decodable {
     enum CodingKeys: String, CodingKey {
         case schema = "$schema"
         case stateDirectory, shutdownGracePeriodSeconds, logLevel, limits, listeners, routes, backends, filters
+        case issuers
     }
 
     public init(from decoder: any Decoder) throws {
@@ -110,6 +115,10 @@ extension GatewayConfiguration: Decodable {
         self.filters = filters.compactMapValues(\.value)
         self.brokenDeclarations = Set(backends.filter { $0.value.value == nil }.keys)
             .union(filters.filter { $0.value.value == nil }.keys)
+        let issuers =
+            try container.decodeIfPresent([String: Lenient<IssuerConfiguration>].self, forKey: .issuers) ?? [:]
+        self.issuers = issuers.compactMapValues(\.value)
+        self.brokenIssuers = Set(issuers.filter { $0.value.value == nil }.keys)
     }
 }
 

@@ -21,6 +21,9 @@ public struct RouteConfiguration: Sendable, Decodable {
     public var rewritePrefix: String?
     /// Largest request body for this route, in bytes. Default: `limits.maxBodyBytes`.
     public var maxBodyBytes: Int?
+    /// Token policy: requests must carry a valid token from one of the named issuers before
+    /// the route's filters and backend run. Default: no authentication.
+    public var auth: RouteAuthConfiguration?
     /// Position in the `routes` array.
     public internal(set) var index: Int = 0
 
@@ -44,7 +47,9 @@ public struct RouteConfiguration: Sendable, Decodable {
         self.maxBodyBytes = maxBodyBytes
     }
 
-    enum CodingKeys: String, CodingKey { case name, match, backend, filters, stripPrefix, rewritePrefix, maxBodyBytes }
+    enum CodingKeys: String, CodingKey {
+        case name, match, backend, filters, stripPrefix, rewritePrefix, maxBodyBytes, auth
+    }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -57,6 +62,7 @@ public struct RouteConfiguration: Sendable, Decodable {
         self.stripPrefix = try container.decodeIfPresent(Bool.self, forKey: .stripPrefix) ?? false
         self.rewritePrefix = try container.decodeIfPresent(String.self, forKey: .rewritePrefix)
         self.maxBodyBytes = try container.decodeIfPresent(Int.self, forKey: .maxBodyBytes)
+        self.auth = try container.decodeIfPresent(RouteAuthConfiguration.self, forKey: .auth)
         if let rewrite = self.rewritePrefix {
             if self.stripPrefix {
                 throw decoder.invalid(

@@ -14,7 +14,7 @@ public struct GatewayRuntimeBuilder: Sendable {
     public var fileIO: NonBlockingFileIO
     public var logger: Logger
     /// When `false` (for `validate`), HTTPS listeners without certificates are not given a
-    /// development certificate and nothing is written to disk.
+    /// development certificate, development issuers get no key, and nothing is written to disk.
     public var createDevelopmentCertificates: Bool
 
     public init(
@@ -136,11 +136,32 @@ public struct GatewayRuntimeBuilder: Sendable {
             }
         }
 
+        var authenticator: Authenticator?
+        if !configuration.issuers.isEmpty {
+            do {
+                authenticator = try Authenticator(
+                    issuers: configuration.issuers,
+                    configDirectory: self.configDirectory,
+                    stateDirectory: stateDirectory,
+                    createState: self.createDevelopmentCertificates,
+                    eventLoopGroup: self.eventLoopGroup,
+                    logger: self.logger
+                )
+            } catch {
+                issues += Self.issues(from: error, path: "$.issuers", name: "issuers")
+            }
+        }
+
         var entries: [RouteEntry<CompiledRoute>] = []
         for route in configuration.routes {
             guard let backend = backends[route.backend] else { continue }
-            let routeFilters = route.filters.compactMap { filters[$0] }
+            var routeFilters = route.filters.compactMap { filters[$0] }
             guard routeFilters.count == route.filters.count else { continue }
+            if let auth = route.auth {
+                // The token check runs before the route's own filters.
+                guard let authenticator, auth.issuers.allSatisfy({ authenticator.issuers[$0] != nil }) else { continue }
+                routeFilters.insert(AuthFilter(policy: RoutePolicy(auth), authenticator: authenticator), at: 0)
+            }
             let compiled = CompiledRoute(
                 name: route.name,
                 backend: backend,

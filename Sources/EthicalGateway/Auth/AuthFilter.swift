@@ -1,0 +1,121 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// The built-in filter a route with `auth` runs first: finds the bearer token, verifies it
+/// (from the loop's cache when it was seen before), applies the route's policy and passes the
+/// chosen claims to the backend as headers.
+///
+/// A cached token is decided synchronously on the event loop. Only a token not seen before
+/// suspends the request: once to reach jwt-kit's key collection (and, rarely, to fetch keys).
+struct AuthFilter: Filter {
+    let policy: RoutePolicy
+    let authenticator: Authenticator
+    /// The issuers this route accepts, by their `iss` value.
+    let issuersByIssClaim: [String: Issuer]
+    /// Header names (lower-cased) that only the gateway may set: claim headers and the payload header.
+    let protectedHeaders: [String]
+    /// The largest `maxTokenBytes` of the route's issuers: longer tokens are refused unhashed.
+    let maxTokenBytes: Int
+
+    init(policy: RoutePolicy, authenticator: Authenticator) {
+        self.policy = policy
+        self.authenticator = authenticator
+        var byClaim: [String: Issuer] = [:]
+        for name in policy.issuerNames {
+            if let issuer = authenticator.issuers[name], byClaim[issuer.configuration.issuer] == nil {
+                byClaim[issuer.configuration.issuer] = issuer
+            }
+        }
+        self.issuersByIssClaim = byClaim
+        self.maxTokenBytes = byClaim.values.map(\.configuration.maxTokenBytes).max() ?? 8192
+        self.protectedHeaders =
+            policy.claimHeaders.map { $0.header.lowercased() } + (policy.payloadHeader.map { [$0.lowercased()] } ?? [])
+    }
+
+    func filterRequest(_ request: inout GatewayRequest) -> FilterOutcome {
+        for name in self.protectedHeaders { request.head.headers.remove(name: name) }
+        let token: String
+        switch self.policy.token(in: request.head.headers) {
+        case .failure(let refusal):
+            return self.refuse(refusal, issuer: nil, request: request)
+        case .success(nil):
+            if self.policy.anonymous { return .proceed }
+            return self.refuse(TokenRefusal(.missing, "no bearer token"), issuer: nil, request: request)
+        case .success(let found?):
+            token = found
+        }
+
+        guard token.utf8.count <= self.maxTokenBytes else {
+            return self.refuse(
+                .invalid("the token is longer than \(self.maxTokenBytes) bytes"),
+                issuer: nil,
+                request: request
+            )
+        }
+        let now = Date().timeIntervalSince1970
+        let cache = self.authenticator.cache(for: request.eventLoop)
+        let key = VerifiedTokenCache.key(for: token)
+        if let verified = cache?.cache.lookup(key, now: now) {
+            return self.admit(verified, request: &request)
+        }
+
+        let parsed: CompactToken
+        let issuer: Issuer
+        do throws(TokenRefusal) {
+            parsed = try CompactToken(token, maxBytes: self.maxTokenBytes)
+            guard let claimed = parsed.issuer else { throw .invalid("the token has no issuer (\"iss\")") }
+            guard let match = self.issuersByIssClaim[claimed] else {
+                throw .invalid("tokens from issuer \(claimed) are not accepted here")
+            }
+            guard token.utf8.count <= match.configuration.maxTokenBytes else {
+                throw .invalid("the token is longer than \(match.configuration.maxTokenBytes) bytes")
+            }
+            try match.precheck(parsed)
+            issuer = match
+        } catch {
+            return self.refuse(error, issuer: nil, request: request)
+        }
+
+        let pending = request
+        let filter = self
+        let verification = request.eventLoop.makeFutureWithTask { await issuer.verify(parsed) }
+        return .suspend(
+            verification.map { result -> FilterResolution in
+                var request = pending
+                switch result {
+                case .success(let verified):
+                    cache?.cache.insert(verified, for: key, now: Date().timeIntervalSince1970)
+                    switch filter.admit(verified, request: &request) {
+                    case .respond(let response): return .respond(response)
+                    case .proceed, .suspend: return .proceed(request)
+                    }
+                case .failure(let refusal):
+                    switch filter.refuse(refusal, issuer: issuer.configuration.name, request: request) {
+                    case .respond(let response): return .respond(response)
+                    case .proceed, .suspend: return .proceed(request)
+                    }
+                }
+            }
+        )
+    }
+
+    /// Applies the route's policy to a verified token and sets the claim headers.
+    private func admit(_ verified: VerifiedToken, request: inout GatewayRequest) -> FilterOutcome {
+        if let refusal = self.policy.check(verified) {
+            return self.refuse(refusal, issuer: verified.issuerName, request: request)
+        }
+        self.policy.forward(verified, headers: &request.head.headers)
+        return .proceed
+    }
+
+    private func refuse(_ refusal: TokenRefusal, issuer: String?, request: GatewayRequest) -> FilterOutcome {
+        request.logger.info(
+            "token refused",
+            metadata: [
+                "reason": "\(refusal.reason)", "issuer": "\(issuer ?? "-")", "error": "\(refusal.errorCode ?? "-")",
+            ]
+        )
+        return .respond(refusal.response(realm: self.policy.realm, requestID: request.requestID))
+    }
+}

@@ -1,0 +1,124 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+
+/// A small HTTPS GET client for key sets and discovery documents: one request per connection,
+/// certificate verification always on, a whole-exchange deadline and a size cap.
+///
+/// Fetches run on their own event loop thread so that name resolution (blocking `getaddrinfo`)
+/// never stalls a loop that serves requests.
+struct HTTPSFetcher: Sendable {
+    struct Response: Sendable {
+        var status: HTTPResponseStatus
+        var headers: HTTPHeaders
+        var body: ByteBuffer
+    }
+
+    /// One thread for every issuer's fetches; they are rare and small.
+    private static let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+
+    let tlsContext: NIOSSLContext
+    let timeout: TimeAmount
+    let maxBodyBytes: Int
+
+    init(caFile: URL?, timeoutSeconds: Double, maxBodyBytes: Int = 1 << 20) throws {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.applicationProtocols = ["http/1.1"]
+        if let caFile {
+            configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile.path))
+        }
+        self.tlsContext = try NIOSSLContext(configuration: configuration)
+        self.timeout = .milliseconds(Int64(timeoutSeconds * 1000))
+        self.maxBodyBytes = maxBodyBytes
+    }
+
+    func get(_ url: HTTPSURL) async throws -> Response {
+        let eventLoop = Self.group.next()
+        let promise = eventLoop.makePromise(of: Response.self)
+        let isAddress = (try? SocketAddress(ipAddress: url.host, port: 0)) != nil
+        let tlsContext = self.tlsContext
+        let maxBodyBytes = self.maxBodyBytes
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .connectTimeout(self.timeout)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let tls = try NIOSSLClientHandler(context: tlsContext, serverHostname: isAddress ? nil : url.host)
+                    let operations = channel.pipeline.syncOperations
+                    try operations.addHandler(tls)
+                    try operations.addHTTPClientHandlers()
+                    try operations.addHandler(NIOHTTPClientResponseAggregator(maxContentLength: maxBodyBytes))
+                    try operations.addHandler(FetchHandler(url: url, promise: promise))
+                }
+            }
+        let deadline = eventLoop.scheduleTask(in: self.timeout) {
+            promise.fail(HTTPSFetchError("no complete answer within \(self.timeout.nanoseconds / 1_000_000) ms"))
+        }
+        let connecting = bootstrap.connect(host: url.host, port: url.port)
+        connecting.whenFailure { promise.fail($0) }
+        promise.futureResult.whenComplete { _ in
+            deadline.cancel()
+            connecting.whenSuccess { $0.close(promise: nil) }
+        }
+        return try await promise.futureResult.get()
+    }
+}
+
+/// Sends the GET once the connection is up and completes the promise with the whole answer.
+private final class FetchHandler: ChannelInboundHandler {
+    typealias InboundIn = NIOHTTPClientResponseFull
+    typealias OutboundOut = HTTPClientRequestPart
+
+    private let url: HTTPSURL
+    private let promise: EventLoopPromise<HTTPSFetcher.Response>
+
+    init(url: HTTPSURL, promise: EventLoopPromise<HTTPSFetcher.Response>) {
+        self.url = url
+        self.promise = promise
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let host = self.url.host.contains(":") ? "[\(self.url.host)]" : self.url.host
+        var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: self.url.target)
+        head.headers.add(name: "Host", value: self.url.port == 443 ? host : "\(host):\(self.url.port)")
+        head.headers.add(name: "Accept", value: "application/json")
+        head.headers.add(name: "User-Agent", value: "ethical-gateway")
+        head.headers.add(name: "Connection", value: "close")
+        context.write(self.wrapOutboundOut(.head(head)), promise: nil)
+        context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let response = self.unwrapInboundIn(data)
+        self.promise.succeed(
+            HTTPSFetcher.Response(
+                status: response.head.status,
+                headers: response.head.headers,
+                body: response.body ?? ByteBuffer()
+            )
+        )
+        context.close(promise: nil)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        self.promise.fail(error)
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.promise.fail(HTTPSFetchError("the connection closed before a complete answer"))
+        context.fireChannelInactive()
+    }
+}
+
+@available(*, unavailable)
+extension FetchHandler: Sendable {}
+
+/// A fetch that did not produce an answer.
+struct HTTPSFetchError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

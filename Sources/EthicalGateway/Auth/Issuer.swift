@@ -1,0 +1,122 @@
+import Foundation
+import JWTKit
+import Logging
+
+/// One configured issuer, ready to verify its tokens: the checks that need no key, the key
+/// lookup (with one refetch for an unknown `kid`), jwt-kit's signature check and the claim checks.
+final class Issuer: Sendable {
+    let configuration: IssuerConfiguration
+    let keySource: KeySource
+
+    /// Builds the issuer, reading `jwksFile` and binding fixed keys now so that a broken key
+    /// is a configuration error. A development issuer's key is made in `stateDirectory` when
+    /// `createState` is `true`.
+    init(
+        _ configuration: IssuerConfiguration,
+        configDirectory: URL,
+        stateDirectory: URL? = nil,
+        createState: Bool = false,
+        logger: Logger
+    ) throws(ConfigIssueError) {
+        self.configuration = configuration
+        let path = configuration.jsonPath
+        var logger = logger
+        logger[metadataKey: "issuer"] = "\(configuration.name)"
+        if configuration.jwksURL != nil || configuration.openIDDiscovery {
+            let caFile = configuration.caFile.map { resolveConfigPath($0, relativeTo: configDirectory) }
+            let fetcher: HTTPSFetcher
+            do {
+                fetcher = try HTTPSFetcher(caFile: caFile, timeoutSeconds: configuration.fetchTimeoutSeconds)
+            } catch {
+                throw ConfigIssueError(
+                    ConfigIssue(
+                        path: "\(path).caFile",
+                        message: "\(caFile?.path ?? "") does not hold PEM certificates (\(error))"
+                    )
+                )
+            }
+            self.keySource = KeySource(issuer: configuration, fetcher: fetcher, logger: logger)
+            return
+        }
+        let keys: KeySet
+        let keyPath =
+            configuration.development
+            ? "\(path).development" : configuration.jwksFile != nil ? "\(path).jwksFile" : "\(path).keys"
+        do {
+            if configuration.development {
+                let key = try stateDirectory.flatMap {
+                    try DevelopmentIssuer.key(stateDirectory: $0, issuerName: configuration.name, create: createState)
+                }
+                guard let key else {
+                    // `validate` writes nothing; the key is made when the gateway runs.
+                    self.keySource = KeySource(fixed: .empty, issuer: configuration, logger: logger)
+                    return
+                }
+                keys = try KeySet(jwks: [DevelopmentIssuer.publicJWK(key)], allowed: [.es256], allowSecrets: false)
+            } else if let file = configuration.jwksFile {
+                let url = resolveConfigPath(file, relativeTo: configDirectory)
+                guard let data = FileManager.default.contents(atPath: url.path) else {
+                    throw KeySetError("\(url.path) cannot be read")
+                }
+                guard let document = try? JSONDecoder().decode(JSONValue.self, from: data) else {
+                    throw KeySetError("\(url.path) is not JSON")
+                }
+                keys = try KeySet(jwks: document, allowed: configuration.algorithms, allowSecrets: true)
+            } else {
+                keys = try KeySet(jwks: configuration.keys ?? [], allowed: configuration.algorithms, allowSecrets: true)
+            }
+        } catch {
+            throw ConfigIssueError(ConfigIssue(path: keyPath, message: "\(error)"))
+        }
+        if let skipped = keys.skipped.first {
+            throw ConfigIssueError(ConfigIssue(path: keyPath, message: skipped))
+        }
+        if keys.keys.isEmpty {
+            throw ConfigIssueError(ConfigIssue(path: keyPath, message: "expected at least one signing key"))
+        }
+        self.keySource = KeySource(fixed: keys, issuer: configuration, logger: logger)
+    }
+
+    /// The checks that need no key: allowed algorithm and `typ`.
+    func precheck(_ token: CompactToken) throws(TokenRefusal) {
+        guard self.configuration.algorithms.contains(token.algorithm) else {
+            throw .invalid("algorithm \(token.algorithm.rawValue) is not allowed for this issuer")
+        }
+        try VerifiedToken.checkType(token.header, required: self.configuration.requiredType)
+    }
+
+    /// Verifies the signature with the issuer's keys and then the claims.
+    func verify(_ token: CompactToken) async -> Result<VerifiedToken, TokenRefusal> {
+        do throws(TokenRefusal) {
+            try self.precheck(token)
+            var keys = try await self.keySource.keys()
+            let binding = KeySet.Binding(kid: token.kid, algorithm: token.algorithm)
+            if let kid = token.kid, !keys.kids.contains(kid) {
+                if let fresh = await self.keySource.refetchForUnknownKid() { keys = fresh }
+                guard keys.kids.contains(kid) else { throw .invalid("unknown key id \"\(kid)\"") }
+            }
+            if let kid = token.kid {
+                guard keys.bindings.contains(binding) else {
+                    throw .invalid("algorithm \(token.algorithm.rawValue) does not fit key \"\(kid)\"")
+                }
+            } else if !keys.bindings.contains(binding) && keys.count(for: token.algorithm) != 1 {
+                throw .invalid(
+                    keys.count(for: token.algorithm) == 0
+                        ? "no key of this issuer fits algorithm \(token.algorithm.rawValue)"
+                        : "the token has no key id (\"kid\") and the issuer has several keys"
+                )
+            }
+            let collection = await keys.collection(for: token.algorithm)
+            do {
+                _ = try await collection.verify(token.text, as: SignedPayload.self)
+            } catch {
+                throw .invalid("the token's signature is invalid")
+            }
+            return .success(
+                try VerifiedToken(token: token, issuer: self.configuration, now: Date().timeIntervalSince1970)
+            )
+        } catch {
+            return .failure(error)
+        }
+    }
+}

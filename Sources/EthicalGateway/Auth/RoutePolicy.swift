@@ -1,0 +1,133 @@
+import Foundation
+import NIOHTTP1
+
+/// A route's `auth` settings, compiled: where its token comes from, what the token must grant
+/// and which claims reach the backend.
+struct RoutePolicy: Sendable {
+    let issuerNames: Set<String>
+    let anonymous: Bool
+    let scopes: [String]
+    let claims: [(name: String, rule: ClaimRule)]
+    let cookie: String?
+    let claimHeaders: [(header: String, claim: String)]
+    let payloadHeader: String?
+    let forwardAuthorization: Bool
+    let realm: String
+
+    init(_ configuration: RouteAuthConfiguration) {
+        self.issuerNames = Set(configuration.issuers)
+        self.anonymous = configuration.anonymous
+        self.scopes = configuration.scopes
+        self.claims = configuration.claims.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        self.cookie = configuration.cookie
+        self.claimHeaders = configuration.claimHeaders.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        self.payloadHeader = configuration.payloadHeader
+        self.forwardAuthorization = configuration.forwardAuthorization
+        self.realm = configuration.realm
+    }
+
+    /// The bearer token from `Authorization` (or the configured cookie); `nil` when there is
+    /// none. Several `Authorization` headers are a malformed request (RFC 6750 §3.1).
+    func token(in headers: HTTPHeaders) -> Result<String?, TokenRefusal> {
+        let authorization = headers[canonicalForm: "authorization"]
+        if authorization.count > 1 {
+            return .failure(TokenRefusal(.invalidRequest, "more than one Authorization header"))
+        }
+        if let value = authorization.first {
+            let trimmed = value.drop(while: { $0 == " " })
+            if trimmed.count > 7, trimmed.prefix(7).lowercased() == "bearer " {
+                let token = trimmed.dropFirst(7).trimmingCharacters(in: .whitespaces)
+                return token.isEmpty ? .failure(TokenRefusal(.invalidRequest, "empty bearer token")) : .success(token)
+            }
+        }
+        if let cookie = self.cookie {
+            for header in headers[canonicalForm: "cookie"] {
+                for pair in header.split(separator: ";") {
+                    let pair = pair.trimmingCharacters(in: .whitespaces)
+                    if pair.hasPrefix(cookie + "="), pair.count > cookie.count + 1 {
+                        return .success(String(pair.dropFirst(cookie.count + 1)))
+                    }
+                }
+            }
+        }
+        return .success(nil)
+    }
+
+    /// Why the verified token may not use this route, or `nil` when it may.
+    func check(_ token: VerifiedToken) -> TokenRefusal? {
+        guard self.issuerNames.contains(token.issuerName) else {
+            return .invalid("tokens from this issuer are not accepted here")
+        }
+        let missing = self.scopes.filter { !token.scopes.contains($0) }
+        if !missing.isEmpty {
+            let needed = self.scopes.joined(separator: " ")
+            return TokenRefusal(
+                .insufficientScope(scope: needed),
+                "the token lacks the scope\(missing.count > 1 ? "s" : "") \(missing.joined(separator: " "))"
+            )
+        }
+        for (name, rule) in self.claims where !Self.holds(rule, token.claim(name)) {
+            return TokenRefusal(.insufficientScope(scope: nil), "claim \(name) does not have an accepted value")
+        }
+        return nil
+    }
+
+    private static func holds(_ rule: ClaimRule, _ value: JSONValue?) -> Bool {
+        guard let value else { return false }
+        switch rule {
+        case .equals(let expected): return value == expected
+        case .oneOf(let accepted): return accepted.contains(value)
+        case .contains(let element):
+            switch value {
+            case .array(let elements): return elements.contains(element)
+            case .string(let words):
+                guard case .string(let word) = element else { return false }
+                return words.split(separator: " ").contains(Substring(word))
+            default: return false
+            }
+        }
+    }
+
+    /// Sets the claim headers (and the payload header) and drops `Authorization` if asked to.
+    func forward(_ token: VerifiedToken, headers: inout HTTPHeaders) {
+        for (header, claim) in self.claimHeaders {
+            guard let value = token.claim(claim), let rendered = Self.headerValue(value) else { continue }
+            headers.add(name: header, value: rendered)
+        }
+        if let payloadHeader = self.payloadHeader {
+            headers.add(name: payloadHeader, value: String(token.encodedPayload))
+        }
+        if !self.forwardAuthorization {
+            headers.remove(name: "authorization")
+        }
+    }
+
+    /// A claim as a header value: strings as they are, arrays as comma-separated lists, objects
+    /// as JSON; control characters removed. `nil` for `null` and empty results.
+    static func headerValue(_ value: JSONValue) -> String? {
+        let text: String
+        switch value {
+        case .null: return nil
+        case .string(let string): text = string
+        case .bool(let bool): text = bool ? "true" : "false"
+        case .number(let number):
+            text = number.rounded() == number && abs(number) < 1e15 ? String(Int64(number)) : String(number)
+        case .array(let elements):
+            text = elements.compactMap { element -> String? in
+                if case .string(let string) = element { return string }
+                return Self.json(element)
+            }.joined(separator: ", ")
+        case .object: text = Self.json(value) ?? ""
+        }
+        let cleaned = String(
+            String.UnicodeScalarView(text.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F })
+        )
+        return cleaned.isEmpty ? nil : cleaned
+    }
+
+    private static func json(_ value: JSONValue) -> String? {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) }
+    }
+}

@@ -1,0 +1,80 @@
+import NIOCore
+import NIOHTTP1
+
+/// Why a request's token was refused, rendered as an RFC 6750 challenge.
+///
+/// `401` with `WWW-Authenticate: Bearer realm="…", error="invalid_token", error_description="…"`
+/// for a bad token, `403` with `error="insufficient_scope"` and the scope needed when the token
+/// is good but does not grant enough, and a bare `401` challenge when there is no token at all.
+public struct TokenRefusal: Error, Sendable, Equatable, CustomStringConvertible {
+    enum Kind: Sendable, Equatable {
+        /// No token (RFC 6750 §3.1: no error code).
+        case missing
+        case invalidRequest
+        case invalidToken
+        case insufficientScope(scope: String?)
+        /// The issuer's keys cannot be had; the token cannot be checked now.
+        case keysUnavailable
+    }
+
+    let kind: Kind
+    /// A short reason for the client, the log and the counters, e.g. `the token expired`.
+    public let reason: String
+
+    init(_ kind: Kind, _ reason: String) {
+        self.kind = kind
+        self.reason = reason
+    }
+
+    static func invalid(_ reason: String) -> TokenRefusal { TokenRefusal(.invalidToken, reason) }
+
+    public var description: String { self.reason }
+
+    /// The RFC 6750 error code, or `nil` for a missing token.
+    public var errorCode: String? {
+        switch self.kind {
+        case .missing: return nil
+        case .invalidRequest: return "invalid_request"
+        case .invalidToken, .keysUnavailable: return "invalid_token"
+        case .insufficientScope: return "insufficient_scope"
+        }
+    }
+
+    /// The status, challenge and a small JSON body.
+    func response(realm: String, requestID: String) -> GatewayResponse {
+        var challenge = "Bearer realm=\"\(realm)\""
+        if let code = self.errorCode {
+            challenge += ", error=\"\(code)\", error_description=\"\(Self.quotable(self.reason))\""
+        }
+        if case .insufficientScope(let scope?) = self.kind {
+            challenge += ", scope=\"\(Self.quotable(scope))\""
+        }
+        let status: HTTPResponseStatus
+        switch self.kind {
+        case .missing, .invalidToken: status = .unauthorized
+        case .invalidRequest: status = .badRequest
+        case .insufficientScope: status = .forbidden
+        case .keysUnavailable: status = .serviceUnavailable
+        }
+        let problem = ProblemDetails(status: status, detail: self.reason, instance: nil, requestID: requestID)
+        let body = problem.jsonBody(allocator: ByteBufferAllocator())
+        var headers = HTTPHeaders()
+        if status != .serviceUnavailable {
+            headers.add(name: "WWW-Authenticate", value: challenge)
+        }
+        headers.add(name: "Content-Type", value: "application/problem+json")
+        headers.add(name: "Cache-Control", value: "no-store")
+        return GatewayResponse(status: status, headers: headers, body: body)
+    }
+
+    /// `text` with what cannot appear in an RFC 6750 quoted string replaced.
+    private static func quotable(_ text: String) -> String {
+        String(
+            String.UnicodeScalarView(
+                text.unicodeScalars.map { scalar in
+                    scalar == "\"" || scalar == "\\" || scalar.value < 0x20 || scalar.value > 0x7E ? "'" : scalar
+                }
+            )
+        )
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+import JWTKit
+
+/// A token whose signature and registered claims were checked: what the per-loop cache keeps
+/// and what route policies decide on.
+struct VerifiedToken: Sendable {
+    /// The issuer's name under `issuers`.
+    let issuerName: String
+    let claims: [String: JSONValue]
+    /// `exp`, in seconds since 1970; the token is never used after it.
+    let expiresAt: Double
+    /// Scopes granted by `scope` (space-delimited) and `scp` (array or string).
+    let scopes: Set<String>
+    /// The payload segment as sent (base64url JSON), for `payloadHeader`.
+    let encodedPayload: Substring
+
+    /// Checks the registered claims of a token whose signature is good.
+    init(token: CompactToken, issuer: IssuerConfiguration, now: Double) throws(TokenRefusal) {
+        let claims = token.claims
+        let leeway = issuer.leewaySeconds
+        guard claims["iss"]?.stringValue == issuer.issuer else {
+            throw .invalid("the token's issuer is not \(issuer.issuer)")
+        }
+        guard case .number(let exp)? = claims["exp"] else {
+            throw .invalid("the token has no numeric \"exp\" (expiry)")
+        }
+        if now > exp + leeway {
+            throw .invalid("the token expired at \(Self.timestamp(exp))")
+        }
+        if let nbf = claims["nbf"] {
+            guard case .number(let notBefore) = nbf else { throw .invalid("the token's \"nbf\" is not a number") }
+            if now + leeway < notBefore {
+                throw .invalid("the token is not valid before \(Self.timestamp(notBefore))")
+            }
+        }
+        var issuedAt: Double?
+        if let iat = claims["iat"] {
+            guard case .number(let value) = iat else { throw .invalid("the token's \"iat\" is not a number") }
+            if now + leeway < value { throw .invalid("the token was issued in the future") }
+            issuedAt = value
+        }
+        if let maximum = issuer.maxLifetimeSeconds {
+            let lifetime = exp - (issuedAt ?? now)
+            if lifetime > maximum {
+                throw .invalid("the token's lifetime (\(Int(lifetime)) s) exceeds the maximum of \(Int(maximum)) s")
+            }
+        }
+        let audiences: [String]
+        switch claims["aud"] {
+        case .string(let single)?: audiences = [single]
+        case .array(let values)?: audiences = values.compactMap(\.stringValue)
+        default: throw .invalid("the token has no audience (\"aud\")")
+        }
+        guard audiences.contains(where: issuer.audiences.contains) else {
+            throw .invalid("audience mismatch: the token is for \(audiences.joined(separator: ", "))")
+        }
+        var scopes = Set<String>()
+        if case .string(let scope)? = claims["scope"] {
+            scopes.formUnion(scope.split(separator: " ").map(String.init))
+        }
+        switch claims["scp"] {
+        case .array(let values)?: scopes.formUnion(values.compactMap(\.stringValue))
+        case .string(let scope)?: scopes.formUnion(scope.split(separator: " ").map(String.init))
+        default: break
+        }
+        self.issuerName = issuer.name
+        self.claims = claims
+        self.expiresAt = exp + leeway
+        self.scopes = scopes
+        let text = token.text
+        let start = text.index(after: text.firstIndex(of: ".")!)
+        let end = text[start...].firstIndex(of: ".")!
+        self.encodedPayload = text[start..<end]
+    }
+
+    /// Checks the `typ` header against an issuer's `requiredType` (RFC 8725 §3.11 explicit typing).
+    static func checkType(_ header: [String: JSONValue], required: String?) throws(TokenRefusal) {
+        guard let required else { return }
+        func normalized(_ type: String) -> String {
+            let lower = type.lowercased()
+            return lower.hasPrefix("application/") ? String(lower.dropFirst("application/".count)) : lower
+        }
+        guard let type = header["typ"]?.stringValue, normalized(type) == normalized(required) else {
+            throw .invalid("the token's type (\"typ\") is not \(required)")
+        }
+    }
+
+    /// A claim by name; a name with dots reaches into objects when no top-level claim has it.
+    func claim(_ name: String) -> JSONValue? {
+        if let direct = self.claims[name] { return direct }
+        var current: JSONValue? = .object(self.claims)
+        for part in name.split(separator: ".", omittingEmptySubsequences: false) {
+            guard case .object(let members)? = current else { return nil }
+            current = members[String(part)]
+        }
+        return current
+    }
+
+    private static func timestamp(_ seconds: Double) -> String {
+        Date(timeIntervalSince1970: seconds).formatted(.iso8601)
+    }
+}
+
+/// The payload as jwt-kit sees it: jwt-kit checks the signature, ``VerifiedToken`` the claims
+/// (with the issuer's leeway and error messages).
+struct SignedPayload: JWTPayload {
+    let claims: JSONValue
+
+    init(claims: JSONValue) {
+        self.claims = claims
+    }
+
+    init(from decoder: any Decoder) throws {
+        self.claims = try JSONValue(from: decoder)
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        try self.claims.encode(to: encoder)
+    }
+
+    func verify(using algorithm: some JWTAlgorithm) async throws {}
+}

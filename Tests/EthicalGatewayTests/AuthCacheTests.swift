@@ -1,0 +1,74 @@
+import EthicalGatewayTesting
+import Foundation
+import Logging
+import Testing
+
+@testable import EthicalGateway
+
+@Suite("Authentication: verified-token cache")
+struct AuthCacheTests {
+    static func issuer(lab: TokenLab) throws -> Issuer {
+        let json = """
+            { "issuer": "https://issuer.test", "audiences": ["api"], "algorithms": ["RS256"],
+              "keys": [ \(lab.jwks["rsa"]!) ] }
+            """
+        let configuration = try JSONDecoder().decode(IssuerConfiguration.self, from: Data(json.utf8))
+        return try Issuer(configuration, configDirectory: lab.directory.url, logger: Logger(label: "test"))
+    }
+
+    @Test("a cached token costs a hash and a lookup, far less than parsing and a signature check")
+    func cachedVersusUncached() async throws {
+        let lab = try await TokenLab()
+        defer { lab.remove() }
+        let issuer = try Self.issuer(lab: lab)
+        let token = try await lab.mint(key: "rsa", alg: "RS256", claims: TokenLab.claims())
+        let rounds = 200
+
+        let clock = ContinuousClock()
+        var verified: VerifiedToken?
+        let uncached = try await clock.measure {
+            for _ in 0..<rounds {
+                let parsed = try CompactToken(token, maxBytes: 8192)
+                verified = try await issuer.verify(parsed).get()
+            }
+        }
+        let cache = VerifiedTokenCache(capacity: 100)
+        let now = Date().timeIntervalSince1970
+        cache.insert(try #require(verified), for: VerifiedTokenCache.key(for: token), now: now)
+        var hits = 0
+        let cached = clock.measure {
+            for _ in 0..<rounds where cache.lookup(VerifiedTokenCache.key(for: token), now: now) != nil {
+                hits += 1
+            }
+        }
+        #expect(hits == rounds)
+        let perUncached = uncached / rounds
+        let perCached = cached / rounds
+        print("auth: uncached verification \(perUncached) per token, cached \(perCached) per token (debug build)")
+        #expect(perCached * 10 < perUncached)
+    }
+
+    @Test("the cache never answers for a token past its exp, and stays bounded")
+    func expiryAndBound() async throws {
+        let lab = try await TokenLab()
+        defer { lab.remove() }
+        let issuer = try Self.issuer(lab: lab)
+        let now = Date().timeIntervalSince1970.rounded(.down)
+        let tokens = try await lab.mint(
+            (0..<3).map { _ in
+                ["key": "rsa", "alg": "RS256", "claims": TokenLab.claims(["exp": Int(now) + 100])]
+            }
+        )
+        let cache = VerifiedTokenCache(capacity: 2)
+        for token in tokens {
+            let verified = try await issuer.verify(try CompactToken(token, maxBytes: 8192)).get()
+            #expect(verified.expiresAt == Double(Int(now) + 100 + 30))
+            cache.insert(verified, for: VerifiedTokenCache.key(for: token), now: now)
+            #expect(cache.count <= 2)
+        }
+        let last = VerifiedTokenCache.key(for: tokens[2])
+        #expect(cache.lookup(last, now: now + 130) != nil)
+        #expect(cache.lookup(last, now: now + 131) == nil)
+        #expect(cache.lookup(last, now: now) == nil)
+    }
+}

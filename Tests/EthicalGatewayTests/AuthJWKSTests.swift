@@ -1,0 +1,171 @@
+import EthicalGateway
+import EthicalGatewayTesting
+import Foundation
+import Testing
+
+/// A real HTTPS server (Python's `http.server` with a test certificate) serving key sets and an
+/// OpenID configuration from a folder, logging each request.
+final class JWKSServer: @unchecked Sendable {
+    let folder: TemporaryDirectory
+    let certificate: TestCertificate
+    let port: Int
+    private let process: Process
+
+    init() async throws {
+        self.folder = try TemporaryDirectory(prefix: "jwks")
+        self.certificate = try TestCertificate.make(
+            commonName: "localhost",
+            dnsNames: ["localhost"],
+            in: self.folder.url,
+            fileStem: "server"
+        )
+        let output = self.folder.url.appendingPathComponent("server.out")
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try ProcessRunner.locate("python3"))
+        process.arguments = [
+            TokenLab.script.path, "serve", self.folder.url.path, self.certificate.certificateFile.path,
+            self.certificate.keyFile.path,
+        ]
+        process.standardOutput = try FileHandle(forWritingTo: output)
+        process.standardError = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        self.process = process
+        var port: Int?
+        for _ in 0..<100 where port == nil && process.isRunning {
+            let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
+            if let line = text.split(separator: "\n").first, line.hasPrefix("PORT ") { port = Int(line.dropFirst(5)) }
+            if port == nil { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        guard let port else {
+            Self.stop(process)
+            throw ProcessRunnerError(message: "the JWKS server did not start")
+        }
+        self.port = port
+    }
+
+    /// Stops the server by its PID: SIGTERM, then SIGKILL if it lingers.
+    private static func stop(_ process: Process) {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(5)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    /// Publishes a key set at `path` (e.g. `a/jwks.json`).
+    func publish(_ jwks: [String], at path: String) throws {
+        _ = try self.folder.write(#"{ "keys": [ \#(jwks.joined(separator: ", ")) ] }"#, to: path)
+    }
+
+    /// How many times `path` was requested.
+    func requests(_ path: String) -> Int {
+        let log =
+            (try? String(contentsOf: self.folder.url.appendingPathComponent("requests.log"), encoding: .utf8)) ?? ""
+        return log.split(separator: "\n").filter { $0 == path }.count
+    }
+
+    func stop() { Self.stop(self.process) }
+
+    deinit {
+        Self.stop(self.process)
+        self.folder.remove()
+    }
+}
+
+@Suite("Authentication: keys over HTTPS")
+struct AuthJWKSTests {
+    @Test("JWKS fetch, rotation after one refetch, a kid flood, OpenID discovery, and an issuer that goes down")
+    func jwksLifecycle() async throws {
+        let lab = try await TokenLab()
+        defer { lab.remove() }
+        let server = try await JWKSServer()
+        defer { server.stop() }
+        let base = "https://localhost:\(server.port)"
+        try server.publish([lab.jwks["rsa"]!], at: "a/jwks.json")
+        try server.publish([lab.jwks["rsa"]!], at: "b/jwks.json")
+        try server.publish([lab.jwks["ec256"]!], at: "d/jwks.json")
+        _ = try server.folder.write(
+            #"{ "issuer": "\#(base)", "jwks_uri": "\#(base)/d/jwks.json" }"#,
+            to: ".well-known/openid-configuration"
+        )
+        let ca = server.certificate.certificateFile.path
+        let config = """
+            { "listeners": [ { "name": "http", "address": "127.0.0.1", "port": 0 } ],
+              "issuers": {
+                "a": { "issuer": "https://a.test", "audiences": ["api"], "jwksURL": "\(base)/a/jwks.json",
+                       "caFile": "\(ca)", "jwksRefetchIntervalSeconds": 60 },
+                "b": { "issuer": "https://b.test", "audiences": ["api"], "jwksURL": "\(base)/b/jwks.json",
+                       "caFile": "\(ca)", "jwksRefetchIntervalSeconds": 0 },
+                "discovered": { "issuer": "\(base)", "audiences": ["api"], "openIDDiscovery": true, "caFile": "\(ca)" },
+                "untrusted": { "issuer": "https://u.test", "audiences": ["api"], "jwksURL": "\(base)/a/jwks.json" }
+              },
+              "routes": [ { "backend": "ok", "auth": { "issuers": ["a", "b", "discovered", "untrusted"] } } ],
+              "backends": { "ok": { "plugin": "respond", "config": { "status": 200, "body": "ok" } } } }
+            """
+        var specs: [[String: Any]] = [
+            ["key": "rsa", "alg": "RS256", "claims": TokenLab.claims(issuer: "https://a.test")],
+            ["key": "rsa", "alg": "RS256", "claims": TokenLab.claims(issuer: "https://b.test")],
+            ["key": "rsa2", "alg": "PS256", "claims": TokenLab.claims(issuer: "https://b.test")],
+            ["key": "ec256", "alg": "ES256", "claims": TokenLab.claims(issuer: base)],
+            ["key": "rsa", "alg": "RS256", "claims": TokenLab.claims(issuer: "https://a.test")],
+            ["key": "rsa", "alg": "RS256", "claims": TokenLab.claims(issuer: "https://u.test")],
+            [
+                "key": "rsa", "alg": "RS256", "headers": ["kid": "gone"],
+                "claims": TokenLab.claims(issuer: "https://b.test"),
+            ],
+        ]
+        let floodSize = 30
+        for _ in 0..<floodSize {
+            specs.append([
+                "key": "rsa", "alg": "RS256", "headers": ["kid": UUID().uuidString],
+                "claims": TokenLab.claims(issuer: "https://a.test"),
+            ])
+        }
+        let tokens = try await lab.mint(specs)
+        try await LiveGateway.with(config: config, registry: gatewayRegistry) { gateway in
+            func get(_ token: String) async throws -> CurlResponse {
+                try await AuthTests.get(gateway, "/", token: token)
+            }
+            #expect(try await get(tokens[0]).status == 200)
+            #expect(server.requests("a/jwks.json") == 1)
+
+            // A flood of unknown kids: refused, and no more fetches than the refetch interval allows.
+            try await withThrowingTaskGroup(of: CurlResponse.self) { group in
+                for token in tokens.suffix(floodSize) { group.addTask { try await get(token) } }
+                for try await response in group {
+                    #expect(response.status == 401)
+                    #expect(response.header("www-authenticate")?.contains("unknown key id") == true)
+                }
+            }
+            #expect(server.requests("a/jwks.json") == 1)
+
+            // Rotation: a new kid is published; its token is accepted after one refetch.
+            #expect(try await get(tokens[1]).status == 200)
+            #expect(server.requests("b/jwks.json") == 1)
+            try server.publish([lab.jwks["rsa"]!, lab.jwks["rsa2"]!], at: "b/jwks.json")
+            let rotated = try await get(tokens[2])
+            #expect(rotated.status == 200, "\(rotated.header("www-authenticate") ?? "")")
+            #expect(server.requests("b/jwks.json") == 2)
+
+            // OpenID discovery finds the key set.
+            let discovered = try await get(tokens[3])
+            #expect(discovered.status == 200, "\(discovered.header("www-authenticate") ?? "")")
+            #expect(server.requests(".well-known/openid-configuration") == 1)
+            #expect(server.requests("d/jwks.json") == 1)
+
+            // The server's certificate is verified: without the CA file the keys cannot be had.
+            let untrusted = try await get(tokens[5])
+            #expect(untrusted.status == 503)
+
+            // The issuer goes down: the cached keys keep working; an unknown kid is still refused.
+            server.stop()
+            #expect(try await get(tokens[4]).status == 200)
+            let gone = try await get(tokens[6])
+            #expect(gone.status == 401)
+            #expect(gone.header("www-authenticate")?.contains("unknown key id 'gone'") == true)
+        }
+    }
+}

@@ -1,0 +1,558 @@
+import EthicalGateway
+import EthicalGatewayTesting
+import Foundation
+import JWTKit
+import Testing
+
+@testable import ethical_gateway
+
+/// Keys and tokens made by PyJWT (`Fixtures/jwt_fixture.py`), an implementation independent of
+/// jwt-kit, so the gateway is checked against tokens it did not make itself.
+struct TokenLab: Sendable {
+    let directory: TemporaryDirectory
+    /// Public JWKs by key name: `rsa`, `rsa2`, `ec256`, `ec384`, `ed25519` (each with `kid` = name, no `alg`).
+    let jwks: [String: String]
+    /// A 64-byte HMAC secret (long enough for HS512), base64url.
+    let secret = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWYwMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZg"
+
+    static let script = repositoryRoot.appendingPathComponent("Tests/EthicalGatewayTests/Fixtures/jwt_fixture.py")
+
+    init() async throws {
+        self.directory = try TemporaryDirectory(prefix: "tokens")
+        let output = try await ProcessRunner.run("python3", [Self.script.path, "keys", self.directory.url.path])
+        guard output.exitCode == 0,
+            let object = try JSONSerialization.jsonObject(with: Data(output.standardOutput.utf8)) as? [String: Any]
+        else {
+            throw ProcessRunnerError(message: "jwt_fixture.py keys failed: \(output.standardError)")
+        }
+        self.jwks = try object.mapValues {
+            String(decoding: try JSONSerialization.data(withJSONObject: $0, options: .sortedKeys), as: UTF8.self)
+        }
+    }
+
+    /// One token per spec: `key` (a key name, `secret`, `none` or `raw:<file>`), `alg`,
+    /// extra `headers` (`"kid": nil` removes it) and `claims` merged over ``claims(_:)``'s defaults.
+    func mint(_ specs: [[String: Any]]) async throws -> [String] {
+        let specs = specs.map { spec -> [String: Any] in
+            var spec = spec
+            if spec["key"] as? String == "secret" { spec["key"] = "secret:\(self.secret)" }
+            return spec
+        }
+        let input = String(decoding: try JSONSerialization.data(withJSONObject: specs), as: UTF8.self)
+        let output = try await ProcessRunner.run(
+            "python3",
+            [Self.script.path, "mint", self.directory.url.path],
+            standardInput: input
+        )
+        guard output.exitCode == 0 else {
+            throw ProcessRunnerError(message: "jwt_fixture.py mint failed: \(output.standardError)")
+        }
+        return output.standardOutput.split(separator: "\n").map(String.init)
+    }
+
+    func mint(
+        key: String,
+        alg: String,
+        headers: [String: Any] = [:],
+        claims: [String: Any] = [:]
+    ) async throws
+        -> String
+    {
+        try await self.mint([["key": key, "alg": alg, "headers": headers, "claims": claims]])[0]
+    }
+
+    /// Valid claims for the `local` issuer of ``AuthTests/config``, with `overrides`.
+    static func claims(_ overrides: [String: Any] = [:], issuer: String = "https://issuer.test") -> [String: Any] {
+        let now = Int(Date().timeIntervalSince1970)
+        var claims: [String: Any] = [
+            "iss": issuer, "aud": "api", "sub": "alice", "iat": now, "exp": now + 600,
+            "jti": UUID().uuidString,
+        ]
+        for (key, value) in overrides { claims[key] = value }
+        return claims
+    }
+
+    func remove() { self.directory.remove() }
+}
+
+@Suite("Authentication")
+struct AuthTests {
+    /// Issuers with fixed keys and one route per policy, all answered by a `respond` backend.
+    static func config(lab: TokenLab, extraRoutes: String = "", extraBackends: String = "") -> String {
+        let keys = ["rsa", "ec256", "ec384", "ed25519"].map { lab.jwks[$0]! }.joined(separator: ", ")
+        return """
+            { "listeners": [ { "name": "http", "address": "127.0.0.1", "port": 0 } ],
+              "issuers": {
+                "local": { "issuer": "https://issuer.test", "audiences": ["api"], "leewaySeconds": 0,
+                           "algorithms": ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
+                                          "EdDSA", "HS256", "HS512"],
+                           "keys": [ \(keys), { "kty": "oct", "kid": "hmac", "k": "\(lab.secret)" } ] },
+                "typed": { "issuer": "https://typed.test", "audiences": ["api"], "algorithms": ["ES256"],
+                           "requiredType": "at+jwt", "maxLifetimeSeconds": 3600, "keys": [ \(lab.jwks["ec256"]!) ] }
+              },
+              "routes": [
+                { "match": { "path": "/open" }, "backend": "ok", "auth": { "issuers": ["local", "typed"] } },
+                { "match": { "path": "/scoped" }, "backend": "ok",
+                  "auth": { "issuers": ["local"], "scopes": ["orders:read"] } },
+                { "match": { "path": "/claims" }, "backend": "ok",
+                  "auth": { "issuers": ["local"], "claims": { "org.tier": { "oneOf": ["gold", "silver"] },
+                            "roles": { "contains": "admin" }, "tenant": { "equals": "acme" } } } },
+                { "match": { "path": "/anon" }, "backend": "ok", "auth": { "issuers": ["local"], "anonymous": true } },
+                { "match": { "path": "/cookie" }, "backend": "ok",
+                  "auth": { "issuers": ["local"], "cookie": "session" } }\(extraRoutes)
+              ],
+              "backends": { "ok": { "plugin": "respond", "config": { "status": 200, "body": "ok" } }\(extraBackends) } }
+            """
+    }
+
+    static func get(
+        _ gateway: LiveGateway,
+        _ path: String,
+        token: String? = nil,
+        _ extra: [String] = []
+    )
+        async throws -> CurlResponse
+    {
+        let authorization = token.map { ["-H", "Authorization: Bearer \($0)"] } ?? []
+        return try await Curl.request("http://127.0.0.1:\(gateway.port("http"))\(path)", authorization + extra)
+    }
+
+    @Test("every algorithm family is accepted with its key, from PyJWT and from jwt-kit")
+    func algorithmFamilies() async throws {
+        let lab = try await TokenLab()
+        defer { lab.remove() }
+        let families: [(key: String, alg: String, kid: String?)] = [
+            ("rsa", "RS256", nil), ("rsa", "RS384", nil), ("rsa", "RS512", nil), ("rsa", "PS256", nil),
+            ("rsa", "PS384", nil), ("rsa", "PS512", nil), ("ec256", "ES256", nil), ("ec384", "ES384", nil),
+            ("ed25519", "EdDSA", nil), ("secret", "HS256", "hmac"), ("secret", "HS512", "hmac"),
+        ]
+        let tokens = try await lab.mint(
+            families.map { family in
+                [
+                    "key": family.key, "alg": family.alg, "headers": family.kid.map { ["kid": $0] } ?? [:],
+                    "claims": TokenLab.claims(),
+                ] as [String: Any]
+            }
+        )
+        let jwtKit = JWTKeyCollection()
+        let secret = Data(base64Encoded: lab.secret.padding(toLength: 88, withPad: "=", startingAt: 0))!
+        await jwtKit.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256, kid: "hmac")
+        let now = Date()
+        let jwtKitToken = try await jwtKit.sign(
+            TestClaims(
+                iss: "https://issuer.test",
+                aud: "api",
+                sub: "bob",
+                exp: Int(now.timeIntervalSince1970) + 600
+            ),
+            kid: "hmac"
+        )
+        try await LiveGateway.with(config: Self.config(lab: lab), registry: gatewayRegistry) { gateway in
+            for (family, token) in zip(families, tokens) {
+                let response = try await Self.get(gateway, "/open", token: token)
+                #expect(response.status == 200, "\(family.alg): \(response.header("www-authenticate") ?? "")")
+            }
+            let response = try await Self.get(gateway, "/open", token: jwtKitToken)
+            #expect(response.status == 200, "jwt-kit token: \(response.header("www-authenticate") ?? "")")
+        }
+    }
+
+    @Test("a key without alg verifies PS256 and then RS256 tokens (jwt-kit alone would lock it to PS256)")
+    func keyWithoutAlgorithmIsBoundDeterministically() async throws {
+        let lab = try await TokenLab()
+        defer { lab.remove() }
+        let tokens = try await lab.mint([
+            ["key": "rsa", "alg": "PS256", "claims": TokenLab.claims()],
+            ["key": "rsa", "alg": "RS256", "claims": TokenLab.claims()],
+            ["key": "rsa", "alg": "PS384", "claims": TokenLab.claims()],
+        ])
+        try await LiveGateway.with(config: Self.config(lab: lab), registry: gatewayRegistry) { gateway in
+            for token in tokens {
+                let response = try await Self.get(gateway, "/open", token: token)
+                #expect(response.status == 200, "\(response.header("www-authenticate") ?? "")")
+            }
+        }
+    }
+
+    @Test("tokens that are never accepted are refused with the reason")
+    func neverAccepted() async throws {
+        let lab = try await TokenLab()
+        defer { lab.remove() }
+        let now = Int(Date().timeIntervalSince1970)
+        let typedClaims = TokenLab.claims(issuer: "https://typed.test")
+        let cases: [(name: String, spec: [String: Any], reason: String)] = [
+            ("alg none", ["key": "none", "alg": "none", "claims": TokenLab.claims()], "alg none"),
+            (
+                "alg not allowed", ["key": "rsa", "alg": "RS256", "headers": ["typ": "at+jwt"], "claims": typedClaims],
+                "algorithm RS256 is not allowed for this issuer"
+            ),
+            (
+                "HMAC with the RSA public key",
+                ["key": "raw:rsa.pub.pem", "alg": "HS256", "headers": ["kid": "rsa"], "claims": TokenLab.claims()],
+                "algorithm HS256 does not fit key \"rsa\""
+            ),
+            (
+                "ES256 with the P-384 key",
+                [
+                    "key": "ec256", "alg": "ES256", "headers": ["kid": "ec384"],
+                    "claims": TokenLab.claims(),
+                ], "algorithm ES256 does not fit key \"ec384\""
+            ),
+            (
+                "unknown crit",
+                [
+                    "key": "rsa", "alg": "RS256", "headers": ["crit": ["urn:x"], "urn:x": 1],
+                    "claims": TokenLab.claims(),
+                ], "unsupported critical parameter \"urn:x\""
+            ),
+            (
+                "jku",
+                [
+                    "key": "rsa", "alg": "RS256", "headers": ["jku": "https://evil.test/keys"],
+                    "claims": TokenLab.claims(),
+                ], "names its own key (\"jku\")"
+            ),
+            (
+                "x5u",
+                [
+                    "key": "rsa", "alg": "RS256", "headers": ["x5u": "https://evil.test/cert"],
+                    "claims": TokenLab.claims(),
+                ], "names its own key (\"x5u\")"
+            ),
+            (
+                "embedded jwk",
+                [
+                    "key": "rsa", "alg": "RS256", "headers": ["jwk": ["kty": "oct", "k": "AAAA"]],
+                    "claims": TokenLab.claims(),
+                ], "names its own key (\"jwk\")"
+            ),
+            (
+                "unknown kid", ["key": "rsa", "alg": "RS256", "headers": ["kid": "nope"], "claims": TokenLab.claims()],
+                "unknown key id \"nope\""
+            ),
+            ("expired", ["key": "rsa", "alg": "RS256", "claims": TokenLab.claims(["exp": now - 5])], "expired at"),
+            (
+                "not yet valid", ["key": "rsa", "alg": "RS256", "claims": TokenLab.claims(["nbf": now + 600])],
+                "not valid before"
+            ),
+            (
+                "wrong issuer",
+                ["key": "rsa", "alg": "RS256", "claims": TokenLab.claims(issuer: "https://other.test")],
+                "tokens from issuer https://other.test are not accepted here"
+            ),
+            (
+                "wrong audience",
+                ["key": "rsa", "alg": "RS256", "claims": TokenLab.claims(["aud": ["web", "mobile"]])],
+                "audience mismatch"
+            ),
+            (
+                "no exp", ["key": "rsa", "alg": "RS256", "claims": TokenLab.claims(["exp": NSNull()])],
+                "no numeric \"exp\""
+            ),
+            (
+                "wrong typ", ["key": "ec256", "alg": "ES256", "headers": ["typ": "JWT"], "claims": typedClaims],
+                "type (\"typ\") is not at+jwt"
+            ),
+            (
+                "lifetime too long",
+                [
+                    "key": "ec256", "alg": "ES256", "headers": ["typ": "at+jwt"],
+                    "claims": TokenLab.claims(["exp": now + 7200], issuer: "https://typed.test"),
+                ], "exceeds the maximum"
+            ),
+        ]
+        var tokens = try await lab.mint(cases.map(\.spec))
+        var expectations = cases.map { ($0.name, $0.reason) }
+
+        let good = try await lab.mint(key: "rsa", alg: "RS256", claims: TokenLab.claims())
+        let other = try await lab.mint(key: "rsa", alg: "RS256", claims: TokenLab.claims(["sub": "mallory"]))
+        let goodParts = good.split(separator: ".")
+        let otherParts = other.split(separator: ".")
+        tokens.append("\(goodParts[0]).\(otherParts[1]).\(goodParts[2])")
+        expectations.append(("bad signature", "signature is invalid"))
+        tokens.append("abc.d$f.ghi")
+        expectations.append(("malformed base64", "not valid base64url"))
+        tokens.append("eyJub3QganNvbg.\(goodParts[1]).\(goodParts[2])")
+        expectations.append(("malformed JSON", "header is not a JSON object"))
+        tokens.append(String(repeating: "a", count: 9000))
+        expectations.append(("too long", "longer than 8192 bytes"))
+        tokens.append("\(goodParts[0]).\(goodParts[1])")
+        expectations.append(("two parts", "not a JWS"))
+
+        try await LiveGateway.with(config: Self.config(lab: lab), registry: gatewayRegistry) { gateway in
+            try await withThrowingTaskGroup(of: (String, String, CurlResponse).self) { group in
+                for (token, expectation) in zip(tokens, expectations) {
+                    group.addTask { (expectation.0, expectation.1, try await Self.get(gateway, "/open", token: token)) }
+                }
+                for try await (name, reason, response) in group {
+                    let challenge = response.header("www-authenticate") ?? ""
+                    #expect(response.status == 401, "\(name): \(response.status) \(challenge)")
+                    #expect(challenge.hasPrefix("Bearer realm=\"ethical-gateway\", error=\"invalid_token\""), "\(name)")
+                    // A quoted string in a challenge cannot hold `"`, so the header shows `'` instead.
+                    #expect(
+                        challenge.contains(reason.replacingOccurrences(of: "\"", with: "'")),
+                        "\(name): \(challenge)"
+                    )
+                    #expect(response.bodyText.contains(reason.replacingOccurrences(of: "\"", with: "\\\"")), "\(name)")
+                }
+            }
+            let missing = try await Self.get(gateway, "/open")
+            #expect(missing.status == 401)
+            #expect(missing.header("www-authenticate") == "Bearer realm=\"ethical-gateway\"")
+            let doubled = try await Self.get(
+                gateway,
+                "/open",
+                token: good,
+                ["-H", "Authorization: Bearer \(good)"]
+            )
+            #expect(doubled.status == 400)
+            #expect(doubled.header("www-authenticate")?.contains("error=\"invalid_request\"") == true)
+        }
+    }
+
+    @Test("scopes, claim rules, anonymous access and the cookie source")
+    func routePolicies() async throws {
+        let lab = try await TokenLab()
+        defer { lab.remove() }
+        let claimsOK = TokenLab.claims(["org": ["tier": "gold"], "roles": ["ops", "admin"], "tenant": "acme"])
+        let tokens = try await lab.mint([
+            ["key": "rsa", "alg": "RS256", "claims": TokenLab.claims(["scope": "orders:write orders:read"])],
+            ["key": "ec256", "alg": "ES256", "claims": TokenLab.claims(["scp": ["orders:read"]])],
+            ["key": "rsa", "alg": "RS256", "claims": TokenLab.claims(["scope": "orders:write"])],
+            ["key": "rsa", "alg": "RS256", "claims": claimsOK],
+            [
+                "key": "rsa", "alg": "RS256",
+                "claims": TokenLab.claims(["org": ["tier": "bronze"], "roles": ["admin"], "tenant": "acme"]),
+            ],
+            ["key": "rsa", "alg": "RS256", "claims": TokenLab.claims(["exp": 1000])],
+            [
+                "key": "ec256", "alg": "ES256", "headers": ["typ": "at+jwt"],
+                "claims": TokenLab.claims(["scope": "orders:read"], issuer: "https://typed.test"),
+            ],
+        ])
+        try await LiveGateway.with(config: Self.config(lab: lab), registry: gatewayRegistry) { gateway in
+            #expect(try await Self.get(gateway, "/scoped", token: tokens[0]).status == 200)
+            #expect(try await Self.get(gateway, "/scoped", token: tokens[1]).status == 200)
+            let lacking = try await Self.get(gateway, "/scoped", token: tokens[2])
+            #expect(lacking.status == 403)
+            #expect(
+                lacking.header("www-authenticate")
+                    == "Bearer realm=\"ethical-gateway\", error=\"insufficient_scope\", "
+                    + "error_description=\"the token lacks the scope orders:read\", scope=\"orders:read\""
+            )
+            let otherIssuer = try await Self.get(gateway, "/scoped", token: tokens[6])
+            #expect(otherIssuer.status == 401)
+            #expect(otherIssuer.header("www-authenticate")?.contains("https://typed.test are not accepted") == true)
+
+            #expect(try await Self.get(gateway, "/claims", token: tokens[3]).status == 200)
+            let bronze = try await Self.get(gateway, "/claims", token: tokens[4])
+            #expect(bronze.status == 403)
+            #expect(
+                bronze.header("www-authenticate")?.contains("claim org.tier does not have an accepted value") == true
+            )
+
+            #expect(try await Self.get(gateway, "/anon").status == 200)
+            #expect(try await Self.get(gateway, "/anon", token: tokens[0]).status == 200)
+            let expiredAnonymous = try await Self.get(gateway, "/anon", token: tokens[5])
+            #expect(expiredAnonymous.status == 401)
+
+            #expect(try await Self.get(gateway, "/cookie", ["-H", "Cookie: a=b; session=\(tokens[0])"]).status == 200)
+            #expect(try await Self.get(gateway, "/cookie", ["-H", "Cookie: a=b"]).status == 401)
+            #expect(try await Self.get(gateway, "/open", ["-H", "Cookie: session=\(tokens[0])"]).status == 401)
+        }
+    }
+
+    @Test("chosen claims reach the upstream as headers; spoofed ones and Authorization are removed")
+    func claimHeaders() async throws {
+        let lab = try await TokenLab()
+        defer { lab.remove() }
+        let upstream = try await TestUpstream(name: "app")
+        let token = try await lab.mint(
+            key: "rsa",
+            alg: "RS256",
+            claims: TokenLab.claims(["roles": ["admin", "ops"], "org": ["tier": "gold", "id": 42]])
+        )
+        let route = """
+            { "match": { "pathPrefix": "/app" }, "backend": "app",
+              "auth": { "issuers": ["local"], "anonymous": true, "forwardAuthorization": false,
+                        "claimHeaders": { "X-User": "sub", "X-Roles": "roles", "X-Tier": "org.tier", "X-Org": "org" },
+                        "payloadHeader": "X-Token-Payload" } }
+            """
+        let config = Self.config(
+            lab: lab,
+            extraRoutes: ",\n" + route,
+            extraBackends:
+                #", "app": { "plugin": "http-proxy", "config": { "upstreams": [ { "url": "\#(upstream.url)" } ] } }"#
+        )
+        try await LiveGateway.with(config: config, registry: gatewayRegistry) { gateway in
+            let spoof = ["-H", "X-User: mallory", "-H", "x-roles: root", "-H", "X-Token-Payload: e30"]
+            let verified = try await Self.get(gateway, "/app/a", token: token, spoof)
+            let anonymous = try await Self.get(gateway, "/app/b", spoof)
+            #expect(verified.status == 200)
+            #expect(anonymous.status == 200)
+        }
+        let requests = upstream.requests
+        try #require(requests.count == 2)
+        let verified = requests[0]
+        #expect(verified.headers("x-user") == ["alice"])
+        #expect(verified.headers("x-roles") == ["admin, ops"])
+        #expect(verified.headers("x-tier") == ["gold"])
+        #expect(verified.headers("x-org") == [#"{"id":42,"tier":"gold"}"#])
+        #expect(verified.headers("x-token-payload") == [String(token.split(separator: ".")[1])])
+        #expect(verified.header("authorization") == nil)
+        let anonymous = requests[1]
+        #expect(anonymous.headers("x-user").isEmpty)
+        #expect(anonymous.headers("x-roles").isEmpty)
+        #expect(anonymous.headers("x-token-payload").isEmpty)
+    }
+
+    @Test("a cached token stops working at its exp")
+    func cacheExpiresAtExp() async throws {
+        let lab = try await TokenLab()
+        defer { lab.remove() }
+        try await LiveGateway.with(config: Self.config(lab: lab), registry: gatewayRegistry) { gateway in
+            // Minted in-process once the gateway runs, so the lifetime is not eaten by start-up.
+            let keys = JWTKeyCollection()
+            let secret = Data(base64Encoded: lab.secret.padding(toLength: 88, withPad: "=", startingAt: 0))!
+            await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256, kid: "hmac")
+            let expiry = Int(Date().timeIntervalSince1970) + 3
+            let token = try await keys.sign(
+                TestClaims(iss: "https://issuer.test", aud: "api", sub: "carol", exp: expiry),
+                kid: "hmac"
+            )
+            let first = try await Self.get(gateway, "/open", token: token)
+            let second = try await Self.get(gateway, "/open", token: token)
+            #expect(first.status == 200)
+            #expect(second.status == 200)
+            var refused: CurlResponse?
+            let deadline = Date(timeIntervalSince1970: Double(expiry) + 3)
+            while refused == nil && Date() < deadline {
+                let response = try await Self.get(gateway, "/open", token: token)
+                if response.status == 200 {
+                    #expect(Date().timeIntervalSince1970 <= Double(expiry) + 1.5)
+                    try await Task.sleep(for: .milliseconds(100))
+                } else {
+                    refused = response
+                }
+            }
+            #expect(Date().timeIntervalSince1970 >= Double(expiry))
+            #expect(refused?.status == 401)
+            #expect(refused?.header("www-authenticate")?.contains("the token expired at") == true)
+        }
+    }
+
+    @Test("dev-token mints a token the development issuer accepts; its key persists in the state folder")
+    func developmentIssuer() async throws {
+        let config = """
+            { "listeners": [ { "name": "http", "address": "127.0.0.1", "port": 0 } ],
+              "issuers": { "dev": { "issuer": "https://localhost/dev", "audiences": ["gw"], "development": true } },
+              "routes": [ { "backend": "ok", "auth": { "issuers": ["dev"], "scopes": ["demo"],
+                            "claimHeaders": { "X-User": "sub" } } } ],
+              "backends": { "ok": { "plugin": "respond", "config": { "status": 200, "body": "ok" } } } }
+            """
+        #expect(DevTokenCommand.seconds("90") == 90)
+        #expect(DevTokenCommand.seconds("30m") == 1800)
+        #expect(DevTokenCommand.seconds("1h") == 3600)
+        #expect(DevTokenCommand.seconds("2d") == 172_800)
+        #expect(DevTokenCommand.seconds("soon") == nil)
+        try await LiveGateway.with(config: config, registry: gatewayRegistry) { gateway in
+            let keyFile = gateway.directory.url.appendingPathComponent("state/development-issuer-dev.pem")
+            #expect(FileManager.default.fileExists(atPath: keyFile.path))
+            let permissions = try FileManager.default.attributesOfItem(atPath: keyFile.path)[.posixPermissions] as? Int
+            #expect(permissions == 0o600)
+            let configuration = try ConfigLoader.load(
+                fileAt: gateway.directory.url.appendingPathComponent("gateway.json")
+            )
+            func mint(scope: String?, ttl: Double = 600) async throws -> String {
+                try await DevelopmentIssuer.mint(
+                    configuration: configuration,
+                    configDirectory: gateway.directory.url,
+                    issuerName: nil,
+                    subject: "alice",
+                    scope: scope,
+                    lifetimeSeconds: ttl
+                )
+            }
+            #expect(try await Self.get(gateway, "/", token: try await mint(scope: "demo other")).status == 200)
+            let unscoped = try await Self.get(gateway, "/", token: try await mint(scope: nil))
+            #expect(unscoped.status == 403)
+            await #expect(throws: DevelopmentTokenError.self) {
+                try await DevelopmentIssuer.mint(
+                    configuration: configuration,
+                    configDirectory: gateway.directory.url,
+                    issuerName: "prod",
+                    subject: "alice",
+                    scope: nil,
+                    lifetimeSeconds: 60
+                )
+            }
+        }
+    }
+
+    @Test("issuer and auth configuration errors name their JSON path")
+    func configurationErrors() async throws {
+        func issues(_ issuers: String, auth: String) async throws -> [String] {
+            let json = plainConfig(
+                routes: #"[ { "backend": "ok", "auth": \#(auth) } ]"#,
+                backends: #"{ "ok": { "plugin": "respond", "config": {} } }"#,
+                extra: #""issuers": \#(issuers)"#
+            )
+            return try await configIssues(json).map { "\($0.path): \($0.message)" }
+        }
+        let key = #"{ "kty": "oct", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ" }"#
+        let good =
+            #"{ "x": { "issuer": "https://x.test", "audiences": ["api"], "algorithms": ["HS256"], "keys": [\#(key)] } }"#
+        #expect(try await issues(good, auth: #"{ "issuers": ["x"] }"#) == [])
+        #expect(
+            try await issues(good, auth: #"{ "issuers": ["ghost"] }"#)
+                == [#"$.routes[0].auth.issuers[0]: no issuer named "ghost" (declared issuers: x)"#]
+        )
+        #expect(
+            try await issues(good, auth: #"{ "issuers": ["x"], "colour": 1 }"#).first?.hasPrefix(
+                #"$.routes[0].auth.colour: unknown key "colour""#
+            ) == true
+        )
+        #expect(
+            try await issues(good, auth: #"{ "issuers": ["x"], "claims": { "tier": { "equals": 1, "oneOf": [1] } } }"#)
+                == [#"$.routes[0].auth.claims.tier: expected exactly one of "equals", "contains" or "oneOf""#]
+        )
+        let twoSources =
+            #"{ "x": { "issuer": "https://x.test", "audiences": ["api"], "jwksURL": "https://x.test/k", "keys": [] } }"#
+        #expect(
+            try await issues(twoSources, auth: #"{ "issuers": ["x"] }"#)
+                == [#"$.issuers.x: expected one key source, found "jwksURL" and "keys""#]
+        )
+        let plainHTTP = #"{ "x": { "issuer": "https://x.test", "audiences": ["api"], "jwksURL": "http://x.test/k" } }"#
+        #expect(
+            try await issues(plainHTTP, auth: #"{ "issuers": ["x"] }"#)
+                == [#"$.issuers.x.jwksURL: expected an https:// URL, found "http://x.test/k""#]
+        )
+        let hmacFromNetwork =
+            #"{ "x": { "issuer": "https://x.test", "audiences": ["api"], "jwksURL": "https://x.test/k", "algorithms": ["HS256"] } }"#
+        #expect(
+            try await issues(hmacFromNetwork, auth: #"{ "issuers": ["x"] }"#).first?.hasPrefix(
+                "$.issuers.x.algorithms: HS256 uses a shared secret, which is never taken from the network"
+            ) == true
+        )
+        let brokenKey =
+            #"{ "x": { "issuer": "https://x.test", "audiences": ["api"], "keys": [ { "kty": "RSA", "kid": "k1", "e": "AQAB" } ] } }"#
+        #expect(
+            try await issues(brokenKey, auth: #"{ "issuers": ["x"] }"#) == [#"$.issuers.x.keys: key "k1": missing "n""#]
+        )
+        let noAudience = #"{ "x": { "issuer": "https://x.test", "audiences": [], "keys": [\#(key)] } }"#
+        #expect(
+            try await issues(noAudience, auth: #"{ "issuers": ["x"] }"#).first?.hasPrefix("$.issuers.x.audiences:")
+                == true
+        )
+    }
+}
+
+/// Claims for tokens minted with jwt-kit.
+struct TestClaims: JWTPayload {
+    var iss: String
+    var aud: String
+    var sub: String
+    var exp: Int
+
+    func verify(using algorithm: some JWTAlgorithm) async throws {}
+}
