@@ -31,7 +31,6 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
     private var pendingBody: [ByteBuffer] = []
     private var requestEnded = false
     private var keepAlive = false
-    private var lastDownstreamWrite: EventLoopFuture<Void>?
     /// One timer per exchange: first the first-byte deadline, then the idle check, which reads
     /// `lastActivity` instead of being re-armed on every read.
     private var watchdog: Scheduled<Void>?
@@ -102,7 +101,11 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
         self.upstream = upstream
         self.state = .connecting
         self.writer.pauseRequestBody()
-        self.loop.connection(to: upstream).assumeIsolated().whenComplete { result in
+        if let pooled = self.loop.idleConnection(to: upstream) {
+            self.send(on: pooled)
+            return
+        }
+        self.loop.connect(to: upstream).assumeIsolated().whenComplete { result in
             guard case .connecting = self.state else {
                 if case .success(let connection) = result { connection.channel.close(promise: nil) }
                 return
@@ -267,7 +270,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
         case (.streamingResponse, .body(let buffer)):
             self.lastActivity = .now()
             // Flushed once per read batch, in upstreamReadComplete.
-            self.lastDownstreamWrite = self.writer.writeBody(buffer, flush: false)
+            self.writer.queueBody(buffer)
         case (.streamingResponse(let connection), .end(let trailers)):
             self.writer.writeEnd(trailers: trailers)
             let reusable = self.keepAlive && self.requestEnded
@@ -335,15 +338,14 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
         }
         self.writer.flush()
         // Read more only once the client can take it: memory stays bounded by the socket buffers.
-        if self.writer.isWritable || self.lastDownstreamWrite == nil {
+        if self.writer.isWritable {
             connection.channel.read()
         } else {
-            self.lastDownstreamWrite?.assumeIsolated().whenComplete { result in
-                if case .success = result, case .streamingResponse(let current) = self.state, current === connection {
-                    // Time spent waiting for the client is not upstream silence.
-                    self.lastActivity = .now()
-                    connection.channel.read()
-                }
+            self.writer.whenWritable {
+                guard case .streamingResponse(let current) = self.state, current === connection else { return }
+                // Time spent waiting for the client is not upstream silence.
+                self.lastActivity = .now()
+                connection.channel.read()
             }
         }
     }

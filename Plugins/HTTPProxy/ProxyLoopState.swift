@@ -152,25 +152,24 @@ final class ProxyLoopState {
     }
 
     private var rotation = 0
+    private var sweeper: Scheduled<Void>?
 
     func started(_ upstream: Upstream) { self.inFlight[upstream.index] += 1 }
     func finished(_ upstream: Upstream) { self.inFlight[upstream.index] -= 1 }
 
-    /// An idle connection to `upstream`, or a new one.
-    func connection(to upstream: Upstream) -> EventLoopFuture<UpstreamConnection> {
-        // UpstreamConnection is loop-bound; the future is only ever consumed on this loop.
+    /// An idle pooled connection to `upstream`, if one is open (the common case: no future,
+    /// no allocation).
+    func idleConnection(to upstream: Upstream) -> UpstreamConnection? {
         while let pooled = self.idle[upstream.index].popLast() {
-            pooled.idleTimer?.cancel()
-            pooled.idleTimer = nil
             pooled.handler.onIdleClose = nil
-            if pooled.channel.isActive {
-                return self.eventLoop.makeSucceededFuture(pooled)
-            }
+            if pooled.channel.isActive { return pooled }
         }
-        return self.connect(to: upstream)
+        return nil
     }
 
-    private func connect(to upstream: Upstream) -> EventLoopFuture<UpstreamConnection> {
+    /// A new connection to `upstream`. UpstreamConnection is loop-bound; the future is only
+    /// ever consumed on this loop.
+    func connect(to upstream: Upstream) -> EventLoopFuture<UpstreamConnection> {
         let tlsContext = self.settings.tlsContext
         let serverName = self.settings.tlsServerName
         let bootstrap = ClientBootstrap(group: self.eventLoop)
@@ -211,13 +210,33 @@ final class ProxyLoopState {
             guard let self, let connection else { return }
             self.idle[index].removeAll { $0 === connection }
         }
-        connection.idleTimer = self.eventLoop.assumeIsolated().scheduleTask(in: self.settings.poolIdleTimeout) {
-            [weak connection] in
-            connection?.channel.close(promise: nil)
-        }
+        connection.idleSince = .now()
         self.idle[index].append(connection)
+        self.startSweeperIfNeeded()
         // Keep reading while idle, so an upstream closing the connection is noticed at once.
         connection.channel.read()
+    }
+}
+
+extension ProxyLoopState {
+    /// Closes pooled connections idle for longer than the pool's idle timeout. Runs every half
+    /// timeout while the pool holds connections, so a connection lives between one and one and
+    /// a half timeouts after its last request.
+    fileprivate func startSweeperIfNeeded() {
+        guard self.sweeper == nil else { return }
+        let interval = TimeAmount.nanoseconds(max(self.settings.poolIdleTimeout.nanoseconds / 2, 1_000_000))
+        self.sweeper = self.eventLoop.assumeIsolated().scheduleTask(in: interval) {
+            self.sweeper = nil
+            let now = NIODeadline.now()
+            var remaining = 0
+            for index in self.idle.indices {
+                let expired = self.idle[index].filter { now - $0.idleSince >= self.settings.poolIdleTimeout }
+                for connection in expired { connection.channel.close(promise: nil) }
+                self.idle[index].removeAll { now - $0.idleSince >= self.settings.poolIdleTimeout }
+                remaining += self.idle[index].count
+            }
+            if remaining > 0 { self.startSweeperIfNeeded() }
+        }
     }
 }
 

@@ -66,7 +66,9 @@ final class UpstreamConnection: @unchecked Sendable {
     /// Requests this connection has carried; a pooled connection that fails before answering
     /// its next request is retried on a fresh one.
     var requestsServed = 0
-    var idleTimer: Scheduled<Void>?
+    /// When the connection last went back to the pool; the loop's sweeper closes it after the
+    /// pool's idle timeout (no timer per request).
+    var idleSince = NIODeadline.now()
 
     init(channel: any Channel, handler: UpstreamConnectionHandler, upstream: Upstream) {
         self.channel = channel

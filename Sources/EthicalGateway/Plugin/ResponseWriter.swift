@@ -49,6 +49,21 @@ public final class ResponseWriter: @unchecked Sendable {
         return future
     }
 
+    /// Queues a part of the body without a completion future, the cheapest write: pair it with
+    /// ``flush()`` and, for backpressure, ``isWritable`` and ``whenWritable(_:)``.
+    public func queueBody(_ buffer: ByteBuffer) {
+        self.eventLoop.preconditionInEventLoop()
+        self.sink?.queueBody(buffer, exchangeID: self.exchangeID)
+    }
+
+    /// Calls `callback` on the event loop once the connection can take more writes (at once if
+    /// it can now). One callback is kept at a time; a later call replaces it.
+    public func whenWritable(_ callback: @escaping () -> Void) {
+        self.eventLoop.preconditionInEventLoop()
+        guard let sink = self.sink else { return }
+        if sink.isWritable { callback() } else { sink.setWritableCallback(callback, exchangeID: self.exchangeID) }
+    }
+
     /// Sends what ``writeBody(_:flush:)`` queued.
     public func flush() {
         self.eventLoop.preconditionInEventLoop()
@@ -112,6 +127,8 @@ protocol ResponseSink: AnyObject {
     func writeHead(_ head: HTTPResponseHead, exchangeID: UInt64)
     func writeBody(_ buffer: ByteBuffer, flush: Bool, exchangeID: UInt64) -> EventLoopFuture<Void>?
     func flush(exchangeID: UInt64)
+    func queueBody(_ buffer: ByteBuffer, exchangeID: UInt64)
+    func setWritableCallback(_ callback: @escaping () -> Void, exchangeID: UInt64)
     func writeEnd(trailers: HTTPHeaders?, exchangeID: UInt64)
     func writeProblem(_ status: HTTPResponseStatus, detail: String, exchangeID: UInt64)
     func setRequestBodyPaused(_ paused: Bool, exchangeID: UInt64)

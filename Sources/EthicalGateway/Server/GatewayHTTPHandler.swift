@@ -23,6 +23,8 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var current: Exchange?
     private var nextExchangeID: UInt64 = 0
     private var readPending = false
+    /// A backend waiting for the connection to drain (``ResponseWriter/whenWritable(_:)``).
+    private var writableCallback: (() -> Void)?
 
     init(runtime: GatewayRuntime, scheme: String, isHTTP2: Bool, headGuard: RequestHeadGuard?, logger: Logger) {
         self.runtime = runtime
@@ -63,6 +65,14 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         } else {
             context.read()
         }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, let callback = self.writableCallback {
+            self.writableCallback = nil
+            callback()
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -287,6 +297,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func finish(_ exchange: Exchange) {
         guard self.current === exchange else { return }
         self.current = nil
+        self.writableCallback = nil
         self.headGuard?.awaitNextHead()
         self.releaseHeldRead()
     }
@@ -378,6 +389,18 @@ extension GatewayHTTPHandler: ResponseSink {
         let promise = context.eventLoop.makePromise(of: Void.self)
         context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: promise)
         return promise.futureResult
+    }
+
+    func queueBody(_ buffer: ByteBuffer, exchangeID: UInt64) {
+        guard let exchange = self.exchange(exchangeID), exchange.response == .headSent, !exchange.suppressBody,
+            let context = self.context
+        else { return }
+        context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+    }
+
+    func setWritableCallback(_ callback: @escaping () -> Void, exchangeID: UInt64) {
+        guard self.exchange(exchangeID) != nil else { return }
+        self.writableCallback = callback
     }
 
     func flush(exchangeID: UInt64) {
