@@ -1,6 +1,7 @@
 import EthicalGateway
 import EthicalGatewayTesting
 import Foundation
+import NIOCore
 import Testing
 
 /// A real HTTPS server (Python's `http.server` with a test certificate) serving key sets and an
@@ -166,6 +167,74 @@ struct AuthJWKSTests {
             let gone = try await get(tokens[6])
             #expect(gone.status == 401)
             #expect(gone.header("www-authenticate")?.contains("unknown key id 'gone'") == true)
+        }
+    }
+
+    @Test("opaque tokens are checked by introspection (RFC 7662) and the answer is cached until exp")
+    func introspection() async throws {
+        let server = try await JWKSServer()
+        defer { server.stop() }
+        let now = Int(Date().timeIntervalSince1970)
+        _ = try server.folder.write("gateway:s3cret/with space", to: "introspect-client")
+        _ = try server.folder.write(
+            """
+            { "opaque-good": { "active": true, "scope": "orders:read", "sub": "dora", "iss": "https://op.test",
+                               "aud": "api", "exp": \(now + 600) },
+              "opaque-narrow": { "active": true, "scope": "profile", "sub": "eve", "exp": \(now + 600) },
+              "opaque-other-aud": { "active": true, "scope": "orders:read", "aud": "web", "exp": \(now + 600) },
+              "opaque-expired": { "active": true, "scope": "orders:read", "exp": \(now - 100) } }
+            """,
+            to: "introspect.json"
+        )
+        _ = try server.folder.write("s3cret/with space\n", to: "secret")
+        let base = "https://localhost:\(server.port)"
+        let ca = server.certificate.certificateFile.path
+        func config(secretFile: String) -> String {
+            """
+            { "listeners": [ { "name": "http", "address": "127.0.0.1", "port": 0 } ],
+              "issuers": {
+                "op": { "issuer": "https://op.test", "audiences": ["api"], "caFile": "\(ca)", "leewaySeconds": 0,
+                        "introspection": { "url": "\(base)/introspect", "clientID": "gateway",
+                                           "clientSecretFile": "\(secretFile)" } }
+              },
+              "routes": [ { "backend": "ok", "auth": { "issuers": ["op"], "scopes": ["orders:read"],
+                            "claimHeaders": { "X-User": "sub" } } } ],
+              "backends": { "ok": { "plugin": "respond", "config": { "status": 200, "body": "ok" } } } }
+            """
+        }
+        try await LiveGateway.with(
+            config: config(secretFile: server.folder.url.appendingPathComponent("secret").path),
+            registry: gatewayRegistry
+        ) {
+            gateway in
+            func get(_ token: String) async throws -> CurlResponse {
+                try await AuthTests.get(gateway, "/", token: token)
+            }
+            let good = try await get("opaque-good")
+            #expect(good.status == 200, "\(good.header("www-authenticate") ?? "")")
+            for _ in 0..<5 { #expect(try await get("opaque-good").status == 200) }
+            // The cache is per event loop and each curl is a new connection: at most one ask per loop.
+            #expect(server.requests("introspect") <= min(System.coreCount, 5))
+
+            let inactive = try await get("opaque-unknown")
+            #expect(inactive.status == 401)
+            #expect(inactive.header("www-authenticate")?.contains("the token is not active") == true)
+            let narrow = try await get("opaque-narrow")
+            #expect(narrow.status == 403)
+            #expect(narrow.header("www-authenticate")?.contains("insufficient_scope") == true)
+            let otherAudience = try await get("opaque-other-aud")
+            #expect(otherAudience.header("www-authenticate")?.contains("audience mismatch") == true)
+            let expired = try await get("opaque-expired")
+            #expect(expired.header("www-authenticate")?.contains("the token expired at") == true)
+        }
+        _ = try server.folder.write("wrong", to: "secret")
+        try await LiveGateway.with(
+            config: config(secretFile: server.folder.url.appendingPathComponent("secret").path),
+            registry: gatewayRegistry
+        ) {
+            gateway in
+            let refused = try await AuthTests.get(gateway, "/", token: "opaque-good")
+            #expect(refused.status == 503)
         }
     }
 }

@@ -539,6 +539,15 @@ struct AuthTests {
         #expect(
             try await issues(brokenKey, auth: #"{ "issuers": ["x"] }"#) == [#"$.issuers.x.keys: key "k1": missing "n""#]
         )
+        let introspectionOnly =
+            #"{ "x": { "issuer": "https://x.test", "audiences": ["api"], "introspection": { "url": "https://x.test/i", "clientID": "g", "clientSecret": "s" } } }"#
+        #expect(try await issues(introspectionOnly, auth: #"{ "issuers": ["x"] }"#) == [])
+        let twoSecrets =
+            #"{ "x": { "issuer": "https://x.test", "audiences": ["api"], "introspection": { "url": "https://x.test/i", "clientID": "g", "clientSecret": "s", "clientSecretFile": "f" } } }"#
+        #expect(
+            try await issues(twoSecrets, auth: #"{ "issuers": ["x"] }"#)
+                == [#"$.issuers.x.introspection: expected exactly one of "clientSecret" and "clientSecretFile""#]
+        )
         let noAudience = #"{ "x": { "issuer": "https://x.test", "audiences": [], "keys": [\#(key)] } }"#
         #expect(
             try await issues(noAudience, auth: #"{ "issuers": ["x"] }"#).first?.hasPrefix("$.issuers.x.audiences:")

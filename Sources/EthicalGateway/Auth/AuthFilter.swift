@@ -17,6 +17,8 @@ struct AuthFilter: Filter {
     let protectedHeaders: [String]
     /// The largest `maxTokenBytes` of the route's issuers: longer tokens are refused unhashed.
     let maxTokenBytes: Int
+    /// The first of the route's issuers with `introspection`: it checks tokens that are not JWTs.
+    let introspectingIssuer: Issuer?
 
     init(policy: RoutePolicy, authenticator: Authenticator) {
         self.policy = policy
@@ -29,6 +31,8 @@ struct AuthFilter: Filter {
         }
         self.issuersByIssClaim = byClaim
         self.maxTokenBytes = byClaim.values.map(\.configuration.maxTokenBytes).max() ?? 8192
+        self.introspectingIssuer = policy.issuerOrder.lazy.compactMap { authenticator.issuers[$0] }
+            .first { $0.introspector != nil }
         self.protectedHeaders =
             policy.claimHeaders.map { $0.header.lowercased() } + (policy.payloadHeader.map { [$0.lowercased()] } ?? [])
     }
@@ -60,6 +64,13 @@ struct AuthFilter: Filter {
             return self.admit(verified, request: &request)
         }
 
+        if let introspecting = self.introspectingIssuer, let introspector = introspecting.introspector,
+            token.utf8.lazy.filter({ $0 == UInt8(ascii: ".") }).count != 2
+        {
+            let verification = request.eventLoop.makeFutureWithTask { await introspector.introspect(token) }
+            return self.resume(request, after: verification, issuer: introspecting, cache: cache, key: key)
+        }
+
         let parsed: CompactToken
         let issuer: Issuer
         do throws(TokenRefusal) {
@@ -77,25 +88,34 @@ struct AuthFilter: Filter {
             return self.refuse(error, issuer: nil, request: request)
         }
 
+        let verification = request.eventLoop.makeFutureWithTask { await issuer.verify(parsed) }
+        return self.resume(request, after: verification, issuer: issuer, cache: cache, key: key)
+    }
+
+    /// Suspends the request until `verification` completes, then caches the token and applies
+    /// the policy, on the request's event loop.
+    private func resume(
+        _ request: GatewayRequest,
+        after verification: EventLoopFuture<Result<VerifiedToken, TokenRefusal>>,
+        issuer: Issuer,
+        cache: LoopTokenCache?,
+        key: VerifiedTokenCache.Key
+    ) -> FilterOutcome {
         let pending = request
         let filter = self
-        let verification = request.eventLoop.makeFutureWithTask { await issuer.verify(parsed) }
         return .suspend(
             verification.map { result -> FilterResolution in
                 var request = pending
+                let outcome: FilterOutcome
                 switch result {
                 case .success(let verified):
                     cache?.cache.insert(verified, for: key, now: Date().timeIntervalSince1970)
-                    switch filter.admit(verified, request: &request) {
-                    case .respond(let response): return .respond(response)
-                    case .proceed, .suspend: return .proceed(request)
-                    }
+                    outcome = filter.admit(verified, request: &request)
                 case .failure(let refusal):
-                    switch filter.refuse(refusal, issuer: issuer.configuration.name, request: request) {
-                    case .respond(let response): return .respond(response)
-                    case .proceed, .suspend: return .proceed(request)
-                    }
+                    outcome = filter.refuse(refusal, issuer: issuer.configuration.name, request: request)
                 }
+                if case .respond(let response) = outcome { return .respond(response) }
+                return .proceed(request)
             }
         )
     }

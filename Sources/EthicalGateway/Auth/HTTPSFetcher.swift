@@ -4,8 +4,8 @@ import NIOHTTP1
 import NIOPosix
 import NIOSSL
 
-/// A small HTTPS GET client for key sets and discovery documents: one request per connection,
-/// certificate verification always on, a whole-exchange deadline and a size cap.
+/// A small HTTPS client for key sets, discovery documents and token introspection: one request
+/// per connection, certificate verification always on, a whole-exchange deadline and a size cap.
 ///
 /// Fetches run on their own event loop thread so that name resolution (blocking `getaddrinfo`)
 /// never stalls a loop that serves requests.
@@ -36,6 +36,24 @@ struct HTTPSFetcher: Sendable {
     }
 
     func get(_ url: HTTPSURL) async throws -> Response {
+        try await self.send(.GET, url, headers: [:], body: nil)
+    }
+
+    /// POSTs an `application/x-www-form-urlencoded` body.
+    func postForm(_ url: HTTPSURL, form: String, headers: HTTPHeaders) async throws -> Response {
+        var headers = headers
+        headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+        return try await self.send(.POST, url, headers: headers, body: form)
+    }
+
+    private func send(
+        _ method: HTTPMethod,
+        _ url: HTTPSURL,
+        headers: HTTPHeaders,
+        body: String?
+    ) async throws
+        -> Response
+    {
         let eventLoop = Self.group.next()
         let promise = eventLoop.makePromise(of: Response.self)
         let isAddress = (try? SocketAddress(ipAddress: url.host, port: 0)) != nil
@@ -50,7 +68,9 @@ struct HTTPSFetcher: Sendable {
                     try operations.addHandler(tls)
                     try operations.addHTTPClientHandlers()
                     try operations.addHandler(NIOHTTPClientResponseAggregator(maxContentLength: maxBodyBytes))
-                    try operations.addHandler(FetchHandler(url: url, promise: promise))
+                    try operations.addHandler(
+                        FetchHandler(method: method, url: url, headers: headers, body: body, promise: promise)
+                    )
                 }
             }
         let deadline = eventLoop.scheduleTask(in: self.timeout) {
@@ -66,27 +86,45 @@ struct HTTPSFetcher: Sendable {
     }
 }
 
-/// Sends the GET once the connection is up and completes the promise with the whole answer.
+/// Sends the request once the connection is up and completes the promise with the whole answer.
 private final class FetchHandler: ChannelInboundHandler {
     typealias InboundIn = NIOHTTPClientResponseFull
     typealias OutboundOut = HTTPClientRequestPart
 
+    private let method: HTTPMethod
     private let url: HTTPSURL
+    private let headers: HTTPHeaders
+    private let body: String?
     private let promise: EventLoopPromise<HTTPSFetcher.Response>
 
-    init(url: HTTPSURL, promise: EventLoopPromise<HTTPSFetcher.Response>) {
+    init(
+        method: HTTPMethod,
+        url: HTTPSURL,
+        headers: HTTPHeaders,
+        body: String?,
+        promise: EventLoopPromise<HTTPSFetcher.Response>
+    ) {
+        self.method = method
         self.url = url
+        self.headers = headers
+        self.body = body
         self.promise = promise
     }
 
     func channelActive(context: ChannelHandlerContext) {
         let host = self.url.host.contains(":") ? "[\(self.url.host)]" : self.url.host
-        var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: self.url.target)
+        var head = HTTPRequestHead(version: .http1_1, method: self.method, uri: self.url.target, headers: self.headers)
         head.headers.add(name: "Host", value: self.url.port == 443 ? host : "\(host):\(self.url.port)")
         head.headers.add(name: "Accept", value: "application/json")
         head.headers.add(name: "User-Agent", value: "ethical-gateway")
         head.headers.add(name: "Connection", value: "close")
+        if let body = self.body {
+            head.headers.add(name: "Content-Length", value: "\(body.utf8.count)")
+        }
         context.write(self.wrapOutboundOut(.head(head)), promise: nil)
+        if let body = self.body {
+            context.write(self.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
+        }
         context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
         context.fireChannelActive()
     }

@@ -7,10 +7,12 @@ import Logging
 final class Issuer: Sendable {
     let configuration: IssuerConfiguration
     let keySource: KeySource
+    /// Present when the issuer has `introspection`: checks opaque tokens.
+    let introspector: Introspector?
 
-    /// Builds the issuer, reading `jwksFile` and binding fixed keys now so that a broken key
-    /// is a configuration error. A development issuer's key is made in `stateDirectory` when
-    /// `createState` is `true`.
+    /// Builds the issuer, reading `jwksFile` (and an introspection secret file) and binding
+    /// fixed keys now so that a broken key is a configuration error. A development issuer's key
+    /// is made in `stateDirectory` when `createState` is `true`.
     init(
         _ configuration: IssuerConfiguration,
         configDirectory: URL,
@@ -22,9 +24,9 @@ final class Issuer: Sendable {
         let path = configuration.jsonPath
         var logger = logger
         logger[metadataKey: "issuer"] = "\(configuration.name)"
-        if configuration.jwksURL != nil || configuration.openIDDiscovery {
+        var fetcher: HTTPSFetcher?
+        if configuration.jwksURL != nil || configuration.openIDDiscovery || configuration.introspection != nil {
             let caFile = configuration.caFile.map { resolveConfigPath($0, relativeTo: configDirectory) }
-            let fetcher: HTTPSFetcher
             do {
                 fetcher = try HTTPSFetcher(caFile: caFile, timeoutSeconds: configuration.fetchTimeoutSeconds)
             } catch {
@@ -35,13 +37,54 @@ final class Issuer: Sendable {
                     )
                 )
             }
-            self.keySource = KeySource(issuer: configuration, fetcher: fetcher, logger: logger)
-            return
         }
+        if let introspection = configuration.introspection, let fetcher {
+            var secret = introspection.clientSecret ?? ""
+            if let file = introspection.clientSecretFile {
+                let url = resolveConfigPath(file, relativeTo: configDirectory)
+                guard let data = FileManager.default.contents(atPath: url.path) else {
+                    throw ConfigIssueError(
+                        ConfigIssue(
+                            path: "\(path).introspection.clientSecretFile",
+                            message: "\(url.path) cannot be read"
+                        )
+                    )
+                }
+                secret = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            self.introspector = Introspector(issuer: configuration, secret: secret, fetcher: fetcher, logger: logger)
+        } else {
+            self.introspector = nil
+        }
+        if configuration.jwksURL != nil || configuration.openIDDiscovery, let fetcher {
+            self.keySource = KeySource(issuer: configuration, fetcher: fetcher, logger: logger)
+        } else {
+            self.keySource = try Self.fixedKeys(
+                configuration,
+                configDirectory: configDirectory,
+                stateDirectory: stateDirectory,
+                createState: createState,
+                logger: logger
+            )
+        }
+    }
+
+    /// Keys from `keys`, `jwksFile` or the development key; none for an issuer that only introspects.
+    private static func fixedKeys(
+        _ configuration: IssuerConfiguration,
+        configDirectory: URL,
+        stateDirectory: URL?,
+        createState: Bool,
+        logger: Logger
+    ) throws(ConfigIssueError) -> KeySource {
+        let path = configuration.jsonPath
         let keys: KeySet
         let keyPath =
             configuration.development
             ? "\(path).development" : configuration.jwksFile != nil ? "\(path).jwksFile" : "\(path).keys"
+        if !configuration.development && configuration.jwksFile == nil && configuration.keys == nil {
+            return KeySource(fixed: .empty, issuer: configuration, logger: logger)
+        }
         do {
             if configuration.development {
                 let key = try stateDirectory.flatMap {
@@ -49,8 +92,7 @@ final class Issuer: Sendable {
                 }
                 guard let key else {
                     // `validate` writes nothing; the key is made when the gateway runs.
-                    self.keySource = KeySource(fixed: .empty, issuer: configuration, logger: logger)
-                    return
+                    return KeySource(fixed: .empty, issuer: configuration, logger: logger)
                 }
                 keys = try KeySet(jwks: [DevelopmentIssuer.publicJWK(key)], allowed: [.es256], allowSecrets: false)
             } else if let file = configuration.jwksFile {
@@ -74,7 +116,7 @@ final class Issuer: Sendable {
         if keys.keys.isEmpty {
             throw ConfigIssueError(ConfigIssue(path: keyPath, message: "expected at least one signing key"))
         }
-        self.keySource = KeySource(fixed: keys, issuer: configuration, logger: logger)
+        return KeySource(fixed: keys, issuer: configuration, logger: logger)
     }
 
     /// The checks that need no key: allowed algorithm and `typ`.

@@ -5,6 +5,8 @@ import NIOHTTP1
 /// and which claims reach the backend.
 struct RoutePolicy: Sendable {
     let issuerNames: Set<String>
+    /// The issuers in the order the route lists them.
+    let issuerOrder: [String]
     let anonymous: Bool
     let scopes: [String]
     let claims: [(name: String, rule: ClaimRule)]
@@ -16,6 +18,7 @@ struct RoutePolicy: Sendable {
 
     init(_ configuration: RouteAuthConfiguration) {
         self.issuerNames = Set(configuration.issuers)
+        self.issuerOrder = configuration.issuers
         self.anonymous = configuration.anonymous
         self.scopes = configuration.scopes
         self.claims = configuration.claims.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }

@@ -54,6 +54,59 @@ struct VerifiedToken: Sendable {
         guard audiences.contains(where: issuer.audiences.contains) else {
             throw .invalid("audience mismatch: the token is for \(audiences.joined(separator: ", "))")
         }
+        self.issuerName = issuer.name
+        self.claims = claims
+        self.expiresAt = exp + leeway
+        self.scopes = Self.scopes(in: claims)
+        let text = token.text
+        let start = text.index(after: text.firstIndex(of: ".")!)
+        let end = text[start...].firstIndex(of: ".")!
+        self.encodedPayload = text[start..<end]
+    }
+
+    /// An active introspection answer (RFC 7662 §2.2), checked like a token's claims where it
+    /// has them: `iss` must be the issuer's, `aud` one of its audiences, `exp` and `nbf` hold.
+    /// Reused until `exp`, at most the introspection's `maxCacheSeconds`.
+    init(
+        introspected claims: [String: JSONValue],
+        encoded: String,
+        issuer: IssuerConfiguration,
+        now: Double
+    ) throws(TokenRefusal) {
+        guard claims["active"] == .bool(true) else { throw .invalid("the token is not active") }
+        let leeway = issuer.leewaySeconds
+        if let iss = claims["iss"], iss.stringValue != issuer.issuer {
+            throw .invalid("the token's issuer is not \(issuer.issuer)")
+        }
+        var expiresAt = now + (issuer.introspection?.maxCacheSeconds ?? 0)
+        if let exp = claims["exp"] {
+            guard case .number(let value) = exp else { throw .invalid("the token's \"exp\" is not a number") }
+            if now > value + leeway { throw .invalid("the token expired at \(Self.timestamp(value))") }
+            expiresAt = min(expiresAt, value + leeway)
+        }
+        if case .number(let notBefore)? = claims["nbf"], now + leeway < notBefore {
+            throw .invalid("the token is not valid before \(Self.timestamp(notBefore))")
+        }
+        if let aud = claims["aud"] {
+            let audiences: [String]
+            switch aud {
+            case .string(let single): audiences = [single]
+            case .array(let values): audiences = values.compactMap(\.stringValue)
+            default: audiences = []
+            }
+            guard audiences.contains(where: issuer.audiences.contains) else {
+                throw .invalid("audience mismatch: the token is for \(audiences.joined(separator: ", "))")
+            }
+        }
+        self.issuerName = issuer.name
+        self.claims = claims
+        self.expiresAt = expiresAt
+        self.scopes = Self.scopes(in: claims)
+        self.encodedPayload = Substring(encoded)
+    }
+
+    /// Scopes granted by `scope` (space-delimited) and `scp` (array or string).
+    private static func scopes(in claims: [String: JSONValue]) -> Set<String> {
         var scopes = Set<String>()
         if case .string(let scope)? = claims["scope"] {
             scopes.formUnion(scope.split(separator: " ").map(String.init))
@@ -63,14 +116,7 @@ struct VerifiedToken: Sendable {
         case .string(let scope)?: scopes.formUnion(scope.split(separator: " ").map(String.init))
         default: break
         }
-        self.issuerName = issuer.name
-        self.claims = claims
-        self.expiresAt = exp + leeway
-        self.scopes = scopes
-        let text = token.text
-        let start = text.index(after: text.firstIndex(of: ".")!)
-        let end = text[start...].firstIndex(of: ".")!
-        self.encodedPayload = text[start..<end]
+        return scopes
     }
 
     /// Checks the `typ` header against an issuer's `requiredType` (RFC 8725 §3.11 explicit typing).

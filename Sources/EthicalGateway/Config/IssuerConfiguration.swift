@@ -40,8 +40,8 @@ public struct IssuerConfiguration: Sendable, Decodable {
     public var requiredType: String?
     /// Longest accepted token in bytes; longer tokens are refused unparsed. Default 8192.
     public var maxTokenBytes: Int
-    /// PEM file of certificates trusted for fetching `jwksURL` / discovery, instead of the
-    /// system's trust store. Default: the system's.
+    /// PEM file of certificates trusted for `jwksURL`, discovery and introspection, instead of
+    /// the system's trust store. Default: the system's.
     public var caFile: String?
     /// Shortest time a fetched key set is cached, whatever `Cache-Control` says. Default 60.
     public var jwksMinCacheSeconds: Double
@@ -50,8 +50,10 @@ public struct IssuerConfiguration: Sendable, Decodable {
     /// Minimum seconds between two fetches caused by tokens with an unknown `kid`, so a flood
     /// of random `kid`s cannot hammer the issuer. Default 30.
     public var jwksRefetchIntervalSeconds: Double
-    /// Seconds a key set or discovery fetch may take. Default 5.
+    /// Seconds a key set, discovery or introspection request may take. Default 5.
     public var fetchTimeoutSeconds: Double
+    /// Token introspection (RFC 7662) for opaque tokens. With it, a key source is optional.
+    public var introspection: IntrospectionConfiguration?
 
     /// The issuer's name under `issuers`.
     public internal(set) var name: String = ""
@@ -66,7 +68,7 @@ public struct IssuerConfiguration: Sendable, Decodable {
     enum CodingKeys: String, CodingKey {
         case issuer, audiences, jwksURL, openIDDiscovery, jwksFile, keys, development, algorithms, leewaySeconds
         case maxLifetimeSeconds, requiredType, maxTokenBytes, caFile, jwksMinCacheSeconds, jwksMaxCacheSeconds
-        case jwksRefetchIntervalSeconds, fetchTimeoutSeconds
+        case jwksRefetchIntervalSeconds, fetchTimeoutSeconds, introspection
     }
 
     public init(from decoder: any Decoder) throws {
@@ -98,7 +100,8 @@ public struct IssuerConfiguration: Sendable, Decodable {
             self.jwksFile != nil ? "jwksFile" : nil, self.keys != nil ? "keys" : nil,
             self.development ? "development" : nil,
         ].compactMap { $0 }
-        if sources.count != 1 {
+        self.introspection = try container.decodeIfPresent(IntrospectionConfiguration.self, forKey: .introspection)
+        if sources.count > 1 || (sources.isEmpty && self.introspection == nil) {
             throw decoder.invalid(
                 sources.isEmpty
                     ? "expected one key source: \"jwksURL\", \"openIDDiscovery\": true, \"jwksFile\", \"keys\" "
@@ -137,8 +140,8 @@ public struct IssuerConfiguration: Sendable, Decodable {
         self.maxTokenBytes = try container.decodeIfPresent(Int.self, forKey: .maxTokenBytes) ?? 8192
         if self.maxTokenBytes < 64 { throw fail(.maxTokenBytes, "expected a number of bytes >= 64") }
         self.caFile = try container.decodeIfPresent(String.self, forKey: .caFile)
-        if self.caFile != nil && self.jwksURL == nil && !self.openIDDiscovery {
-            throw fail(.caFile, "only used with \"jwksURL\" or \"openIDDiscovery\"")
+        if self.caFile != nil && self.jwksURL == nil && !self.openIDDiscovery && self.introspection == nil {
+            throw fail(.caFile, "only used with \"jwksURL\", \"openIDDiscovery\" or \"introspection\"")
         }
         let minCache = try seconds(.jwksMinCacheSeconds, 60)
         let maxCache = try seconds(.jwksMaxCacheSeconds, 86400)

@@ -11,6 +11,8 @@
       HTTPS on 127.0.0.1: GET /<path> answers DIR/<path> (read per request; 404 when absent)
       with Cache-Control from DIR/cache-control (default max-age=300); every request's path is
       appended to DIR/requests.log. Prints "PORT <n>" once listening.
+      POST /introspect (RFC 7662): needs "Authorization: Basic" with DIR/introspect-client
+      ("id:secret"); answers DIR/introspect.json[token], or {"active": false}.
 """
 import base64
 import hashlib
@@ -18,6 +20,7 @@ import hmac
 import json
 import os
 import ssl
+import urllib.parse
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -123,6 +126,33 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Cache-Control", cache)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):
+        path = self.path.split("?")[0].lstrip("/")
+        with open(os.path.join(self.directory, "requests.log"), "a") as log:
+            log.write(path + "\n")
+        length = int(self.headers.get("Content-Length", "0"))
+        form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+        client = open(os.path.join(self.directory, "introspect-client")).read().strip()
+        given = self.headers.get("Authorization", "")
+        try:
+            # RFC 6749 2.3.1: id and secret are form-encoded, then joined by ":" and base64-encoded.
+            user, _, password = base64.b64decode(given[6:]).decode().partition(":")
+            credentials = urllib.parse.unquote_plus(user) + ":" + urllib.parse.unquote_plus(password)
+        except ValueError:
+            credentials = None
+        if path != "introspect" or not given.startswith("Basic ") or credentials != client:
+            self.send_response(401)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        answers = json.load(open(os.path.join(self.directory, "introspect.json")))
+        body = json.dumps(answers.get(form.get("token", [""])[0], {"active": False})).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
