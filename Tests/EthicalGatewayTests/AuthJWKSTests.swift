@@ -170,6 +170,55 @@ struct AuthJWKSTests {
         }
     }
 
+    @Test("a key set is kept for its Cache-Control max-age within the issuer's bounds, then refreshed")
+    func cacheLifetime() async throws {
+        let lab = try await TokenLab()
+        defer { lab.remove() }
+        let server = try await JWKSServer()
+        defer { server.stop() }
+        _ = try server.folder.write("public, max-age=3600", to: "cache-control")
+        try server.publish([lab.jwks["ec256"]!], at: "short/jwks.json")
+        try server.publish([lab.jwks["ec256"]!], at: "long/jwks.json")
+        let base = "https://localhost:\(server.port)"
+        let ca = server.certificate.certificateFile.path
+        let config = """
+            { "listeners": [ { "name": "http", "address": "127.0.0.1", "port": 0 } ],
+              "issuers": {
+                "short": { "issuer": "https://short.test", "audiences": ["api"], "jwksURL": "\(base)/short/jwks.json",
+                           "caFile": "\(ca)", "jwksMinCacheSeconds": 0.5, "jwksMaxCacheSeconds": 1 },
+                "long": { "issuer": "https://long.test", "audiences": ["api"], "jwksURL": "\(base)/long/jwks.json",
+                          "caFile": "\(ca)" }
+              },
+              "routes": [ { "backend": "ok", "auth": { "issuers": ["short", "long"] } } ],
+              "backends": { "ok": { "plugin": "respond", "config": { "status": 200, "body": "ok" } } } }
+            """
+        let tokens = try await lab.mint(
+            ["https://short.test", "https://long.test", "https://short.test", "https://long.test"].map {
+                ["key": "ec256", "alg": "ES256", "claims": TokenLab.claims(issuer: $0)]
+            }
+        )
+        try await LiveGateway.with(config: config, registry: gatewayRegistry) { gateway in
+            for token in tokens.prefix(2) {
+                #expect(try await AuthTests.get(gateway, "/", token: token).status == 200)
+            }
+            #expect(server.requests("short/jwks.json") == 1)
+            #expect(server.requests("long/jwks.json") == 1)
+            // "short" caps max-age=3600 at 1 s and refreshes at 90 % of it, started by the next
+            // token it has to verify; "long" keeps its set for the hour.
+            try await Task.sleep(for: .milliseconds(1000))
+            for token in tokens.suffix(2) {
+                #expect(try await AuthTests.get(gateway, "/", token: token).status == 200)
+            }
+            var refreshed = server.requests("short/jwks.json")
+            for _ in 0..<40 where refreshed < 2 {
+                try await Task.sleep(for: .milliseconds(50))
+                refreshed = server.requests("short/jwks.json")
+            }
+            #expect(refreshed == 2)
+            #expect(server.requests("long/jwks.json") == 1)
+        }
+    }
+
     @Test("opaque tokens are checked by introspection (RFC 7662) and the answer is cached until exp")
     func introspection() async throws {
         let server = try await JWKSServer()

@@ -9,9 +9,9 @@ import NIOHTTP1
 /// Fixed keys (`keys`, `jwksFile`) are bound once when the configuration loads. Fetched keys
 /// (`jwksURL`, `openIDDiscovery`) are cached for the `Cache-Control` max-age (bounded by the
 /// issuer's minimum and maximum), refreshed ahead of expiry when used, and kept when the
-/// issuer is unreachable. Every fetch is single-flight; fetches after the first are at least
-/// `jwksRefetchIntervalSeconds` apart, so tokens with random `kid`s cannot make the gateway
-/// hammer the issuer.
+/// issuer is unreachable. Every fetch is single-flight. Fetches for unknown `kid`s, and retries
+/// after a failed fetch, are at least `jwksRefetchIntervalSeconds` apart, so tokens with random
+/// `kid`s or an unreachable issuer cannot make the gateway hammer it.
 final class KeySource: Sendable {
     private enum Origin: Sendable {
         case fixed
@@ -22,7 +22,7 @@ final class KeySource: Sendable {
     private struct State: Sendable {
         var keys: KeySet?
         /// When the fetched keys are refreshed: at 90% of their cache lifetime, so a refresh
-        /// normally lands before they expire.
+        /// normally lands before they expire; after a failed fetch, one refetch interval later.
         var refreshAt = NIODeadline.distantPast
         var lastFetchStart: NIODeadline?
         var inFlight: Task<KeySet?, Never>?
@@ -60,6 +60,10 @@ final class KeySource: Sendable {
         self.state = NIOLockedValueBox(State())
     }
 
+    private var refetchInterval: TimeAmount {
+        .milliseconds(Int64(self.issuer.jwksRefetchIntervalSeconds * 1000))
+    }
+
     /// How many fetches of the key set have started (for tests and the log).
     var fetchCount: Int { self.state.withLockedValue { $0.fetchCount } }
 
@@ -69,10 +73,10 @@ final class KeySource: Sendable {
         let now = NIODeadline.now()
         let (keys, pending) = self.state.withLockedValue { state -> (KeySet?, Task<KeySet?, Never>?) in
             if let keys = state.keys {
-                if now >= state.refreshAt { _ = self.startFetch(&state, now: now, reason: "refresh") }
+                if now >= state.refreshAt { _ = self.startFetch(&state, now: now, reason: "refresh", limited: false) }
                 return (keys, nil)
             }
-            return (nil, state.inFlight ?? self.startFetch(&state, now: now, reason: "first fetch"))
+            return (nil, self.startFetch(&state, now: now, reason: "first fetch", limited: true))
         }
         if let keys { return keys }
         if let pending, let keys = await pending.value { return keys }
@@ -84,18 +88,23 @@ final class KeySource: Sendable {
     func refetchForUnknownKid() async -> KeySet? {
         let now = NIODeadline.now()
         let (current, pending) = self.state.withLockedValue { state -> (KeySet?, Task<KeySet?, Never>?) in
-            (state.keys, state.inFlight ?? self.startFetch(&state, now: now, reason: "unknown kid"))
+            (state.keys, self.startFetch(&state, now: now, reason: "unknown kid", limited: true))
         }
         guard let pending else { return current }
         return await pending.value ?? current
     }
 
-    /// Starts a fetch unless this source is fixed, one is running, or the last began too recently.
-    private func startFetch(_ state: inout State, now: NIODeadline, reason: String) -> Task<KeySet?, Never>? {
+    /// The running fetch, or a new one unless this source is fixed or (when `limited`) the last
+    /// fetch began less than the refetch interval ago.
+    private func startFetch(
+        _ state: inout State,
+        now: NIODeadline,
+        reason: String,
+        limited: Bool
+    ) -> Task<KeySet?, Never>? {
         guard case .fixed = self.origin else {
             if let running = state.inFlight { return running }
-            let interval = TimeAmount.milliseconds(Int64(self.issuer.jwksRefetchIntervalSeconds * 1000))
-            if let last = state.lastFetchStart, now < last + interval { return nil }
+            if limited, let last = state.lastFetchStart, now < last + self.refetchInterval { return nil }
             state.lastFetchStart = now
             state.fetchCount += 1
             let task = Task { await self.fetch(reason: reason) }
@@ -137,7 +146,10 @@ final class KeySource: Sendable {
             )
             return keys
         } catch {
-            let hasKeys = self.state.withLockedValue { $0.keys != nil }
+            let hasKeys = self.state.withLockedValue { state in
+                state.refreshAt = .now() + self.refetchInterval
+                return state.keys != nil
+            }
             self.logger.warning(
                 "cannot fetch issuer keys\(hasKeys ? "; keeping the last good set" : "")",
                 metadata: ["issuer": "\(self.issuer.name)", "reason": "\(reason)", "error": "\(error)"]

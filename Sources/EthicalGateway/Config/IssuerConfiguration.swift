@@ -47,8 +47,9 @@ public struct IssuerConfiguration: Sendable, Decodable {
     public var jwksMinCacheSeconds: Double
     /// Longest time a fetched key set is cached before it is fetched again. Default 86400.
     public var jwksMaxCacheSeconds: Double
-    /// Minimum seconds between two fetches caused by tokens with an unknown `kid`, so a flood
-    /// of random `kid`s cannot hammer the issuer. Default 30.
+    /// Minimum seconds between two fetches caused by tokens with an unknown `kid` (so a flood
+    /// of random `kid`s cannot hammer the issuer), and between retries after a failed fetch.
+    /// Default 30.
     public var jwksRefetchIntervalSeconds: Double
     /// Seconds a key set, discovery or introspection request may take. Default 5.
     public var fetchTimeoutSeconds: Double
