@@ -10,7 +10,7 @@ import Testing
 /// jwt-kit, so the gateway is checked against tokens it did not make itself.
 struct TokenLab: Sendable {
     let directory: TemporaryDirectory
-    /// Public JWKs by key name: `rsa`, `rsa2`, `ec256`, `ec384`, `ed25519` (each with `kid` = name, no `alg`).
+    /// Public JWKs by key name: `rsa`, `rsa2`, `ec256`, `ec384`, `ec521`, `ed25519` (each with `kid` = name, no `alg`).
     let jwks: [String: String]
     /// A 64-byte HMAC secret (long enough for HS512), base64url.
     let secret = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWYwMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZg"
@@ -79,13 +79,13 @@ struct TokenLab: Sendable {
 struct AuthTests {
     /// Issuers with fixed keys and one route per policy, all answered by a `respond` backend.
     static func config(lab: TokenLab, extraRoutes: String = "", extraBackends: String = "") -> String {
-        let keys = ["rsa", "ec256", "ec384", "ed25519"].map { lab.jwks[$0]! }.joined(separator: ", ")
+        let keys = ["rsa", "ec256", "ec384", "ec521", "ed25519"].map { lab.jwks[$0]! }.joined(separator: ", ")
         return """
             { "listeners": [ { "name": "http", "address": "127.0.0.1", "port": 0 } ],
               "issuers": {
                 "local": { "issuer": "https://issuer.test", "audiences": ["api"], "leewaySeconds": 0,
                            "algorithms": ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
-                                          "EdDSA", "HS256", "HS512"],
+                                          "ES512", "EdDSA", "HS256", "HS512"],
                            "keys": [ \(keys), { "kty": "oct", "kid": "hmac", "k": "\(lab.secret)" } ] },
                 "typed": { "issuer": "https://typed.test", "audiences": ["api"], "algorithms": ["ES256"],
                            "requiredType": "at+jwt", "maxLifetimeSeconds": 3600, "keys": [ \(lab.jwks["ec256"]!) ] }
@@ -124,6 +124,7 @@ struct AuthTests {
         let families: [(key: String, alg: String, kid: String?)] = [
             ("rsa", "RS256", nil), ("rsa", "RS384", nil), ("rsa", "RS512", nil), ("rsa", "PS256", nil),
             ("rsa", "PS384", nil), ("rsa", "PS512", nil), ("ec256", "ES256", nil), ("ec384", "ES384", nil),
+            ("ec521", "ES512", nil),
             ("ed25519", "EdDSA", nil), ("secret", "HS256", "hmac"), ("secret", "HS512", "hmac"),
         ]
         let tokens = try await lab.mint(

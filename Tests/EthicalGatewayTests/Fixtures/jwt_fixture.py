@@ -2,7 +2,7 @@
 """Token minting and a JWKS server for the auth tests, with PyJWT (independent of jwt-kit).
 
   jwt_fixture.py keys DIR
-      Makes rsa, rsa2, ec256, ec384, ed25519 private keys (DIR/<name>.pem) and prints the public
+      Makes rsa, rsa2, ec256, ec384, ec521, ed25519 private keys (DIR/<name>.pem) and prints the public
       JWKs as JSON: {"rsa": {...}, ...}, each with "kid" = name and no "alg".
   jwt_fixture.py mint DIR  < specs.json
       specs: [{"key": "rsa" | "secret:<base64url>" | "none", "alg": "RS256", "headers": {...},
@@ -58,6 +58,7 @@ def make_keys(directory):
         "rsa2": rsa.generate_private_key(public_exponent=65537, key_size=2048),
         "ec256": ec.generate_private_key(ec.SECP256R1()),
         "ec384": ec.generate_private_key(ec.SECP384R1()),
+        "ec521": ec.generate_private_key(ec.SECP521R1()),
         "ed25519": ed25519.Ed25519PrivateKey.generate(),
     }
     out = {}
