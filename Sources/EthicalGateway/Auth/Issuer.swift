@@ -87,14 +87,22 @@ final class Issuer: Sendable {
         }
         do {
             if configuration.development {
-                let key = try stateDirectory.flatMap {
-                    try DevelopmentIssuer.key(stateDirectory: $0, issuerName: configuration.name, create: createState)
-                }
-                guard let key else {
+                guard let stateDirectory,
+                    let key = try DevelopmentIssuer.key(
+                        stateDirectory: stateDirectory,
+                        issuerName: configuration.name,
+                        create: createState
+                    )
+                else {
                     // `validate` writes nothing; the key is made when the gateway runs.
                     return KeySource(fixed: .empty, issuer: configuration, logger: logger)
                 }
                 keys = try KeySet(jwks: [DevelopmentIssuer.publicJWK(key)], allowed: [.es256], allowSecrets: false)
+                let file = DevelopmentIssuer.keyFile(stateDirectory: stateDirectory, issuerName: configuration.name)
+                logger.notice(
+                    "development issuer: tokens from `ethical-gateway dev-token` are accepted; not for production",
+                    metadata: ["key-file": "\(file.path)"]
+                )
             } else if let file = configuration.jwksFile {
                 let url = resolveConfigPath(file, relativeTo: configDirectory)
                 guard let data = FileManager.default.contents(atPath: url.path) else {
