@@ -1,6 +1,9 @@
 import EthicalGatewayTesting
 import Foundation
 import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
 import Testing
 
 @testable import EthicalGateway
@@ -70,5 +73,66 @@ struct AuthCacheTests {
         #expect(cache.lookup(last, now: now + 130) != nil)
         #expect(cache.lookup(last, now: now + 131) == nil)
         #expect(cache.lookup(last, now: now) == nil)
+    }
+
+    @Test("refusals are counted per issuer and category")
+    func refusalCounters() async throws {
+        let lab = try await TokenLab()
+        defer { lab.remove() }
+        let json = plainConfig(
+            routes: #"[ { "backend": "ok", "auth": { "issuers": ["local"] } } ]"#,
+            backends: #"{ "ok": { "plugin": "respond", "config": {} } }"#,
+            extra: """
+                "issuers": { "local": { "issuer": "https://issuer.test", "audiences": ["api"],
+                                        "keys": [ \(lab.jwks["rsa"]!) ] } }
+                """
+        )
+        let configuration = try ConfigLoader.load(data: Data(json.utf8))
+        let authenticator = try Authenticator(
+            issuers: configuration.issuers,
+            configDirectory: lab.directory.url,
+            stateDirectory: lab.directory.url,
+            createState: false,
+            eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
+            logger: Logger(label: "test")
+        )
+        let filter = AuthFilter(
+            policy: RoutePolicy(try #require(configuration.routes.first?.auth)),
+            authenticator: authenticator
+        )
+        let tokens = try await lab.mint([
+            ["key": "none", "alg": "none", "claims": TokenLab.claims()],
+            ["key": "rsa", "alg": "RS256", "headers": ["jku": "https://evil.test"], "claims": TokenLab.claims()],
+        ])
+        // A loop the authenticator keeps no cache for, so the test thread touches no loop's state.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let eventLoop = group.next()
+        for authorization in [nil, "Bearer abc", "Bearer \(tokens[0])", "Bearer \(tokens[1])", "Bearer abc"] {
+            var headers = HTTPHeaders()
+            if let authorization { headers.add(name: "Authorization", value: authorization) }
+            var request = GatewayRequest(
+                head: HTTPRequestHead(version: .http1_1, method: .GET, uri: "/", headers: headers),
+                originalURI: "/",
+                path: "/",
+                query: nil,
+                host: nil,
+                requestID: "test",
+                scheme: "http",
+                remoteAddress: nil,
+                routeName: "routes[0]",
+                eventLoop: eventLoop,
+                baseLogger: Logger(label: "test")
+            )
+            guard case .respond(let response) = filter.filterRequest(&request) else {
+                Issue.record("\(authorization ?? "no token") was not refused synchronously")
+                continue
+            }
+            #expect(response.status == .unauthorized)
+        }
+        try await group.shutdownGracefully()
+        #expect(
+            authenticator.refusalCounts()
+                == ["local": [.missing: 1, .malformed: 2, .algorithm: 1, .header: 1]]
+        )
     }
 }

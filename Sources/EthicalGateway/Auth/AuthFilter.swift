@@ -52,7 +52,7 @@ struct AuthFilter: Filter {
 
         guard token.utf8.count <= self.maxTokenBytes else {
             return self.refuse(
-                .invalid("the token is longer than \(self.maxTokenBytes) bytes"),
+                .invalid(.malformed, "the token is longer than \(self.maxTokenBytes) bytes"),
                 issuer: nil,
                 request: request
             )
@@ -73,19 +73,21 @@ struct AuthFilter: Filter {
 
         let parsed: CompactToken
         let issuer: Issuer
+        var matched: Issuer?
         do throws(TokenRefusal) {
             parsed = try CompactToken(token, maxBytes: self.maxTokenBytes)
-            guard let claimed = parsed.issuer else { throw .invalid("the token has no issuer (\"iss\")") }
+            guard let claimed = parsed.issuer else { throw .invalid(.issuer, "the token has no issuer (\"iss\")") }
             guard let match = self.issuersByIssClaim[claimed] else {
-                throw .invalid("tokens from issuer \(claimed) are not accepted here")
+                throw .invalid(.issuer, "tokens from issuer \(claimed) are not accepted here")
             }
             guard token.utf8.count <= match.configuration.maxTokenBytes else {
-                throw .invalid("the token is longer than \(match.configuration.maxTokenBytes) bytes")
+                throw .invalid(.malformed, "the token is longer than \(match.configuration.maxTokenBytes) bytes")
             }
+            matched = match
             try match.precheck(parsed)
             issuer = match
         } catch {
-            return self.refuse(error, issuer: nil, request: request)
+            return self.refuse(error, issuer: matched?.configuration.name, request: request)
         }
 
         let verification = request.eventLoop.makeFutureWithTask { await issuer.verify(parsed) }
@@ -129,11 +131,16 @@ struct AuthFilter: Filter {
         return .proceed
     }
 
+    /// Counts, logs and renders a refusal. Without a known issuer, a route with a single issuer
+    /// counts it against that one.
     private func refuse(_ refusal: TokenRefusal, issuer: String?, request: GatewayRequest) -> FilterOutcome {
+        let issuer = issuer ?? (self.policy.issuerOrder.count == 1 ? self.policy.issuerOrder.first : nil)
+        self.authenticator.count(refusal, issuer: issuer)
         request.logger.info(
             "token refused",
             metadata: [
-                "reason": "\(refusal.reason)", "issuer": "\(issuer ?? "-")", "error": "\(refusal.errorCode ?? "-")",
+                "reason": "\(refusal.reason)", "category": "\(refusal.category.rawValue)",
+                "issuer": "\(issuer ?? "-")", "error": "\(refusal.errorCode ?? "-")",
             ]
         )
         return .respond(refusal.response(realm: self.policy.realm, requestID: request.requestID))

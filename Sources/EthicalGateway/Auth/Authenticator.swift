@@ -1,5 +1,6 @@
 public import Foundation
 public import Logging
+import NIOConcurrencyHelpers
 public import NIOCore
 
 /// Every issuer of one configuration and the per-event-loop caches of verified tokens:
@@ -7,6 +8,8 @@ public import NIOCore
 public final class Authenticator: Sendable {
     let issuers: [String: Issuer]
     private let caches: [ObjectIdentifier: LoopTokenCache]
+    /// Refusals by issuer name (`-` when no issuer could be told) and category.
+    private let refusals = NIOLockedValueBox<[String: [TokenRefusalCategory: Int]]>([:])
 
     /// Verified tokens kept per event loop.
     static let cacheCapacity = 10_000
@@ -47,6 +50,16 @@ public final class Authenticator: Sendable {
     /// The cache of the loop a request runs on.
     func cache(for eventLoop: any EventLoop) -> LoopTokenCache? {
         self.caches[ObjectIdentifier(eventLoop)]
+    }
+
+    /// Counts a refusal; only refusals take the lock, accepted requests never do.
+    func count(_ refusal: TokenRefusal, issuer: String?) {
+        self.refusals.withLockedValue { $0[issuer ?? "-", default: [:]][refusal.category, default: 0] += 1 }
+    }
+
+    /// Refusals so far by issuer name (`-` when the token named no accepted issuer) and category.
+    public func refusalCounts() -> [String: [TokenRefusalCategory: Int]] {
+        self.refusals.withLockedValue { $0 }
     }
 
     /// How many times an issuer's key set has been fetched (0 for fixed keys).

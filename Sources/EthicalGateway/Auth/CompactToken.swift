@@ -17,45 +17,49 @@ struct CompactToken: Sendable {
     /// Splits and decodes `text`, refusing malformed tokens and headers that are never accepted.
     init(_ text: String, maxBytes: Int) throws(TokenRefusal) {
         guard text.utf8.count <= maxBytes else {
-            throw .invalid("the token is longer than \(maxBytes) bytes")
+            throw .invalid(.malformed, "the token is longer than \(maxBytes) bytes")
         }
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3 else {
             throw .invalid(
+                .malformed,
                 parts.count == 5 ? "encrypted tokens (JWE) are not accepted" : "the token is not a JWS (three parts)"
             )
         }
         guard let headerBytes = Base64URL.decode(parts[0]), let claimBytes = Base64URL.decode(parts[1]),
             Base64URL.decode(parts[2]) != nil
         else {
-            throw .invalid("the token is not valid base64url")
+            throw .invalid(.malformed, "the token is not valid base64url")
         }
         guard case .object(let header)? = try? JSONDecoder().decode(JSONValue.self, from: headerBytes) else {
-            throw .invalid("the token header is not a JSON object")
+            throw .invalid(.malformed, "the token header is not a JSON object")
         }
         guard case .object(let claims)? = try? JSONDecoder().decode(JSONValue.self, from: claimBytes) else {
-            throw .invalid("the token payload is not a JSON object")
+            throw .invalid(.malformed, "the token payload is not a JSON object")
         }
         guard case .string(let alg)? = header["alg"] else {
-            throw .invalid("the token header has no \"alg\"")
+            throw .invalid(.malformed, "the token header has no \"alg\"")
         }
         if alg.lowercased() == "none" {
-            throw .invalid("unsigned tokens (alg none) are never accepted")
+            throw .invalid(.algorithm, "unsigned tokens (alg none) are never accepted")
         }
         guard let algorithm = JWTAlgorithmName(rawValue: alg) else {
-            throw .invalid("algorithm \(alg) is not supported")
+            throw .invalid(.algorithm, "algorithm \(alg) is not supported")
         }
         for source in ["jku", "x5u", "jwk", "x5c"] where header[source] != nil {
-            throw .invalid("the token header names its own key (\"\(source)\"); keys come only from the issuer")
+            throw .invalid(
+                .header,
+                "the token header names its own key (\"\(source)\"); keys come only from the issuer"
+            )
         }
         if let critical = header["crit"] {
             guard case .array(let names) = critical, !names.isEmpty else {
-                throw .invalid("the token header's \"crit\" is not a non-empty array")
+                throw .invalid(.malformed, "the token header's \"crit\" is not a non-empty array")
             }
             for name in names {
                 guard case .string(let name) = name, Self.understoodCritical.contains(name) else {
                     let shown = name.stringValue.map { "\"\($0)\"" } ?? name.kindDescription
-                    throw .invalid("the token header has an unsupported critical parameter \(shown)")
+                    throw .invalid(.header, "the token header has an unsupported critical parameter \(shown)")
                 }
             }
         }
@@ -63,7 +67,7 @@ struct CompactToken: Sendable {
         switch header["kid"] {
         case nil, .null?: kid = nil
         case .string(let value)?: kid = value
-        default: throw .invalid("the token header's \"kid\" is not a string")
+        default: throw .invalid(.malformed, "the token header's \"kid\" is not a string")
         }
         self.text = text
         self.header = header

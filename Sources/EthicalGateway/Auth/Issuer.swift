@@ -130,7 +130,7 @@ final class Issuer: Sendable {
     /// The checks that need no key: allowed algorithm and `typ`.
     func precheck(_ token: CompactToken) throws(TokenRefusal) {
         guard self.configuration.algorithms.contains(token.algorithm) else {
-            throw .invalid("algorithm \(token.algorithm.rawValue) is not allowed for this issuer")
+            throw .invalid(.algorithm, "algorithm \(token.algorithm.rawValue) is not allowed for this issuer")
         }
         try VerifiedToken.checkType(token.header, required: self.configuration.requiredType)
     }
@@ -143,14 +143,15 @@ final class Issuer: Sendable {
             let binding = KeySet.Binding(kid: token.kid, algorithm: token.algorithm)
             if let kid = token.kid, !keys.kids.contains(kid) {
                 if let fresh = await self.keySource.refetchForUnknownKid() { keys = fresh }
-                guard keys.kids.contains(kid) else { throw .invalid("unknown key id \"\(kid)\"") }
+                guard keys.kids.contains(kid) else { throw .invalid(.key, "unknown key id \"\(kid)\"") }
             }
             if let kid = token.kid {
                 guard keys.bindings.contains(binding) else {
-                    throw .invalid("algorithm \(token.algorithm.rawValue) does not fit key \"\(kid)\"")
+                    throw .invalid(.algorithm, "algorithm \(token.algorithm.rawValue) does not fit key \"\(kid)\"")
                 }
             } else if !keys.bindings.contains(binding) && keys.count(for: token.algorithm) != 1 {
                 throw .invalid(
+                    .key,
                     keys.count(for: token.algorithm) == 0
                         ? "no key of this issuer fits algorithm \(token.algorithm.rawValue)"
                         : "the token has no key id (\"kid\") and the issuer has several keys"
@@ -160,7 +161,7 @@ final class Issuer: Sendable {
             do {
                 _ = try await collection.verify(token.text, as: SignedPayload.self)
             } catch {
-                throw .invalid("the token's signature is invalid")
+                throw .invalid(.signature, "the token's signature is invalid")
             }
             return .success(
                 try VerifiedToken(token: token, issuer: self.configuration, now: Date().timeIntervalSince1970)

@@ -59,7 +59,7 @@ struct RoutePolicy: Sendable {
     /// Why the verified token may not use this route, or `nil` when it may.
     func check(_ token: VerifiedToken) -> TokenRefusal? {
         guard self.issuerNames.contains(token.issuerName) else {
-            return .invalid("tokens from this issuer are not accepted here")
+            return .invalid(.issuer, "tokens from this issuer are not accepted here")
         }
         let missing = self.scopes.filter { !token.scopes.contains($0) }
         if !missing.isEmpty {

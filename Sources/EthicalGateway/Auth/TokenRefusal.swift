@@ -18,15 +18,32 @@ public struct TokenRefusal: Error, Sendable, Equatable, CustomStringConvertible 
     }
 
     let kind: Kind
-    /// A short reason for the client, the log and the counters, e.g. `the token expired`.
+    /// What kind of problem it is, for counters and the log (the reason has details).
+    public let category: TokenRefusalCategory
+    /// A short reason for the client and the log, e.g. `the token expired at …`.
     public let reason: String
 
     init(_ kind: Kind, _ reason: String) {
         self.kind = kind
         self.reason = reason
+        switch kind {
+        case .missing: self.category = .missing
+        case .invalidRequest: self.category = .request
+        case .invalidToken: self.category = .malformed
+        case .insufficientScope(let scope): self.category = scope == nil ? .claim : .scope
+        case .keysUnavailable: self.category = .unavailable
+        }
     }
 
-    static func invalid(_ reason: String) -> TokenRefusal { TokenRefusal(.invalidToken, reason) }
+    private init(invalidToken category: TokenRefusalCategory, _ reason: String) {
+        self.kind = .invalidToken
+        self.category = category
+        self.reason = reason
+    }
+
+    static func invalid(_ category: TokenRefusalCategory, _ reason: String) -> TokenRefusal {
+        TokenRefusal(invalidToken: category, reason)
+    }
 
     public var description: String { self.reason }
 
@@ -77,4 +94,38 @@ public struct TokenRefusal: Error, Sendable, Equatable, CustomStringConvertible 
             )
         )
     }
+}
+
+/// The kinds of refusal counted per issuer (``Authenticator/refusalCounts()``) and logged.
+public enum TokenRefusalCategory: String, Sendable, CaseIterable {
+    /// No token (or one the route's sources do not carry).
+    case missing
+    /// A malformed request: several `Authorization` headers, an empty bearer token.
+    case request
+    /// Not a well-formed JWS: size, base64url, JSON, missing or mistyped members.
+    case malformed
+    /// `alg: none`, an unsupported or disallowed algorithm, or one that does not fit the key.
+    case algorithm
+    /// Header parameters never accepted: `crit`, `jku`, `x5u`, `jwk`, `x5c`.
+    case header
+    /// A `kid` the issuer does not have, or no key to choose.
+    case key
+    case signature
+    case expired
+    /// `nbf` in the future, or `iat` in the future.
+    case notYetValid = "not-yet-valid"
+    case issuer
+    case audience
+    /// The `typ` header is not the issuer's `requiredType`.
+    case type
+    /// Longer lifetime than `maxLifetimeSeconds`.
+    case lifetime
+    /// Introspection said `"active": false`.
+    case inactive
+    /// A required scope is missing.
+    case scope
+    /// A claim rule does not hold.
+    case claim
+    /// The issuer's keys or introspection endpoint cannot be reached.
+    case unavailable
 }

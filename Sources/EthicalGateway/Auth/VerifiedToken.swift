@@ -19,40 +19,47 @@ struct VerifiedToken: Sendable {
         let claims = token.claims
         let leeway = issuer.leewaySeconds
         guard claims["iss"]?.stringValue == issuer.issuer else {
-            throw .invalid("the token's issuer is not \(issuer.issuer)")
+            throw .invalid(.issuer, "the token's issuer is not \(issuer.issuer)")
         }
         guard case .number(let exp)? = claims["exp"] else {
-            throw .invalid("the token has no numeric \"exp\" (expiry)")
+            throw .invalid(.malformed, "the token has no numeric \"exp\" (expiry)")
         }
         if now > exp + leeway {
-            throw .invalid("the token expired at \(Self.timestamp(exp))")
+            throw .invalid(.expired, "the token expired at \(Self.timestamp(exp))")
         }
         if let nbf = claims["nbf"] {
-            guard case .number(let notBefore) = nbf else { throw .invalid("the token's \"nbf\" is not a number") }
+            guard case .number(let notBefore) = nbf else {
+                throw .invalid(.malformed, "the token's \"nbf\" is not a number")
+            }
             if now + leeway < notBefore {
-                throw .invalid("the token is not valid before \(Self.timestamp(notBefore))")
+                throw .invalid(.notYetValid, "the token is not valid before \(Self.timestamp(notBefore))")
             }
         }
         var issuedAt: Double?
         if let iat = claims["iat"] {
-            guard case .number(let value) = iat else { throw .invalid("the token's \"iat\" is not a number") }
-            if now + leeway < value { throw .invalid("the token was issued in the future") }
+            guard case .number(let value) = iat else {
+                throw .invalid(.malformed, "the token's \"iat\" is not a number")
+            }
+            if now + leeway < value { throw .invalid(.notYetValid, "the token was issued in the future") }
             issuedAt = value
         }
         if let maximum = issuer.maxLifetimeSeconds {
             let lifetime = exp - (issuedAt ?? now)
             if lifetime > maximum {
-                throw .invalid("the token's lifetime (\(Int(lifetime)) s) exceeds the maximum of \(Int(maximum)) s")
+                throw .invalid(
+                    .lifetime,
+                    "the token's lifetime (\(Int(lifetime)) s) exceeds the maximum of \(Int(maximum)) s"
+                )
             }
         }
         let audiences: [String]
         switch claims["aud"] {
         case .string(let single)?: audiences = [single]
         case .array(let values)?: audiences = values.compactMap(\.stringValue)
-        default: throw .invalid("the token has no audience (\"aud\")")
+        default: throw .invalid(.audience, "the token has no audience (\"aud\")")
         }
         guard audiences.contains(where: issuer.audiences.contains) else {
-            throw .invalid("audience mismatch: the token is for \(audiences.joined(separator: ", "))")
+            throw .invalid(.audience, "audience mismatch: the token is for \(audiences.joined(separator: ", "))")
         }
         self.issuerName = issuer.name
         self.claims = claims
@@ -73,19 +80,21 @@ struct VerifiedToken: Sendable {
         issuer: IssuerConfiguration,
         now: Double
     ) throws(TokenRefusal) {
-        guard claims["active"] == .bool(true) else { throw .invalid("the token is not active") }
+        guard claims["active"] == .bool(true) else { throw .invalid(.inactive, "the token is not active") }
         let leeway = issuer.leewaySeconds
         if let iss = claims["iss"], iss.stringValue != issuer.issuer {
-            throw .invalid("the token's issuer is not \(issuer.issuer)")
+            throw .invalid(.issuer, "the token's issuer is not \(issuer.issuer)")
         }
         var expiresAt = now + (issuer.introspection?.maxCacheSeconds ?? 0)
         if let exp = claims["exp"] {
-            guard case .number(let value) = exp else { throw .invalid("the token's \"exp\" is not a number") }
-            if now > value + leeway { throw .invalid("the token expired at \(Self.timestamp(value))") }
+            guard case .number(let value) = exp else {
+                throw .invalid(.malformed, "the token's \"exp\" is not a number")
+            }
+            if now > value + leeway { throw .invalid(.expired, "the token expired at \(Self.timestamp(value))") }
             expiresAt = min(expiresAt, value + leeway)
         }
         if case .number(let notBefore)? = claims["nbf"], now + leeway < notBefore {
-            throw .invalid("the token is not valid before \(Self.timestamp(notBefore))")
+            throw .invalid(.notYetValid, "the token is not valid before \(Self.timestamp(notBefore))")
         }
         if let aud = claims["aud"] {
             let audiences: [String]
@@ -95,7 +104,7 @@ struct VerifiedToken: Sendable {
             default: audiences = []
             }
             guard audiences.contains(where: issuer.audiences.contains) else {
-                throw .invalid("audience mismatch: the token is for \(audiences.joined(separator: ", "))")
+                throw .invalid(.audience, "audience mismatch: the token is for \(audiences.joined(separator: ", "))")
             }
         }
         self.issuerName = issuer.name
@@ -127,7 +136,7 @@ struct VerifiedToken: Sendable {
             return lower.hasPrefix("application/") ? String(lower.dropFirst("application/".count)) : lower
         }
         guard let type = header["typ"]?.stringValue, normalized(type) == normalized(required) else {
-            throw .invalid("the token's type (\"typ\") is not \(required)")
+            throw .invalid(.type, "the token's type (\"typ\") is not \(required)")
         }
     }
 
