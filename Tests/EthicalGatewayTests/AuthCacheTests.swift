@@ -21,8 +21,7 @@ struct AuthCacheTests {
 
     @Test("a cached token costs a hash and a lookup, far less than parsing and a signature check")
     func cachedVersusUncached() async throws {
-        let lab = try await TokenLab()
-        defer { lab.remove() }
+        let lab = try await TokenLab.shared()
         let issuer = try Self.issuer(lab: lab)
         let token = try await lab.mint(key: "rsa", alg: "RS256", claims: TokenLab.claims())
         let rounds = 200
@@ -53,8 +52,7 @@ struct AuthCacheTests {
 
     @Test("the cache never answers for a token past its exp, and stays bounded")
     func expiryAndBound() async throws {
-        let lab = try await TokenLab()
-        defer { lab.remove() }
+        let lab = try await TokenLab.shared()
         let issuer = try Self.issuer(lab: lab)
         let now = Date().timeIntervalSince1970.rounded(.down)
         let tokens = try await lab.mint(
@@ -77,8 +75,7 @@ struct AuthCacheTests {
 
     @Test("refusals are counted per issuer and category")
     func refusalCounters() async throws {
-        let lab = try await TokenLab()
-        defer { lab.remove() }
+        let lab = try await TokenLab.shared()
         let json = plainConfig(
             routes: #"[ { "backend": "ok", "auth": { "issuers": ["local"] } } ]"#,
             backends: #"{ "ok": { "plugin": "respond", "config": {} } }"#,

@@ -80,8 +80,7 @@ final class JWKSServer: @unchecked Sendable {
 struct AuthJWKSTests {
     @Test("JWKS fetch, rotation after one refetch, a kid flood, OpenID discovery, and an issuer that goes down")
     func jwksLifecycle() async throws {
-        let lab = try await TokenLab()
-        defer { lab.remove() }
+        let lab = try await TokenLab.shared()
         let server = try await JWKSServer()
         defer { server.stop() }
         let base = "https://localhost:\(server.port)"
@@ -171,8 +170,7 @@ struct AuthJWKSTests {
 
     @Test("a key set is kept for its Cache-Control max-age within the issuer's bounds, then refreshed")
     func cacheLifetime() async throws {
-        let lab = try await TokenLab()
-        defer { lab.remove() }
+        let lab = try await TokenLab.shared()
         let server = try await JWKSServer()
         defer { server.stop() }
         _ = try server.folder.write("public, max-age=3600", to: "cache-control")

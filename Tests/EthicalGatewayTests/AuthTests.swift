@@ -2,9 +2,13 @@ import EthicalGateway
 import EthicalGatewayTesting
 import Foundation
 import JWTKit
+import NIOConcurrencyHelpers
 import Testing
 
 @testable import ethical_gateway
+
+/// The shared token lab's folder, removed at exit.
+private let sharedLabPath = NIOLockedValueBox<String?>(nil)
 
 /// Keys and tokens made by PyJWT (`Fixtures/jwt_fixture.py`), an implementation independent of
 /// jwt-kit, so the gateway is checked against tokens it did not make itself.
@@ -17,7 +21,22 @@ struct TokenLab: Sendable {
 
     static let script = repositoryRoot.appendingPathComponent("Tests/EthicalGatewayTests/Fixtures/jwt_fixture.py")
 
-    init() async throws {
+    /// The keys of this test run: made once (key generation is the slow part), shared by every
+    /// test, and removed when the test process exits.
+    static func shared() async throws -> TokenLab {
+        try await sharedLab.value
+    }
+
+    private static let sharedLab = Task {
+        let lab = try await TokenLab()
+        sharedLabPath.withLockedValue { $0 = lab.directory.url.path }
+        atexit {
+            if let path = sharedLabPath.withLockedValue({ $0 }) { try? FileManager.default.removeItem(atPath: path) }
+        }
+        return lab
+    }
+
+    private init() async throws {
         self.directory = try TemporaryDirectory(prefix: "tokens")
         let output = try await ProcessRunner.run("python3", [Self.script.path, "keys", self.directory.url.path])
         guard output.exitCode == 0,
@@ -72,7 +91,6 @@ struct TokenLab: Sendable {
         return claims
     }
 
-    func remove() { self.directory.remove() }
 }
 
 @Suite("Authentication")
@@ -149,8 +167,7 @@ struct AuthTests {
 
     @Test("every algorithm family is accepted with its key, from PyJWT and from jwt-kit")
     func algorithmFamilies() async throws {
-        let lab = try await TokenLab()
-        defer { lab.remove() }
+        let lab = try await TokenLab.shared()
         let families: [(key: String, alg: String, kid: String?)] = [
             ("rsa", "RS256", nil), ("rsa", "RS384", nil), ("rsa", "RS512", nil), ("rsa", "PS256", nil),
             ("rsa", "PS384", nil), ("rsa", "PS512", nil), ("ec256", "ES256", nil), ("ec384", "ES384", nil),
@@ -190,8 +207,7 @@ struct AuthTests {
 
     @Test("a key without alg verifies PS256 and then RS256 tokens (jwt-kit alone would lock it to PS256)")
     func keyWithoutAlgorithmIsBoundDeterministically() async throws {
-        let lab = try await TokenLab()
-        defer { lab.remove() }
+        let lab = try await TokenLab.shared()
         let tokens = try await lab.mint([
             ["key": "rsa", "alg": "PS256", "claims": TokenLab.claims()],
             ["key": "rsa", "alg": "RS256", "claims": TokenLab.claims()],
@@ -207,8 +223,7 @@ struct AuthTests {
 
     @Test("tokens that are never accepted are refused with the reason")
     func neverAccepted() async throws {
-        let lab = try await TokenLab()
-        defer { lab.remove() }
+        let lab = try await TokenLab.shared()
         let now = Int(Date().timeIntervalSince1970)
         let typedClaims = TokenLab.claims(issuer: "https://typed.test")
         let cases: [(name: String, spec: [String: Any], reason: String)] = [
@@ -347,8 +362,7 @@ struct AuthTests {
 
     @Test("scopes, claim rules, anonymous access and the cookie source")
     func routePolicies() async throws {
-        let lab = try await TokenLab()
-        defer { lab.remove() }
+        let lab = try await TokenLab.shared()
         let claimsOK = TokenLab.claims(["org": ["tier": "gold"], "roles": ["ops", "admin"], "tenant": "acme"])
         let tokens = try await lab.mint([
             ["key": "rsa", "alg": "RS256", "claims": TokenLab.claims(["scope": "orders:write orders:read"])],
@@ -399,8 +413,7 @@ struct AuthTests {
 
     @Test("chosen claims reach the upstream as headers; spoofed ones and Authorization are removed")
     func claimHeaders() async throws {
-        let lab = try await TokenLab()
-        defer { lab.remove() }
+        let lab = try await TokenLab.shared()
         let upstream = try await TestUpstream(name: "app")
         let token = try await lab.mint(
             key: "rsa",
@@ -443,8 +456,7 @@ struct AuthTests {
 
     @Test("a cached token stops working at its exp")
     func cacheExpiresAtExp() async throws {
-        let lab = try await TokenLab()
-        defer { lab.remove() }
+        let lab = try await TokenLab.shared()
         try await LiveGateway.with(config: Self.config(lab: lab), registry: gatewayRegistry) { gateway in
             // Minted in-process once the gateway runs, so the lifetime is not eaten by start-up.
             let keys = JWTKeyCollection()
