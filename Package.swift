@@ -11,6 +11,21 @@ let swiftSettings: [SwiftSetting] = [
     .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
 ]
 
+/// A compiled-in gateway plugin: one target under `Plugins/<Name>`, built on the core library and NIO.
+func pluginTarget(_ name: String, path: String, extraDependencies: [Target.Dependency] = []) -> Target {
+    .target(
+        name: name,
+        dependencies: [
+            "EthicalGateway",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ] + extraDependencies,
+        path: path,
+        swiftSettings: swiftSettings
+    )
+}
+
 let package = Package(
     name: "ethical-gateway",
     platforms: [.macOS(.v14)],
@@ -52,50 +67,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .target(
-            name: "StaticFilesPlugin",
-            dependencies: [
-                "EthicalGateway",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-            ],
-            path: "Plugins/StaticFiles",
-            swiftSettings: swiftSettings
-        ),
-        .target(
-            name: "RedirectPlugin",
-            dependencies: [
-                "EthicalGateway",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-            ],
-            path: "Plugins/Redirect",
-            swiftSettings: swiftSettings
-        ),
-        .target(
-            name: "RespondPlugin",
-            dependencies: [
-                "EthicalGateway",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-            ],
-            path: "Plugins/Respond",
-            swiftSettings: swiftSettings
-        ),
-        .target(
-            name: "HTTPProxyPlugin",
-            dependencies: [
-                "EthicalGateway",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-            ],
+        pluginTarget("StaticFilesPlugin", path: "Plugins/StaticFiles"),
+        pluginTarget("RedirectPlugin", path: "Plugins/Redirect"),
+        pluginTarget("RespondPlugin", path: "Plugins/Respond"),
+        pluginTarget(
+            "HTTPProxyPlugin",
             path: "Plugins/HTTPProxy",
-            swiftSettings: swiftSettings
+            extraDependencies: [.product(name: "NIOSSL", package: "swift-nio-ssl")]
         ),
         .target(
             name: "EthicalGatewayTesting",
