@@ -589,6 +589,18 @@ struct AuthTests {
         #expect(
             try await issues(brokenKey, auth: #"{ "issuers": ["x"] }"#) == [#"$.issuers.x.keys: key "k1": missing "n""#]
         )
+        let mismatchedAlgorithm =
+            #"{ "x": { "issuer": "https://x.test", "audiences": ["api"], "keys": [ { "kty": "EC", "crv": "P-384", "x": "AA", "y": "AA", "alg": "ES256" } ] } }"#
+        #expect(
+            try await issues(mismatchedAlgorithm, auth: #"{ "issuers": ["x"] }"#)
+                == [#"$.issuers.x.keys: keys[0]: "alg" ES256 does not fit an EC key on curve P-384"#]
+        )
+        let shortSecret =
+            #"{ "x": { "issuer": "https://x.test", "audiences": ["api"], "algorithms": ["HS512"], "keys": [\#(key)] } }"#
+        #expect(
+            try await issues(shortSecret, auth: #"{ "issuers": ["x"] }"#)
+                == [#"$.issuers.x.keys: keys[0]: the secret is 32 bytes; HS512 needs at least 64"#]
+        )
         let introspectionOnly =
             #"{ "x": { "issuer": "https://x.test", "audiences": ["api"], "introspection": { "url": "https://x.test/i", "clientID": "g", "clientSecret": "s" } } }"#
         #expect(try await issues(introspectionOnly, auth: #"{ "issuers": ["x"] }"#) == [])

@@ -113,12 +113,12 @@ final class KeySet: Sendable {
         var algorithms = allowed.filter { $0.keyKind == kind }
         if let alg = jwk["alg"]?.stringValue {
             guard let declared = JWTAlgorithmName(rawValue: alg), declared.keyKind == kind else {
-                throw KeySetError("\"alg\" \(alg) does not fit a \(kty) key\(kind.curveSuffix)")
+                throw KeySetError("\"alg\" \(alg) does not fit an \(kty) key\(kind.curveSuffix)")
             }
             algorithms = algorithms.filter { $0 == declared }
         }
         guard !algorithms.isEmpty else {
-            throw KeySetError("no allowed algorithm fits a \(kty) key\(kind.curveSuffix)")
+            throw KeySetError("no allowed algorithm fits an \(kty) key\(kind.curveSuffix)")
         }
         let key: PreparedKey
         switch kind {
