@@ -11,7 +11,7 @@ import NIOHTTP1
 struct AuthFilter: Filter {
     let policy: RoutePolicy
     let authenticator: Authenticator
-    /// The issuers this route accepts, by their `iss` value.
+    /// The issuers this route accepts, by their `iss` value (the first listed wins a tie).
     let issuersByIssClaim: [String: Issuer]
     /// Header names (lower-cased) that only the gateway may set: claim headers and the payload header.
     let protectedHeaders: [String]
@@ -24,7 +24,7 @@ struct AuthFilter: Filter {
         self.policy = policy
         self.authenticator = authenticator
         var byClaim: [String: Issuer] = [:]
-        for name in policy.issuerNames {
+        for name in policy.issuerOrder {
             if let issuer = authenticator.issuers[name], byClaim[issuer.configuration.issuer] == nil {
                 byClaim[issuer.configuration.issuer] = issuer
             }
