@@ -7,8 +7,8 @@ import NIOSSL
 /// A small HTTPS client for key sets, discovery documents and token introspection: one request
 /// per connection, certificate verification always on, a whole-exchange deadline and a size cap.
 ///
-/// Fetches run on their own event loop thread so that name resolution (blocking `getaddrinfo`)
-/// never stalls a loop that serves requests.
+/// Fetches run on an event loop thread of their own, so their TLS handshakes and parsing never
+/// take time from the loops that serve requests.
 struct HTTPSFetcher: Sendable {
     struct Response: Sendable {
         var status: HTTPResponseStatus
