@@ -153,7 +153,10 @@ struct ProxyTests {
             #expect(response.status == 502)
             #expect(response.header("content-type") == "application/problem+json")
             #expect(response.bodyText.contains("requestId"))
-            #expect(Date().timeIntervalSince(started) < 2)
+            #expect(
+                Date().timeIntervalSince(started) < 8,
+                "an unreachable upstream must be reported at once, not after curl's 20 s"
+            )
             let post = try await Curl.request(
                 "http://127.0.0.1:\(gateway.port("http"))/app/x",
                 ["--data-binary", "once"]
@@ -441,7 +444,7 @@ struct ProxyTests {
     @Test("an upstream slower than firstByteSeconds gets 504")
     func firstByteTimeout() async throws {
         let slow = try await TestUpstream(name: "slow") { _ in
-            .delayed(seconds: 3, .text(status: 200, headers: [], body: "late"))
+            .delayed(seconds: 12, .text(status: 200, headers: [], body: "late"))
         }
         let config = Self.config(upstreams: [(slow, 1)], extra: #", "timeouts": { "firstByteSeconds": 0.3 }"#)
         try await LiveGateway.with(config: config, registry: gatewayRegistry) { gateway in
@@ -449,7 +452,7 @@ struct ProxyTests {
             let response = try await Curl.request("http://127.0.0.1:\(gateway.port("http"))/app/x")
             #expect(response.status == 504)
             #expect(response.bodyText.contains("no response within 0.3s"))
-            #expect(Date().timeIntervalSince(started) < 2)
+            #expect(Date().timeIntervalSince(started) < 8)
         }
         await slow.stop()
     }
@@ -470,7 +473,7 @@ struct ProxyTests {
             // The head (200) and 10 bytes arrived, then the gateway cut the response: curl reports a transfer error.
             #expect(output.exitCode != 0)
             #expect(output.standardOutput == "200 10")
-            #expect(Date().timeIntervalSince(started) < 3)
+            #expect(Date().timeIntervalSince(started) < 8)
         }
         await stalling.stop()
     }
@@ -495,7 +498,7 @@ struct ProxyTests {
             let response = try await Curl.request("http://127.0.0.1:\(gateway.port("http"))/")
             #expect(response.status == 504)
             #expect(response.bodyText.contains("connecting to the upstream timed out"))
-            #expect(Date().timeIntervalSince(started) < 3)
+            #expect(Date().timeIntervalSince(started) < 8)
         }
         _ = fillers
     }
