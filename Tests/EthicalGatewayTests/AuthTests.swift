@@ -454,6 +454,36 @@ struct AuthTests {
         #expect(anonymous.headers("x-token-payload").isEmpty)
     }
 
+    @Test("a token in the query parameter (WebSocket clients) is accepted and never reaches the backend")
+    func queryParameterToken() async throws {
+        let lab = try await TokenLab.shared()
+        let upstream = try await TestUpstream(name: "app")
+        let token = try await lab.mint(key: "rsa", alg: "RS256", claims: TokenLab.claims())
+        let route = """
+            { "match": { "pathPrefix": "/live" }, "backend": "app",
+              "auth": { "issuers": ["local"], "queryParameter": "access_token", "claimHeaders": { "X-User": "sub" } } }
+            """
+        let config = Self.config(
+            lab: lab,
+            extraRoutes: ",\n" + route,
+            extraBackends:
+                #", "app": { "plugin": "http-proxy", "config": { "upstreams": [ { "url": "\#(upstream.url)" } ] } }"#
+        )
+        try await LiveGateway.with(config: config, registry: gatewayRegistry) { gateway in
+            let withOthers = try await Self.get(gateway, "/live/feed?room=1&access_token=\(token)&since=5")
+            let alone = try await Self.get(gateway, "/live/feed?access_token=\(token)")
+            let bad = try await Self.get(gateway, "/live/feed?access_token=not.a.token")
+            let missing = try await Self.get(gateway, "/live/feed?room=1")
+            #expect(withOthers.status == 200 && alone.status == 200)
+            #expect(bad.status == 401 && missing.status == 401)
+        }
+        let requests = upstream.requests
+        try #require(requests.count == 2)
+        #expect(requests[0].uri == "/live/feed?room=1&since=5")
+        #expect(requests[1].uri == "/live/feed")
+        #expect(requests.allSatisfy { $0.header("x-user") == "alice" && !$0.uri.contains("access_token") })
+    }
+
     @Test("a cached token stops working at its exp")
     func cacheExpiresAtExp() async throws {
         let lab = try await TokenLab.shared()

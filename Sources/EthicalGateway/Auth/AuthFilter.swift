@@ -40,12 +40,22 @@ struct AuthFilter: Filter {
     func filterRequest(_ request: inout GatewayRequest) -> FilterOutcome {
         for name in self.protectedHeaders { request.head.headers.remove(name: name) }
         let token: String
+        // The query form is stripped whether or not another source carries a token.
+        let fromQuery = self.policy.tokenFromQuery(request)
+        if let fromQuery {
+            request.head.uri = fromQuery.uri
+            request.query = fromQuery.query
+        }
         switch self.policy.token(in: request.head.headers) {
         case .failure(let refusal):
             return self.refuse(refusal, issuer: nil, request: request)
         case .success(nil):
-            if self.policy.anonymous { return .proceed }
-            return self.refuse(TokenRefusal(.missing, "no bearer token"), issuer: nil, request: request)
+            if let fromQuery {
+                token = fromQuery.token
+            } else {
+                if self.policy.anonymous { return .proceed }
+                return self.refuse(TokenRefusal(.missing, "no bearer token"), issuer: nil, request: request)
+            }
         case .success(let found?):
             token = found
         }

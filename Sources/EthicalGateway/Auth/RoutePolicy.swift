@@ -11,6 +11,7 @@ struct RoutePolicy: Sendable {
     let scopes: [String]
     let claims: [(name: String, rule: ClaimRule)]
     let cookie: String?
+    let queryParameter: String?
     let claimHeaders: [(header: String, claim: String)]
     let payloadHeader: String?
     let forwardAuthorization: Bool
@@ -23,6 +24,7 @@ struct RoutePolicy: Sendable {
         self.scopes = configuration.scopes
         self.claims = configuration.claims.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         self.cookie = configuration.cookie
+        self.queryParameter = configuration.queryParameter
         self.claimHeaders = configuration.claimHeaders.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         self.payloadHeader = configuration.payloadHeader
         self.forwardAuthorization = configuration.forwardAuthorization
@@ -54,6 +56,27 @@ struct RoutePolicy: Sendable {
             }
         }
         return .success(nil)
+    }
+
+    /// Takes the token out of the query parameter, if the policy reads one: returns the token
+    /// and the request target and query without that parameter (so it reaches neither the
+    /// backend nor the logs).
+    func tokenFromQuery(_ request: GatewayRequest) -> (token: String, uri: String, query: String?)? {
+        guard let name = self.queryParameter, let query = request.query else { return nil }
+        var token: String?
+        var kept: [Substring] = []
+        for pair in query.split(separator: "&", omittingEmptySubsequences: false) {
+            if token == nil, pair.hasPrefix(name + "="),
+                let value = RequestPath.percentDecode(pair.dropFirst(name.count + 1))
+            {
+                token = value.isEmpty ? nil : value
+            } else {
+                kept.append(pair)
+            }
+        }
+        guard let token else { return nil }
+        let remaining = kept.isEmpty ? nil : kept.joined(separator: "&")
+        return (token, request.path + (remaining.map { "?" + $0 } ?? ""), remaining)
     }
 
     /// Why the verified token may not use this route, or `nil` when it may.

@@ -21,6 +21,10 @@ public struct RouteAuthConfiguration: Sendable, Decodable {
     /// Name of a cookie that may carry the token when there is no `Authorization` header.
     /// Default: cookies are not read.
     public var cookie: String?
+    /// Name of a query parameter that may carry the token when neither the header nor the
+    /// cookie does: for WebSocket clients in browsers, which cannot set headers. The parameter
+    /// is removed before the request reaches the backend and never logged. Default: not read.
+    public var queryParameter: String?
     /// Headers set on the request to the backend from verified claims: header name to claim
     /// name (dots reach into objects). Arrays become comma-separated lists, objects JSON. Clients'
     /// own values of these headers are always removed. Default `{}`.
@@ -35,7 +39,9 @@ public struct RouteAuthConfiguration: Sendable, Decodable {
     public var realm: String
 
     enum CodingKeys: String, CodingKey {
-        case issuers, anonymous, scopes, claims, cookie, claimHeaders, payloadHeader, forwardAuthorization, realm
+        case issuers, anonymous, scopes, claims, cookie, queryParameter, claimHeaders, payloadHeader,
+            forwardAuthorization
+        case realm
     }
 
     public init(from decoder: any Decoder) throws {
@@ -59,6 +65,10 @@ public struct RouteAuthConfiguration: Sendable, Decodable {
         self.cookie = try container.decodeIfPresent(String.self, forKey: .cookie)
         if let cookie = self.cookie, !isHTTPToken(cookie) {
             throw fail([CodingKeys.cookie], "\"\(cookie)\" is not a valid cookie name")
+        }
+        self.queryParameter = try container.decodeIfPresent(String.self, forKey: .queryParameter)
+        if let name = self.queryParameter, name.isEmpty || name.contains(where: { "&=#? ".contains($0) }) {
+            throw fail([CodingKeys.queryParameter], "\"\(name)\" is not a usable query parameter name")
         }
         self.claimHeaders = try container.decodeIfPresent([String: String].self, forKey: .claimHeaders) ?? [:]
         for (header, claim) in self.claimHeaders {

@@ -9,7 +9,8 @@ public import NIOHTTP1
 public struct GatewayRequest: Sendable {
     /// Method, rewritten target and headers (filters may change them).
     public var head: HTTPRequestHead
-    /// The request target as the client sent it.
+    /// The request target as the client sent it. It may carry credentials (an access token in
+    /// the query for WebSocket clients): never log it; log ``path`` instead.
     public let originalURI: String
     /// The normalized path after the route's rewrite, without the query.
     public var path: String

@@ -418,7 +418,7 @@ extension GatewayHTTPHandler: ResponseSink {
             "request",
             metadata: [
                 "request-id": "\(exchange.requestID)", "method": "\(exchange.head.method.rawValue)",
-                "target": "\(exchange.head.uri)", "status": "\(exchange.status)",
+                "path": "\(RequestPath.split(exchange.head.uri).path)", "status": "\(exchange.status)",
                 "route": "\(exchange.route?.name ?? "-")", "request-bytes": "\(exchange.bodyBytes)",
             ]
         )
