@@ -52,7 +52,6 @@ public enum HTTPProxyPlugin: BackendPlugin {
             timeouts: configuration.timeouts,
             maxIdlePerUpstream: configuration.pool.maxIdlePerUpstream,
             poolIdleTimeout: .seconds(configuration.pool.idleTimeoutSeconds),
-            retryAttempts: configuration.retries.attempts,
             preserveHost: configuration.preserveHost,
             trustedProxies: trusted,
             tlsContext: tlsContext,

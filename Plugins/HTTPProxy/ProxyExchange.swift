@@ -46,7 +46,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
         self.loop = loop
         self.settings = settings
         self.upgrade = writer.canUpgrade ? ForwardedHeaders.requestedUpgrade(request.head.headers) : nil
-        self.attemptsLeft = Self.isRetryable(request.head) ? settings.retryAttempts : 0
+        self.attemptsLeft = Self.isRetryable(request.head) ? settings.retries.attempts : 0
         self.hashKey = settings.hashOn.flatMap { Self.hashKey(for: request, on: $0) }
     }
 

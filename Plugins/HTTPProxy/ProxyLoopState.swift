@@ -250,7 +250,6 @@ struct ProxySettings: Sendable {
     let timeouts: ProxyTimeouts
     let maxIdlePerUpstream: Int
     let poolIdleTimeout: TimeAmount
-    let retryAttempts: Int
     let preserveHost: Bool
     let trustedProxies: TrustedProxies
     let tlsContext: NIOSSLContext?

@@ -19,11 +19,12 @@ public final class GatewayServer: Service, Sendable {
     private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
-    private let listening = NIOLockedValueBox<[CheckedContinuation<[String: SocketAddress], any Error>]>([])
 
     private struct State {
         var boundAddresses: [String: SocketAddress]?
         var startFailure: (any Error)?
+        /// Callers of ``waitUntilListening()`` that came before the listeners were bound.
+        var listeningWaiters: [CheckedContinuation<[String: SocketAddress], any Error>] = []
         var connections: [ObjectIdentifier: any Channel] = [:]
     }
 
@@ -40,7 +41,7 @@ public final class GatewayServer: Service, Sendable {
             let ready: Result<[String: SocketAddress], any Error>? = self.state.withLockedValue { state in
                 if let addresses = state.boundAddresses { return .success(addresses) }
                 if let failure = state.startFailure { return .failure(failure) }
-                self.listening.withLockedValue { $0.append(continuation) }
+                state.listeningWaiters.append(continuation)
                 return nil
             }
             if let ready { continuation.resume(with: ready) }
@@ -103,10 +104,8 @@ public final class GatewayServer: Service, Sendable {
             case .success(let addresses): state.boundAddresses = addresses
             case .failure(let error): state.startFailure = error
             }
-            return self.listening.withLockedValue { waiters in
-                defer { waiters.removeAll() }
-                return waiters
-            }
+            defer { state.listeningWaiters.removeAll() }
+            return state.listeningWaiters
         }
         for waiter in waiters { waiter.resume(with: result) }
     }
