@@ -12,7 +12,12 @@ let swiftSettings: [SwiftSetting] = [
 ]
 
 /// A compiled-in gateway plugin: one target under `Plugins/<Name>`, built on the core library and NIO.
-func pluginTarget(_ name: String, path: String, extraDependencies: [Target.Dependency] = []) -> Target {
+func pluginTarget(
+    _ name: String,
+    path: String,
+    extraDependencies: [Target.Dependency] = [],
+    exclude: [String] = []
+) -> Target {
     .target(
         name: name,
         dependencies: [
@@ -22,6 +27,7 @@ func pluginTarget(_ name: String, path: String, extraDependencies: [Target.Depen
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ] + extraDependencies,
         path: path,
+        exclude: exclude,
         swiftSettings: swiftSettings
     )
 }
@@ -45,6 +51,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         .target(
@@ -75,6 +82,18 @@ let package = Package(
             path: "Plugins/HTTPProxy",
             extraDependencies: [.product(name: "NIOSSL", package: "swift-nio-ssl")]
         ),
+        pluginTarget(
+            "FluxerRelayPlugin",
+            path: "Plugins/FluxerRelay",
+            extraDependencies: [
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            exclude: ["Resources"]
+        ),
         .target(
             name: "EthicalGatewayTesting",
             dependencies: [
@@ -99,6 +118,7 @@ let package = Package(
                 "RedirectPlugin",
                 "RespondPlugin",
                 "HTTPProxyPlugin",
+                "FluxerRelayPlugin",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -114,6 +134,7 @@ let package = Package(
                 "RedirectPlugin",
                 "RespondPlugin",
                 "HTTPProxyPlugin",
+                "FluxerRelayPlugin",
                 "ethical-gateway",
                 .product(name: "JWTKit", package: "jwt-kit"),
             ],

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EthicalGateway
 import Foundation
+import FluxerRelayPlugin
 import HTTPProxyPlugin
 import Logging
 import NIOCore
@@ -17,6 +18,7 @@ enum CompiledPlugins {
         registry.register(StaticFilesPlugin.self)
         registry.register(RedirectPlugin.self)
         registry.register(RespondPlugin.self)
+        registry.register(FluxerRelayPlugin.self)
         registry.register(HTTPProxyPlugin.self)
         return registry
     }

@@ -60,48 +60,20 @@ struct AuthFilter: Filter {
             token = found
         }
 
-        guard token.utf8.count <= self.maxTokenBytes else {
-            return self.refuse(
-                .invalid(.malformed, "the token is longer than \(self.maxTokenBytes) bytes"),
-                issuer: nil,
-                request: request
-            )
-        }
-        let now = Date().timeIntervalSince1970
-        let cache = self.authenticator.cache(for: request.eventLoop)
-        let key = VerifiedTokenCache.key(for: token)
-        if let verified = cache?.cache.lookup(key, now: now) {
+        switch self.authenticator.check(
+            token,
+            accepting: self.issuersByIssClaim,
+            maxTokenBytes: self.maxTokenBytes,
+            introspecting: self.introspectingIssuer,
+            on: request.eventLoop
+        ) {
+        case .verified(let verified):
             return self.admit(verified, request: &request)
+        case .refused(let refusal, let issuer):
+            return self.refuse(refusal, issuer: issuer, request: request)
+        case .pending(let verification, let issuer):
+            return self.resume(request, after: verification, issuer: issuer)
         }
-
-        if let introspecting = self.introspectingIssuer, let introspector = introspecting.introspector,
-            token.utf8.lazy.filter({ $0 == UInt8(ascii: ".") }).count != 2
-        {
-            let verification = request.eventLoop.makeFutureWithTask { await introspector.introspect(token) }
-            return self.resume(request, after: verification, issuer: introspecting, cache: cache, key: key)
-        }
-
-        let parsed: CompactToken
-        let issuer: Issuer
-        var matched: Issuer?
-        do throws(TokenRefusal) {
-            parsed = try CompactToken(token, maxBytes: self.maxTokenBytes)
-            guard let claimed = parsed.issuer else { throw .invalid(.issuer, "the token has no issuer (\"iss\")") }
-            guard let match = self.issuersByIssClaim[claimed] else {
-                throw .invalid(.issuer, "tokens from issuer \(claimed) are not accepted here")
-            }
-            guard token.utf8.count <= match.configuration.maxTokenBytes else {
-                throw .invalid(.malformed, "the token is longer than \(match.configuration.maxTokenBytes) bytes")
-            }
-            matched = match
-            try match.precheck(parsed)
-            issuer = match
-        } catch {
-            return self.refuse(error, issuer: matched?.configuration.name, request: request)
-        }
-
-        let verification = request.eventLoop.makeFutureWithTask { await issuer.verify(parsed) }
-        return self.resume(request, after: verification, issuer: issuer, cache: cache, key: key)
     }
 
     /// Suspends the request until `verification` completes, then caches the token and applies
@@ -109,9 +81,7 @@ struct AuthFilter: Filter {
     private func resume(
         _ request: GatewayRequest,
         after verification: EventLoopFuture<Result<VerifiedToken, TokenRefusal>>,
-        issuer: Issuer,
-        cache: LoopTokenCache?,
-        key: VerifiedTokenCache.Key
+        issuer: Issuer
     ) -> FilterOutcome {
         let pending = request
         let filter = self
@@ -121,7 +91,6 @@ struct AuthFilter: Filter {
                 let outcome: FilterOutcome
                 switch result {
                 case .success(let verified):
-                    cache?.cache.insert(verified, for: key, now: Date().timeIntervalSince1970)
                     outcome = filter.admit(verified, request: &request)
                 case .failure(let refusal):
                     outcome = filter.refuse(refusal, issuer: issuer.configuration.name, request: request)
@@ -138,6 +107,7 @@ struct AuthFilter: Filter {
             return self.refuse(refusal, issuer: verified.issuerName, request: request)
         }
         self.policy.forward(verified, headers: &request.head.headers)
+        request.identity = VerifiedIdentity(verified)
         return .proceed
     }
 

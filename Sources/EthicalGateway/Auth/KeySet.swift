@@ -221,9 +221,3 @@ extension JWTAlgorithmName.KeyKind {
     }
 }
 
-extension JSONValue {
-    var stringValue: String? {
-        if case .string(let value) = self { return value }
-        return nil
-    }
-}

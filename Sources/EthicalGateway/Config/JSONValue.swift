@@ -39,6 +39,26 @@ public enum JSONValue: Sendable, Hashable {
     }
 }
 
+extension JSONValue {
+    /// The string, when the value is one.
+    public var stringValue: String? {
+        if case .string(let value) = self { return value }
+        return nil
+    }
+}
+
+extension JSONValue {
+    /// Decodes `type` from this value the way configurations are decoded: unknown keys and
+    /// wrong types are errors, each naming its JSON path under `basePath`.
+    ///
+    /// - Throws: ``ConfigValidationError`` with every issue found.
+    public func decodeStrictly<T: Decodable>(_ type: T.Type, basePath: String = "$") throws -> T {
+        let (value, issues) = StrictConfigDecoder.decode(type, from: self, basePath: basePath)
+        guard issues.isEmpty, let value else { throw ConfigValidationError(issues) }
+        return value
+    }
+}
+
 extension JSONValue: Codable {
     public init(from decoder: any Decoder) throws {
         if let strict = decoder as? StrictConfigDecoder {

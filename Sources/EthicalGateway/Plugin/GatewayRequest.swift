@@ -28,6 +28,8 @@ public struct GatewayRequest: Sendable {
     public let routeName: String
     /// The event loop the request runs on; backends must call the ``ResponseWriter`` on it.
     public let eventLoop: any EventLoop
+    /// The verified token's identity when the route has `auth` and the request carried a token.
+    public var identity: VerifiedIdentity? = nil
     /// The connection's logger; ``logger`` adds this request's metadata only when something is logged.
     let baseLogger: Logger
 

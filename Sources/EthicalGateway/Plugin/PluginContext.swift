@@ -19,6 +19,9 @@ public struct PluginContext: Sendable {
     public let fileIO: NonBlockingFileIO
     /// A logger labelled with the plugin.
     public let logger: Logger
+    /// Verifies tokens that arrive inside a plugin's own protocol against the configured
+    /// `issuers`; `nil` when the configuration declares none.
+    public let tokenVerifier: TokenVerifier?
 
     public init(
         name: String,
@@ -27,7 +30,8 @@ public struct PluginContext: Sendable {
         stateDirectory: URL,
         eventLoopGroup: any EventLoopGroup,
         fileIO: NonBlockingFileIO,
-        logger: Logger
+        logger: Logger,
+        tokenVerifier: TokenVerifier? = nil
     ) {
         self.name = name
         self.configPath = configPath
@@ -36,6 +40,7 @@ public struct PluginContext: Sendable {
         self.eventLoopGroup = eventLoopGroup
         self.fileIO = fileIO
         self.logger = logger
+        self.tokenVerifier = tokenVerifier
     }
 
     /// Resolves a path from the configuration against the configuration's folder.

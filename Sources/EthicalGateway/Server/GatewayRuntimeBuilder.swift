@@ -111,31 +111,6 @@ public struct GatewayRuntimeBuilder: Sendable {
             }
         }
 
-        var backends: [String: any Backend] = [:]
-        for (name, declaration) in configuration.backends.sorted(by: { $0.key < $1.key }) {
-            do {
-                backends[name] = try self.registry.makeBackend(
-                    declaration,
-                    pluginPath: "$.backends.\(name).plugin",
-                    context: self.context(name: name, declaration: declaration, stateDirectory: stateDirectory)
-                )
-            } catch {
-                issues += Self.issues(from: error, path: declaration.configPath, name: "backend \(name)")
-            }
-        }
-        var filters: [String: any Filter] = [:]
-        for (name, declaration) in configuration.filters.sorted(by: { $0.key < $1.key }) {
-            do {
-                filters[name] = try self.registry.makeFilter(
-                    declaration,
-                    pluginPath: "$.filters.\(name).plugin",
-                    context: self.context(name: name, declaration: declaration, stateDirectory: stateDirectory)
-                )
-            } catch {
-                issues += Self.issues(from: error, path: declaration.configPath, name: "filter \(name)")
-            }
-        }
-
         var authenticator: Authenticator?
         if !configuration.issuers.isEmpty {
             do {
@@ -149,6 +124,43 @@ public struct GatewayRuntimeBuilder: Sendable {
                 )
             } catch {
                 issues += Self.issues(from: error, path: "$.issuers", name: "issuers")
+            }
+        }
+
+        let tokenVerifier = authenticator.map(TokenVerifier.init(authenticator:))
+
+        var backends: [String: any Backend] = [:]
+        for (name, declaration) in configuration.backends.sorted(by: { $0.key < $1.key }) {
+            do {
+                backends[name] = try self.registry.makeBackend(
+                    declaration,
+                    pluginPath: "$.backends.\(name).plugin",
+                    context: self.context(
+                        name: name,
+                        declaration: declaration,
+                        stateDirectory: stateDirectory,
+                        tokenVerifier: tokenVerifier
+                    )
+                )
+            } catch {
+                issues += Self.issues(from: error, path: declaration.configPath, name: "backend \(name)")
+            }
+        }
+        var filters: [String: any Filter] = [:]
+        for (name, declaration) in configuration.filters.sorted(by: { $0.key < $1.key }) {
+            do {
+                filters[name] = try self.registry.makeFilter(
+                    declaration,
+                    pluginPath: "$.filters.\(name).plugin",
+                    context: self.context(
+                        name: name,
+                        declaration: declaration,
+                        stateDirectory: stateDirectory,
+                        tokenVerifier: tokenVerifier
+                    )
+                )
+            } catch {
+                issues += Self.issues(from: error, path: declaration.configPath, name: "filter \(name)")
             }
         }
 
@@ -203,7 +215,12 @@ public struct GatewayRuntimeBuilder: Sendable {
         )
     }
 
-    private func context(name: String, declaration: PluginDeclaration, stateDirectory: URL) -> PluginContext {
+    private func context(
+        name: String,
+        declaration: PluginDeclaration,
+        stateDirectory: URL,
+        tokenVerifier: TokenVerifier?
+    ) -> PluginContext {
         var logger = self.logger
         logger[metadataKey: "plugin"] = "\(declaration.plugin)"
         logger[metadataKey: "name"] = "\(name)"
@@ -214,7 +231,8 @@ public struct GatewayRuntimeBuilder: Sendable {
             stateDirectory: stateDirectory,
             eventLoopGroup: self.eventLoopGroup,
             fileIO: self.fileIO,
-            logger: logger
+            logger: logger,
+            tokenVerifier: tokenVerifier
         )
     }
 

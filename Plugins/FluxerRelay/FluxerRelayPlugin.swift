@@ -1,0 +1,70 @@
+public import EthicalGateway
+import Foundation
+import NIOCore
+
+/// The `fluxer-relay` backend: real-time messaging between services and front-end clients.
+///
+/// Clients hold a WebSocket at `<mount>/connection/websocket` speaking the Centrifugal client
+/// protocol v2 (JSON), so the Centrifugo SDKs connect unchanged; services publish through the
+/// HTTP API at `<mount>/api/…`. See `docs/relay-protocol.md`.
+///
+/// ```json
+/// "relay": { "plugin": "fluxer-relay", "config": { "issuers": ["dev"], "namespaces": { "chat": { "historySize": 100 } } } }
+/// ```
+public enum FluxerRelayPlugin: BackendPlugin {
+    public static let id = "fluxer-relay"
+    public typealias Configuration = RelayConfiguration
+
+    public static func provision(_ configuration: RelayConfiguration, context: PluginContext) throws -> any Backend {
+        var issues = configuration.problems().map { ConfigIssue(path: "\(context.configPath).\($0.key)", message: $0.message) }
+        for (offset, issuer) in configuration.issuers.enumerated() where context.tokenVerifier?.hasIssuer(issuer) != true {
+            issues.append(
+                ConfigIssue(
+                    path: "\(context.configPath).issuers[\(offset)]",
+                    message: "no issuer \"\(issuer)\" under $.issuers"
+                )
+            )
+        }
+        var apiKey: String?
+        if let keyFile = configuration.apiKeyFile {
+            let url = context.resolvePath(keyFile)
+            do {
+                let key = try String(contentsOf: url, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+                if key.utf8.count < 16 {
+                    issues.append(
+                        ConfigIssue(
+                            path: "\(context.configPath).apiKeyFile",
+                            message: "the API key in \(url.path) is shorter than 16 characters"
+                        )
+                    )
+                }
+                apiKey = key
+            } catch {
+                issues.append(
+                    ConfigIssue(path: "\(context.configPath).apiKeyFile", message: "cannot read \(url.path): \(error)")
+                )
+            }
+        }
+        guard issues.isEmpty else { throw ConfigValidationError(issues) }
+
+        let file = context.stateDirectory.appendingPathComponent("fluxer-relay")
+            .appendingPathComponent("\(context.name)-namespaces.json")
+        let namespaces: NamespaceStore
+        do {
+            namespaces = try NamespaceStore(configured: configuration.namespaces, file: file)
+        } catch {
+            throw context.error("namespaces", "\(error)")
+        }
+        let relay = Relay(
+            name: context.name,
+            configuration: configuration,
+            engine: MemoryEngine(),
+            namespaces: namespaces,
+            eventLoopGroup: context.eventLoopGroup,
+            tokenVerifier: context.tokenVerifier,
+            apiKey: apiKey,
+            clientScript: ByteBuffer(string: ClientScript.source)
+        )
+        return RelayBackend(relay: relay)
+    }
+}

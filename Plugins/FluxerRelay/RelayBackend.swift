@@ -1,0 +1,89 @@
+import EthicalGateway
+import NIOCore
+import NIOHTTP1
+import NIOWebSocket
+
+/// The `fluxer-relay` backend: what it answers, by the path it sees after the route's rewrite.
+///
+/// - `GET /connection/websocket` with `Upgrade: websocket`: the client protocol.
+/// - `/api/…`: the HTTP API for services (``RelayAPI``).
+/// - `GET /fluxer-relay.js`: the browser client.
+struct RelayBackend: Backend {
+    let relay: Relay
+
+    static let websocketPath = "/connection/websocket"
+    static let apiPrefix = "/api/"
+    static let clientScriptPath = "/fluxer-relay.js"
+
+    func handle(_ request: GatewayRequest, response: ResponseWriter) -> any RequestBodyReceiver {
+        let path = request.path
+        if path == Self.websocketPath {
+            self.upgrade(request, response: response)
+            return DiscardingBodyReceiver.shared
+        }
+        if path.hasPrefix(Self.apiPrefix) {
+            return RelayAPI(relay: self.relay, request: request, response: response).start()
+        }
+        if path == Self.clientScriptPath, request.head.method == .GET || request.head.method == .HEAD {
+            var headers = HTTPHeaders()
+            headers.add(name: "content-type", value: "text/javascript; charset=utf-8")
+            headers.add(name: "cache-control", value: "public, max-age=300")
+            response.respond(GatewayResponse(status: .ok, headers: headers, body: self.relay.clientScript))
+            return DiscardingBodyReceiver.shared
+        }
+        response.respondWithProblem(
+            .notFound,
+            detail:
+                "the relay answers \(Self.websocketPath) (WebSocket), \(Self.apiPrefix)… (HTTP API) and \(Self.clientScriptPath)"
+        )
+        return DiscardingBodyReceiver.shared
+    }
+
+    private func upgrade(_ request: GatewayRequest, response: ResponseWriter) {
+        switch WebSocketHandshake.evaluate(request.head) {
+        case .refuse(let status, let detail):
+            response.respondWithProblem(status, detail: detail)
+        case .accept(let head):
+            guard response.canUpgrade else {
+                response.respondWithProblem(
+                    .badRequest,
+                    detail: "WebSocket needs HTTP/1.1 here; WebSocket over HTTP/2 (RFC 8441) is not supported yet"
+                )
+                return
+            }
+            let relay = self.relay
+            let identity = request.identity
+            let logger = request.logger
+            let maxMessageBytes = relay.configuration.maxMessageBytes
+            response.upgrade(head) { channel in
+                do {
+                    let hub = relay.hub.hub(for: channel.eventLoop)
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: maxMessageBytes)))
+                    try sync.addHandler(WebSocketFrameEncoder())
+                    try sync.addHandler(WebSocketProtocolErrorHandler())
+                    try sync.addHandler(
+                        NIOWebSocketFrameAggregator(
+                            minNonFinalFragmentSize: 0,
+                            maxAccumulatedFrameCount: 256,
+                            maxAccumulatedFrameSize: maxMessageBytes
+                        )
+                    )
+                    try sync.addHandler(RelayConnection(relay: relay, hub: hub, identity: identity, logger: logger))
+                    try channel.syncOptions?.setOption(
+                        .writeBufferWaterMark,
+                        value: ChannelOptions.Types.WriteBufferWaterMark(low: 32 * 1024, high: 64 * 1024)
+                    )
+                    // The HTTP handler may have held back a read; the relay reads freely.
+                    try channel.syncOptions?.setOption(.autoRead, value: true)
+                    channel.read()
+                } catch {
+                    logger.warning("relay connection set-up failed", metadata: ["error": "\(error)"])
+                    channel.close(promise: nil)
+                }
+            }
+        }
+    }
+
+    func shutdown() async {}
+}

@@ -1,0 +1,166 @@
+import NIOCore
+
+/// This node's subscribers, one ``LoopHub`` per event loop: an event is encoded once and handed
+/// to each loop once, and each loop delivers it to its own connections without locks.
+final class RelayHub: Sendable {
+    let loopHubs: [LoopHub]
+    private let byLoop: [ObjectIdentifier: LoopHub]
+
+    init(eventLoopGroup: any EventLoopGroup) {
+        let hubs = eventLoopGroup.makeIterator().map { LoopHub(eventLoop: $0) }
+        self.loopHubs = hubs
+        self.byLoop = Dictionary(uniqueKeysWithValues: hubs.map { (ObjectIdentifier($0.eventLoop), $0) })
+    }
+
+    /// The hub of `eventLoop`, which must be one of the group's.
+    func hub(for eventLoop: any EventLoop) -> LoopHub {
+        guard let hub = self.byLoop[ObjectIdentifier(eventLoop)] else {
+            preconditionFailure("event loop \(eventLoop) is not one of the relay's")
+        }
+        return hub
+    }
+
+    /// Encodes `event` as a push once and queues its delivery on every loop. Called by the
+    /// engine in offset order per channel; `execute` keeps that order on each loop.
+    func dispatch(_ event: RelayEvent) {
+        let channel: String
+        let offset: UInt64
+        let frame: ByteBuffer
+        var isPublication = false
+        switch event {
+        case .publication(let name, let publication):
+            channel = name
+            offset = publication.offset
+            isPublication = true
+            frame = Push.encode(channel: name, kind: "pub", body: publication.wire)
+        case .join(let name, let info):
+            channel = name
+            offset = 0
+            frame = Push.encode(channel: name, kind: "join", body: .object(["info": info.wire]))
+        case .leave(let name, let info):
+            channel = name
+            offset = 0
+            frame = Push.encode(channel: name, kind: "leave", body: .object(["info": info.wire]))
+        }
+        let publication = isPublication
+        for hub in self.loopHubs {
+            hub.eventLoop.execute {
+                hub.deliver(channel: channel, offset: offset, frame: frame, isPublication: publication)
+            }
+        }
+    }
+
+    /// Runs `body` on every loop with its hub and collects the results.
+    func collect<Value: Sendable>(
+        on eventLoop: any EventLoop,
+        _ body: @escaping @Sendable (LoopHub) -> Value
+    ) -> EventLoopFuture<[Value]> {
+        let futures = self.loopHubs.map { hub in hub.eventLoop.submit { body(hub) } }
+        return EventLoopFuture.whenAllSucceed(futures, on: eventLoop)
+    }
+}
+
+/// The connections of one event loop and what they subscribed to. Only touched on its loop.
+final class LoopHub: @unchecked Sendable {
+    let eventLoop: any EventLoop
+    private(set) var connections: [ObjectIdentifier: RelayConnection] = [:]
+    private(set) var subscribers: [String: [ObjectIdentifier: RelayConnection]] = [:]
+    var counters = RelayCounters()
+
+    init(eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    func add(_ connection: RelayConnection) {
+        self.connections[ObjectIdentifier(connection)] = connection
+    }
+
+    func remove(_ connection: RelayConnection) {
+        self.connections[ObjectIdentifier(connection)] = nil
+    }
+
+    func subscribe(_ connection: RelayConnection, to channel: String) {
+        self.subscribers[channel, default: [:]][ObjectIdentifier(connection)] = connection
+    }
+
+    func unsubscribe(_ connection: RelayConnection, from channel: String) {
+        guard var members = self.subscribers[channel] else { return }
+        members[ObjectIdentifier(connection)] = nil
+        self.subscribers[channel] = members.isEmpty ? nil : members
+    }
+
+    func deliver(channel: String, offset: UInt64, frame: ByteBuffer, isPublication: Bool) {
+        guard let members = self.subscribers[channel] else { return }
+        for connection in members.values {
+            connection.deliver(channel: channel, offset: offset, frame: frame, isPublication: isPublication)
+        }
+    }
+}
+
+/// Counters of one loop, summed for `GET stats`.
+struct RelayCounters: Sendable {
+    /// Commands received from clients.
+    var commandsIn = 0
+    /// Pushes written to clients (publications, joins, leaves).
+    var pushesOut = 0
+    /// Publications dropped from slow connections' queues (the clients recover them).
+    var publicationsDropped = 0
+    /// Connections closed for being too slow.
+    var slowDisconnects = 0
+    /// Connections accepted since start.
+    var connectionsAccepted = 0
+
+    static func + (lhs: RelayCounters, rhs: RelayCounters) -> RelayCounters {
+        RelayCounters(
+            commandsIn: lhs.commandsIn + rhs.commandsIn,
+            pushesOut: lhs.pushesOut + rhs.pushesOut,
+            publicationsDropped: lhs.publicationsDropped + rhs.publicationsDropped,
+            slowDisconnects: lhs.slowDisconnects + rhs.slowDisconnects,
+            connectionsAccepted: lhs.connectionsAccepted + rhs.connectionsAccepted
+        )
+    }
+}
+
+/// Encodes server-to-client messages of the protocol.
+enum Push {
+    /// `{"push":{"channel":…,"<kind>":…}}`.
+    static func encode(channel: String, kind: StaticString, body: WireJSON) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.writeStaticString("{\"push\":{\"channel\":")
+        buffer.writeJSONString(channel)
+        buffer.writeStaticString(",\"")
+        buffer.writeStaticString(kind)
+        buffer.writeStaticString("\":")
+        body.write(to: &buffer)
+        buffer.writeStaticString("}}")
+        return buffer
+    }
+
+    /// `{"id":…,"<method>":<result>}`.
+    static func reply(id: UInt64, method: String, result: WireJSON) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.writeStaticString("{\"id\":")
+        buffer.writeString(String(id))
+        buffer.writeStaticString(",")
+        buffer.writeJSONString(method)
+        buffer.writeStaticString(":")
+        result.write(to: &buffer)
+        buffer.writeStaticString("}")
+        return buffer
+    }
+
+    /// `{"id":…,"error":{"code":…,"message":…}}`.
+    static func error(id: UInt64, _ error: RelayError) -> ByteBuffer {
+        var members: [String: WireJSON] = [
+            "code": .number(String(error.code)), "message": .string(error.message),
+        ]
+        if error.temporary { members["temporary"] = .bool(true) }
+        var buffer = ByteBuffer()
+        buffer.writeStaticString("{\"id\":")
+        buffer.writeString(String(id))
+        buffer.writeStaticString(",\"error\":")
+        WireJSON.object(members).write(to: &buffer)
+        buffer.writeStaticString("}")
+        return buffer
+    }
+}
