@@ -216,6 +216,11 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func receiveEnd() {
         guard let exchange = self.current, !exchange.requestEnded else { return }
         exchange.requestEnded = true
+        if let (head, handOver) = exchange.pendingUpgrade {
+            exchange.pendingUpgrade = nil
+            self.performUpgrade(head, exchange: exchange, handOver: handOver)
+            return
+        }
         if !exchange.discardingBody, let receiver = exchange.receiver {
             receiver.receiveEnd()
         }
@@ -462,8 +467,25 @@ extension GatewayHTTPHandler: ResponseSink {
 
     func upgrade(_ head: HTTPResponseHead, exchangeID: UInt64, handOver: @escaping (any Channel) -> Void) -> Bool {
         guard !self.isHTTP2, let exchange = self.exchange(exchangeID), exchange.response == .notStarted,
-            let context = self.context
+            self.context != nil
         else { return false }
+        guard exchange.requestEnded else {
+            // The request's end is still in the decoder: switch once it has passed, so no HTTP
+            // part reaches the new protocol's handlers.
+            exchange.pendingUpgrade = (head, handOver)
+            return true
+        }
+        self.performUpgrade(head, exchange: exchange, handOver: handOver)
+        return true
+    }
+
+    /// Sends the `101`, takes HTTP out of the pipeline and hands the connection over.
+    private func performUpgrade(
+        _ head: HTTPResponseHead,
+        exchange: Exchange,
+        handOver: @escaping (any Channel) -> Void
+    ) {
+        guard let context = self.context else { return }
         var head = head
         head.version = exchange.head.version
         head.headers.replaceOrAdd(name: "x-request-id", value: exchange.requestID)
@@ -494,7 +516,6 @@ extension GatewayHTTPHandler: ResponseSink {
             self.logger.warning("upgrade failed", metadata: ["error": "\(error)"])
             channel.close(promise: nil)
         }
-        return true
     }
 
     func setRequestBodyPaused(_ paused: Bool, exchangeID: UInt64) {
@@ -529,6 +550,8 @@ private final class Exchange {
     var suppressBody = false
     var status: UInt = 0
     var response = ResponseProgress.notStarted
+    /// An upgrade the backend asked for before the request's end had arrived.
+    var pendingUpgrade: (HTTPResponseHead, (any Channel) -> Void)?
 
     init(id: UInt64, head: HTTPRequestHead, requestID: String, keepAlive: Bool, expectsBody: Bool) {
         self.id = id
