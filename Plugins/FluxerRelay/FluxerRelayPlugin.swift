@@ -16,8 +16,11 @@ public enum FluxerRelayPlugin: BackendPlugin {
     public typealias Configuration = RelayConfiguration
 
     public static func provision(_ configuration: RelayConfiguration, context: PluginContext) throws -> any Backend {
-        var issues = configuration.problems().map { ConfigIssue(path: "\(context.configPath).\($0.key)", message: $0.message) }
-        for (offset, issuer) in configuration.issuers.enumerated() where context.tokenVerifier?.hasIssuer(issuer) != true {
+        var issues = configuration.problems().map {
+            ConfigIssue(path: "\(context.configPath).\($0.key)", message: $0.message)
+        }
+        for (offset, issuer) in configuration.issuers.enumerated()
+        where context.tokenVerifier?.hasIssuer(issuer) != true {
             issues.append(
                 ConfigIssue(
                     path: "\(context.configPath).issuers[\(offset)]",

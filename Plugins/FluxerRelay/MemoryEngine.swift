@@ -141,7 +141,12 @@ public final class MemoryEngine: RelayEngine {
         return eventLoop.makeSucceededVoidFuture()
     }
 
-    public func addPresence(channel: String, info: ClientInfo, announce: Bool, on eventLoop: any EventLoop)
+    public func addPresence(
+        channel: String,
+        info: ClientInfo,
+        announce: Bool,
+        on eventLoop: any EventLoop
+    )
         -> EventLoopFuture<Void>
     {
         self.state.withLockedValue { state in
@@ -151,7 +156,12 @@ public final class MemoryEngine: RelayEngine {
         return eventLoop.makeSucceededVoidFuture()
     }
 
-    public func removePresence(channel: String, info: ClientInfo, announce: Bool, on eventLoop: any EventLoop)
+    public func removePresence(
+        channel: String,
+        info: ClientInfo,
+        announce: Bool,
+        on eventLoop: any EventLoop
+    )
         -> EventLoopFuture<Void>
     {
         self.state.withLockedValue { state in

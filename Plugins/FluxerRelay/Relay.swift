@@ -72,11 +72,15 @@ final class Relay: Sendable {
     func resolve(_ channel: String) -> Result<(name: ChannelName, options: NamespaceOptions), RelayError> {
         guard let name = ChannelName(channel) else {
             return .failure(
-                RelayError.badRequest.with(message: "bad request: a channel is 1 to 255 bytes without control characters")
+                RelayError.badRequest.with(
+                    message: "bad request: a channel is 1 to 255 bytes without control characters"
+                )
             )
         }
         guard let options = self.namespaces[name.namespace] else {
-            return .failure(RelayError.unknownChannel.with(message: "unknown channel: no namespace \"\(name.namespace)\""))
+            return .failure(
+                RelayError.unknownChannel.with(message: "unknown channel: no namespace \"\(name.namespace)\"")
+            )
         }
         return .success((name, options))
     }

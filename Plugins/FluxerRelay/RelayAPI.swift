@@ -82,7 +82,10 @@ final class RelayAPI: RequestBodyReceiver, @unchecked Sendable {
             self.namespace(String(resource.dropFirst("namespaces/".count)))
         case (.POST, _): self.serverMethod(resource)
         default:
-            self.respondProblem(.methodNotAllowed, "server API methods are POST; stats and namespaces are REST resources")
+            self.respondProblem(
+                .methodNotAllowed,
+                "server API methods are POST; stats and namespaces are REST resources"
+            )
         }
     }
 
@@ -166,7 +169,9 @@ final class RelayAPI: RequestBodyReceiver, @unchecked Sendable {
     /// Validates a publication's fields; the error names the field.
     private func publication(_ params: WireJSON) -> Result<(data: WireJSON, tags: [String: String]), RelayError> {
         if params["b64data"] != nil {
-            return .failure(RelayError.badRequest.with(message: "bad request: b64data is not supported; send data as JSON"))
+            return .failure(
+                RelayError.badRequest.with(message: "bad request: b64data is not supported; send data as JSON")
+            )
         }
         guard let data = params["data"] else {
             return .failure(RelayError.badRequest.with(message: "bad request: data is required"))
@@ -175,7 +180,8 @@ final class RelayAPI: RequestBodyReceiver, @unchecked Sendable {
         guard size <= self.relay.configuration.maxMessageBytes else {
             return .failure(
                 RelayError.limitExceeded.with(
-                    message: "limit exceeded: data is \(size) bytes, at most \(self.relay.configuration.maxMessageBytes)"
+                    message:
+                        "limit exceeded: data is \(size) bytes, at most \(self.relay.configuration.maxMessageBytes)"
                 )
             )
         }
@@ -256,7 +262,9 @@ final class RelayAPI: RequestBodyReceiver, @unchecked Sendable {
         let responses = names.enumerated().map { offset, name -> EventLoopFuture<WireJSON> in
             guard let channel = name.stringValue else {
                 return eventLoop.makeSucceededFuture(
-                    Self.errorObject(RelayError.badRequest.with(message: "bad request: channels[\(offset)] must be a string"))
+                    Self.errorObject(
+                        RelayError.badRequest.with(message: "bad request: channels[\(offset)] must be a string")
+                    )
                 )
             }
             switch self.relay.resolve(channel) {

@@ -74,6 +74,9 @@ struct RelayBackend: Backend {
                         .writeBufferWaterMark,
                         value: ChannelOptions.Types.WriteBufferWaterMark(low: 32 * 1024, high: 64 * 1024)
                     )
+                    if let bytes = relay.configuration.sendBufferBytes {
+                        try channel.syncOptions?.setOption(.socketOption(.so_sndbuf), value: .init(bytes))
+                    }
                     // The HTTP handler may have held back a read; the relay reads freely.
                     try channel.syncOptions?.setOption(.autoRead, value: true)
                     channel.read()

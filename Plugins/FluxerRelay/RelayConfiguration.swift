@@ -29,6 +29,10 @@ public struct RelayConfiguration: Decodable, Sendable {
     /// Bytes queued for one connection that cannot write before the namespace's slow-consumer
     /// policy applies. Default 1048576 (1 MiB).
     public var maxQueuedBytes: Int
+    /// The kernel's send buffer (`SO_SNDBUF`) of each client connection, in bytes. Smaller
+    /// bounds the kernel memory a stalled client holds and lets the slow-consumer policy apply
+    /// sooner. Default: the kernel's own (autotuned, up to `net.ipv4.tcp_wmem`'s maximum).
+    public var sendBufferBytes: Int?
     /// Commands a connection may send per second, on average (token bucket). Default 100.
     public var commandsPerSecond: Int
     /// Commands a connection may send in a burst above the rate. Default 200.
@@ -49,7 +53,8 @@ public struct RelayConfiguration: Decodable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case issuers, allowAnonymous, apiKeyFile, apiScope, publishScope, channelsClaim, pingIntervalSeconds
-        case pongTimeoutSeconds, connectTimeoutSeconds, maxMessageBytes, maxQueuedBytes, commandsPerSecond
+        case pongTimeoutSeconds, connectTimeoutSeconds, maxMessageBytes, maxQueuedBytes, sendBufferBytes
+        case commandsPerSecond
         case commandBurst, maxSubscriptionsPerConnection, maxConnectionsPerUser, idempotencyWindowSeconds
         case shutdownSpreadSeconds, namespaces
     }
@@ -70,6 +75,7 @@ public struct RelayConfiguration: Decodable, Sendable {
         self.connectTimeoutSeconds = try value(.connectTimeoutSeconds, 10)
         self.maxMessageBytes = try value(.maxMessageBytes, 65536)
         self.maxQueuedBytes = try value(.maxQueuedBytes, 1 << 20)
+        self.sendBufferBytes = try container.decodeIfPresent(Int.self, forKey: .sendBufferBytes)
         self.commandsPerSecond = try value(.commandsPerSecond, 100)
         self.commandBurst = try value(.commandBurst, 200)
         self.maxSubscriptionsPerConnection = try value(.maxSubscriptionsPerConnection, 256)
@@ -90,12 +96,15 @@ public struct RelayConfiguration: Decodable, Sendable {
         positive("connectTimeoutSeconds", self.connectTimeoutSeconds, max: 3600)
         positive("maxMessageBytes", self.maxMessageBytes, max: 16 << 20)
         positive("maxQueuedBytes", self.maxQueuedBytes, max: 1 << 30)
+        if let sendBufferBytes = self.sendBufferBytes { positive("sendBufferBytes", sendBufferBytes, max: 64 << 20) }
         positive("commandsPerSecond", self.commandsPerSecond)
         positive("commandBurst", self.commandBurst)
         positive("maxSubscriptionsPerConnection", self.maxSubscriptionsPerConnection)
         positive("idempotencyWindowSeconds", self.idempotencyWindowSeconds, max: 86_400)
         if self.maxConnectionsPerUser < 0 {
-            problems.append(("maxConnectionsPerUser", "expected 0 (unlimited) or more, found \(self.maxConnectionsPerUser)"))
+            problems.append(
+                ("maxConnectionsPerUser", "expected 0 (unlimited) or more, found \(self.maxConnectionsPerUser)")
+            )
         }
         if !(0...60).contains(self.shutdownSpreadSeconds) {
             problems.append(("shutdownSpreadSeconds", "expected 0 to 60 seconds, found \(self.shutdownSpreadSeconds)"))

@@ -174,7 +174,10 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
         let id = members["id"]?.unsignedValue ?? 0
         let methods = members.keys.filter { $0 != "id" }
         guard methods.count == 1, let method = methods.first, let params = members[method] else {
-            self.reply(id: id, error: RelayError.badRequest.with(message: "bad request: a command has exactly one method"))
+            self.reply(
+                id: id,
+                error: RelayError.badRequest.with(message: "bad request: a command has exactly one method")
+            )
             return
         }
         guard case .object = params else {
@@ -230,7 +233,10 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
         self.phase = .connecting
         if let token = params["token"]?.stringValue, !token.isEmpty {
             guard let verifier = self.relay.tokenVerifier, !self.configuration.issuers.isEmpty else {
-                self.reply(id: id, error: RelayError.unauthorized.with(message: "unauthorized: this relay takes no connect tokens"))
+                self.reply(
+                    id: id,
+                    error: RelayError.unauthorized.with(message: "unauthorized: this relay takes no connect tokens")
+                )
                 self.disconnect(.invalidToken)
                 return
             }
@@ -347,7 +353,10 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         guard let verifier = self.relay.tokenVerifier, !self.configuration.issuers.isEmpty else {
-            self.reply(id: id, error: RelayError.unauthorized.with(message: "unauthorized: this relay takes no refresh tokens"))
+            self.reply(
+                id: id,
+                error: RelayError.unauthorized.with(message: "unauthorized: this relay takes no refresh tokens")
+            )
             return
         }
         verifier.verify(token, issuers: self.configuration.issuers, on: self.hub.eventLoop).whenSuccess {
@@ -356,13 +365,21 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
             switch result {
             case .success(let identity):
                 guard identity.subject == self.identity?.subject || (self.identity == nil && self.user.isEmpty) else {
-                    self.reply(id: id, error: RelayError.permissionDenied.with(message: "permission denied: the token is for another user"))
+                    self.reply(
+                        id: id,
+                        error: RelayError.permissionDenied.with(
+                            message: "permission denied: the token is for another user"
+                        )
+                    )
                     return
                 }
                 let user = identity.subject ?? ""
                 if self.identity == nil, !user.isEmpty {
                     // An anonymous connection becomes its user's only through a new connect.
-                    self.reply(id: id, error: RelayError.permissionDenied.with(message: "permission denied: reconnect to change user"))
+                    self.reply(
+                        id: id,
+                        error: RelayError.permissionDenied.with(message: "permission denied: reconnect to change user")
+                    )
                     return
                 }
                 self.identity = identity
@@ -385,7 +402,10 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
 
     private func subRefresh(id: UInt64, params: WireJSON) {
         guard let channel = params["channel"]?.stringValue, self.subscriptions[channel]?.subscribed == true else {
-            self.reply(id: id, error: RelayError.badRequest.with(message: "bad request: not subscribed to that channel"))
+            self.reply(
+                id: id,
+                error: RelayError.badRequest.with(message: "bad request: not subscribed to that channel")
+            )
             return
         }
         // Subscriptions carry no tokens of their own: the connection's token grants them.
@@ -398,7 +418,10 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
 
     private func subscribe(id: UInt64, params: WireJSON) {
         guard let channel = params["channel"]?.stringValue else {
-            self.reply(id: id, error: RelayError.badRequest.with(message: "bad request: subscribe.channel must be a string"))
+            self.reply(
+                id: id,
+                error: RelayError.badRequest.with(message: "bad request: subscribe.channel must be a string")
+            )
             return
         }
         if params["token"]?.stringValue.map({ !$0.isEmpty }) == true {
@@ -497,14 +520,22 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
             let held = self.subscriptions[channel]?.held ?? []
             self.subscriptions[channel]?.held = []
             for push in held {
-                self.deliver(channel: channel, offset: push.offset, frame: push.frame, isPublication: push.isPublication)
+                self.deliver(
+                    channel: channel,
+                    offset: push.offset,
+                    frame: push.frame,
+                    isPublication: push.isPublication
+                )
             }
         }
     }
 
     private func unsubscribe(id: UInt64, params: WireJSON) {
         guard let channel = params["channel"]?.stringValue else {
-            self.reply(id: id, error: RelayError.badRequest.with(message: "bad request: unsubscribe.channel must be a string"))
+            self.reply(
+                id: id,
+                error: RelayError.badRequest.with(message: "bad request: unsubscribe.channel must be a string")
+            )
             return
         }
         self.dropSubscription(channel)
@@ -527,7 +558,10 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
 
     private func publish(id: UInt64, params: WireJSON) {
         guard let channel = params["channel"]?.stringValue, let data = params["data"] else {
-            self.reply(id: id, error: RelayError.badRequest.with(message: "bad request: publish needs channel and data"))
+            self.reply(
+                id: id,
+                error: RelayError.badRequest.with(message: "bad request: publish needs channel and data")
+            )
             return
         }
         let resolved: (name: ChannelName, options: NamespaceOptions)
@@ -538,7 +572,8 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         let subscribed = self.subscriptions[channel]?.subscribed == true
-        guard self.permissions.mayPublish(channel, name: resolved.name, options: resolved.options, subscribed: subscribed)
+        guard
+            self.permissions.mayPublish(channel, name: resolved.name, options: resolved.options, subscribed: subscribed)
         else {
             self.reply(id: id, error: .permissionDenied)
             return
@@ -563,7 +598,10 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
     /// Resolves a channel for reading (presence, history): the connection must be allowed to subscribe.
     private func readableChannel(id: UInt64, params: WireJSON, method: String) -> (String, NamespaceOptions)? {
         guard let channel = params["channel"]?.stringValue else {
-            self.reply(id: id, error: RelayError.badRequest.with(message: "bad request: \(method).channel must be a string"))
+            self.reply(
+                id: id,
+                error: RelayError.badRequest.with(message: "bad request: \(method).channel must be a string")
+            )
             return nil
         }
         switch self.relay.resolve(channel) {
@@ -583,7 +621,10 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
         let method = stats ? "presence_stats" : "presence"
         guard let (channel, options) = self.readableChannel(id: id, params: params, method: method) else { return }
         guard options.presence else {
-            self.reply(id: id, error: RelayError.notAvailable.with(message: "not available: presence is off in this namespace"))
+            self.reply(
+                id: id,
+                error: RelayError.notAvailable.with(message: "not available: presence is off in this namespace")
+            )
             return
         }
         self.relay.engine.presence(channel: channel, on: self.hub.eventLoop).whenSuccess { [self] clients in
@@ -594,7 +635,10 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
     private func history(id: UInt64, params: WireJSON) {
         guard let (channel, options) = self.readableChannel(id: id, params: params, method: "history") else { return }
         guard options.historySize > 0 else {
-            self.reply(id: id, error: RelayError.notAvailable.with(message: "not available: history is off in this namespace"))
+            self.reply(
+                id: id,
+                error: RelayError.notAvailable.with(message: "not available: history is off in this namespace")
+            )
             return
         }
         let since = params["since"].flatMap { since -> StreamPosition? in
@@ -666,16 +710,23 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    /// Drops queued publications, oldest first, until the queue is at half its limit, and tells
-    /// the client to resubscribe (and recover) each channel that lost some.
+    /// Drops queued publications, oldest first, until the queue is at half its limit. Every
+    /// channel that loses one loses all its queued publications and gets an "insufficient
+    /// state" unsubscribe: the client subscribes again and recovers from the last publication it
+    /// really got, so nothing is skipped.
     private func dropOldestPublications() {
-        var kept = Deque<Queued>()
         var affected: Set<String> = []
+        var remaining = self.queuedBytes
         let target = self.configuration.maxQueuedBytes / 2
+        for entry in self.queue where remaining > target {
+            guard let channel = entry.channel else { continue }
+            affected.insert(channel)
+            remaining -= entry.frame.readableBytes
+        }
+        var kept = Deque<Queued>()
         while let entry = self.queue.popFirst() {
-            if self.queuedBytes > target, let channel = entry.channel {
+            if let channel = entry.channel, affected.contains(channel) {
                 self.queuedBytes -= entry.frame.readableBytes
-                affected.insert(channel)
                 self.hub.counters.publicationsDropped += 1
             } else {
                 kept.append(entry)

@@ -122,11 +122,21 @@ public protocol RelayEngine: Sendable {
     func removeHistory(channel: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void>
 
     /// Adds a client to a channel's presence; with `announce`, subscribers get a `join`.
-    func addPresence(channel: String, info: ClientInfo, announce: Bool, on eventLoop: any EventLoop)
+    func addPresence(
+        channel: String,
+        info: ClientInfo,
+        announce: Bool,
+        on eventLoop: any EventLoop
+    )
         -> EventLoopFuture<Void>
 
     /// Removes a client from a channel's presence; with `announce`, subscribers get a `leave`.
-    func removePresence(channel: String, info: ClientInfo, announce: Bool, on eventLoop: any EventLoop)
+    func removePresence(
+        channel: String,
+        info: ClientInfo,
+        announce: Bool,
+        on eventLoop: any EventLoop
+    )
         -> EventLoopFuture<Void>
 
     /// The clients in a channel's presence, by client id.

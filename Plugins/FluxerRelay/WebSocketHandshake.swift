@@ -1,5 +1,5 @@
-import Foundation
 import Crypto
+import Foundation
 import NIOHTTP1
 
 /// The server side of the RFC 6455 opening handshake.

@@ -251,7 +251,9 @@ private struct WireJSONParser {
         }
         if self.index < self.bytes.count, self.bytes[self.index] | 0x20 == UInt8(ascii: "e") {
             self.index += 1
-            if self.index < self.bytes.count, self.bytes[self.index] == UInt8(ascii: "+") || self.bytes[self.index] == UInt8(ascii: "-") {
+            if self.index < self.bytes.count,
+                self.bytes[self.index] == UInt8(ascii: "+") || self.bytes[self.index] == UInt8(ascii: "-")
+            {
                 self.index += 1
             }
             guard digits(&self) > 0 else { throw self.error("expected a digit in the exponent") }

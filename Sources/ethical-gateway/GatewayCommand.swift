@@ -1,7 +1,7 @@
 import ArgumentParser
 import EthicalGateway
-import Foundation
 import FluxerRelayPlugin
+import Foundation
 import HTTPProxyPlugin
 import Logging
 import NIOCore

@@ -30,7 +30,10 @@ extension Authenticator {
         if let verified = cache?.cache.lookup(key, now: Date().timeIntervalSince1970) {
             return .verified(verified)
         }
-        func caching(_ verification: EventLoopFuture<Result<VerifiedToken, TokenRefusal>>, _ issuer: Issuer)
+        func caching(
+            _ verification: EventLoopFuture<Result<VerifiedToken, TokenRefusal>>,
+            _ issuer: Issuer
+        )
             -> TokenCheck
         {
             .pending(

@@ -11,7 +11,8 @@ public struct VerifiedIdentity: Sendable {
     public let claims: [String: JSONValue]
     /// Scopes granted by `scope` (space-delimited) and `scp`.
     public let scopes: Set<String>
-    /// `exp` in seconds since 1970; the identity must not be used after it.
+    /// The token's `exp` in seconds since 1970 (without the issuer's leeway); the identity must
+    /// not be used after it.
     public let expiresAt: Double
 
     init(_ token: VerifiedToken) {
@@ -19,7 +20,11 @@ public struct VerifiedIdentity: Sendable {
         self.subject = token.claims["sub"]?.stringValue
         self.claims = token.claims
         self.scopes = token.scopes
-        self.expiresAt = token.expiresAt
+        if case .number(let exp)? = token.claims["exp"] {
+            self.expiresAt = min(exp, token.expiresAt)
+        } else {
+            self.expiresAt = token.expiresAt
+        }
     }
 
     /// A claim by name; a name with dots reaches into objects when no top-level claim has it.
