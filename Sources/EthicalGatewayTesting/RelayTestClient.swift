@@ -113,6 +113,15 @@ public final class RelayTestClient: @unchecked Sendable {
         }
     }
 
+    /// Waits for the reply with `id` to a command sent with ``send(_:)``.
+    public func reply(to id: Int, timeout: Duration = .seconds(10)) async throws -> [String: Any] {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if let reply = self.replies.removeValue(forKey: id) { return reply }
+            try await self.receive(until: deadline, waitingFor: "the reply \(id)")
+        }
+    }
+
     /// The next message that is not a reply (a push, or `{}` for a ping).
     public func nextPush(timeout: Duration = .seconds(10)) async throws -> [String: Any] {
         let deadline = ContinuousClock.now + timeout

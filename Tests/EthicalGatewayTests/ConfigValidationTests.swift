@@ -89,7 +89,7 @@ struct ConfigValidationTests {
         let conflict = try #require(issues.first { $0.path == "$.listeners[3].port" })
         #expect(conflict.message.contains("\"c\""))
         let unknown = try #require(issues.first { $0.path == "$.backends.unknown.plugin" })
-        #expect(unknown.message.contains("available: http-proxy, redirect, respond, static"))
+        #expect(unknown.message.contains("available: fluxer-relay, http-proxy, redirect, respond, static"))
     }
 
     @Test("a route naming a backend that does not exist lists the declared ones")

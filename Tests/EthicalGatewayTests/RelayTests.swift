@@ -235,14 +235,14 @@ struct RelayTests {
         try await RelayGateway.with(relay: #""pingIntervalSeconds": 1, "pongTimeoutSeconds": 1"#) { gateway in
             let (client, reply) = try await RelayGateway.connect(gateway, token: try RelayTokens.mint("alice"))
             #expect(result(reply, "connect")?["ping"] as? Int == 1)
-            let ping = try await client.nextPush(timeout: .seconds(5))
+            let ping = try await client.nextPush(timeout: .seconds(15))
             #expect(ping.isEmpty)
-            #expect(try await client.waitForClose(timeout: .seconds(10)).code == 3012)
+            #expect(try await client.waitForClose(timeout: .seconds(20)).code == 3012)
 
             // Answering every ping keeps the connection.
             let (polite, _) = try await RelayGateway.connect(gateway, token: try RelayTokens.mint("bob"))
             for _ in 0..<3 {
-                #expect(try await polite.nextPush(timeout: .seconds(5)).isEmpty)
+                #expect(try await polite.nextPush(timeout: .seconds(15)).isEmpty)
                 polite.send("{}")
             }
             #expect(polite.closure == nil)
@@ -262,9 +262,13 @@ struct RelayTests {
             #expect(result(try await client.call("subscribe", ["channel": "a"]), "subscribe") != nil)
             #expect(result(try await client.call("subscribe", ["channel": "b"]), "subscribe") != nil)
             #expect(errorCode(try await client.call("subscribe", ["channel": "c"])) == 106)
+            // Ten commands in one frame: what is left of the burst of five passes (108: no history
+            // here), the rest get 111 (a little refill on a slow machine is allowed for).
+            client.send((1...10).map { #"{"id":\#(100 + $0),"history":{"channel":"a"}}"# }.joined(separator: "\n"))
             var codes: [Int] = []
-            for _ in 0..<4 { codes.append(errorCode(try await client.call("presence_stats", ["channel": "a"])) ?? 0) }
-            #expect(codes.contains(111), "\(codes)")
+            for id in 101...110 { codes.append(errorCode(try await client.reply(to: id)) ?? 0) }
+            #expect(codes.filter { $0 == 111 }.count >= 5, "\(codes)")
+            #expect(codes.allSatisfy { $0 == 111 || $0 == 108 }, "\(codes)")
 
             let (second, _) = try await RelayGateway.connect(gateway, token: token)
             let third = try await RelayTestClient.connect(port: gateway.port("https"))
@@ -362,10 +366,8 @@ struct RelayTests {
                 "relay slow-consumer test: fast reader got \(count) publications of 1 KB in \(elapsed) beside two stalled"
                     + " readers; publish-to-receive lag p50 \(Int(p50)) ms, p99 \(Int(p99)) ms, max \(Int(lags.last! * 1000)) ms"
             )
-            #expect(elapsed < .seconds(20))
-            // Loose: a debug build on a 2-core machine shared with other tests; the point is that
-            // the fast reader is not held until the stalled ones are dealt with.
-            #expect(p99 < 3000)
+            // No timing assertion (speed is for the benchmarks): the fast reader got every publication
+            // while both stalled readers were still paused, so delivery to it never waited for them.
 
             // The stalled strict reader was closed as slow.
             try await strict.setReading(true)
