@@ -68,6 +68,38 @@ final class Relay: Sendable {
         HistoryPolicy(size: options.historySize, ttlSeconds: options.historyTTLSeconds)
     }
 
+    /// Answers a `history` request (client command or server API) with its result object:
+    /// `limit` (absent or 0: only the position; negative: everything kept), `since`, `reverse`.
+    /// A `since` position that cannot be served completely is error 112.
+    func history(
+        _ params: WireJSON,
+        channel: String,
+        options: NamespaceOptions,
+        on eventLoop: any EventLoop
+    ) -> EventLoopFuture<Result<WireJSON, RelayError>> {
+        var since: StreamPosition?
+        if let position = params["since"], case .object = position {
+            since = StreamPosition(
+                offset: position["offset"]?.unsignedValue ?? 0,
+                epoch: position["epoch"]?.stringValue ?? ""
+            )
+        }
+        let limit = params["limit"]?.intValue ?? 0
+        return self.engine.history(
+            channel: channel,
+            since: since,
+            limit: limit < 0 ? nil : limit,
+            reverse: params["reverse"]?.boolValue ?? false,
+            history: Self.historyPolicy(options),
+            on: eventLoop
+        ).map { [since] page in
+            if let since, since.epoch != page.position.epoch || !page.complete {
+                return .failure(.unrecoverablePosition)
+            }
+            return .success(RelayWire.history(page))
+        }
+    }
+
     /// Resolves a channel to its parsed name and namespace options.
     func resolve(_ channel: String) -> Result<(name: ChannelName, options: NamespaceOptions), RelayError> {
         guard let name = ChannelName(channel) else {

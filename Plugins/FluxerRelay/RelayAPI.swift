@@ -302,28 +302,13 @@ final class RelayAPI: RequestBodyReceiver, @unchecked Sendable {
             self.respondError(RelayError.notAvailable.with(message: "not available: history is off in this namespace"))
             return
         }
-        var requestedSince: StreamPosition?
-        if case .object = params["since"] {
-            requestedSince = StreamPosition(
-                offset: params["since"]?["offset"]?.unsignedValue ?? 0,
-                epoch: params["since"]?["epoch"]?.stringValue ?? ""
-            )
-        }
-        let since = requestedSince
-        let limit = params["limit"]?.intValue
-        self.relay.engine.history(
-            channel: channel,
-            since: since,
-            limit: limit.map { $0 < 0 ? nil : $0 } ?? 0,
-            reverse: params["reverse"]?.boolValue ?? false,
-            history: Relay.historyPolicy(options),
-            on: self.request.eventLoop
-        ).whenComplete { outcome in
-            if case .success(let page) = outcome, let since, since.epoch != page.position.epoch || !page.complete {
-                self.respondError(.unrecoverablePosition)
-                return
+        self.relay.history(params, channel: channel, options: options, on: self.request.eventLoop).whenComplete {
+            outcome in
+            switch outcome {
+            case .success(.success(let result)): self.respond(.success(result))
+            case .success(.failure(let error)): self.respondError(error)
+            case .failure(let error): self.respond(.failure(error))
             }
-            self.respond(outcome.map(RelayWire.history))
         }
     }
 

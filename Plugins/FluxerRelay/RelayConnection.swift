@@ -641,24 +641,13 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
             )
             return
         }
-        let since = params["since"].flatMap { since -> StreamPosition? in
-            guard case .object = since else { return nil }
-            return StreamPosition(offset: since["offset"]?.unsignedValue ?? 0, epoch: since["epoch"]?.stringValue ?? "")
-        }
-        let limit = params["limit"]?.intValue
-        self.relay.engine.history(
-            channel: channel,
-            since: since,
-            limit: limit.map { $0 < 0 ? nil : $0 } ?? 0,
-            reverse: params["reverse"]?.boolValue ?? false,
-            history: Relay.historyPolicy(options),
-            on: self.hub.eventLoop
-        ).whenSuccess { [self] page in
-            if let since, since.epoch != page.position.epoch || !page.complete {
-                self.reply(id: id, error: .unrecoverablePosition)
-                return
+        self.relay.history(params, channel: channel, options: options, on: self.hub.eventLoop).whenComplete {
+            [self] outcome in
+            switch outcome {
+            case .success(.success(let result)): self.reply(id: id, method: "history", result: result)
+            case .success(.failure(let error)): self.reply(id: id, error: error)
+            case .failure: self.reply(id: id, error: .internal)
             }
-            self.reply(id: id, method: "history", result: RelayWire.history(page))
         }
     }
 
@@ -735,12 +724,7 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
         self.queue = kept
         for channel in affected.sorted() where self.subscriptions[channel] != nil {
             self.dropSubscription(channel)
-            let unsubscribe = RelayUnsubscribe.insufficientState
-            let push = Push.encode(
-                channel: channel,
-                kind: "unsubscribe",
-                body: .object(["code": .number(String(unsubscribe.code)), "reason": .string(unsubscribe.reason)])
-            )
+            let push = Push.unsubscribe(channel: channel, .insufficientState)
             self.queue.append(Queued(frame: push, channel: nil))
             self.queuedBytes += push.readableBytes
         }
@@ -806,15 +790,7 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
     func unsubscribeByServer(_ channel: String) {
         guard self.subscriptions[channel] != nil else { return }
         self.dropSubscription(channel)
-        let push = Push.encode(
-            channel: channel,
-            kind: "unsubscribe",
-            body: .object([
-                "code": .number(String(RelayUnsubscribe.server.code)),
-                "reason": .string(RelayUnsubscribe.server.reason),
-            ])
-        )
-        self.send(push, publicationOf: nil, options: nil)
+        self.send(Push.unsubscribe(channel: channel, .server), publicationOf: nil, options: nil)
     }
 
     /// The channels this connection is subscribed to.

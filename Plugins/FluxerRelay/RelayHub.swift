@@ -136,6 +136,15 @@ enum Push {
         return buffer
     }
 
+    /// `{"push":{"channel":…,"unsubscribe":{"code":…,"reason":…}}}`.
+    static func unsubscribe(channel: String, _ reason: RelayUnsubscribe) -> ByteBuffer {
+        Self.encode(
+            channel: channel,
+            kind: "unsubscribe",
+            body: .object(["code": .number(String(reason.code)), "reason": .string(reason.reason)])
+        )
+    }
+
     /// `{"id":…,"<method>":<result>}`.
     static func reply(id: UInt64, method: String, result: WireJSON) -> ByteBuffer {
         var buffer = ByteBuffer()

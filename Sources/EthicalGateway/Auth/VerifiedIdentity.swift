@@ -1,3 +1,16 @@
+extension JSONValue {
+    /// A claim by name; a name with dots reaches into objects when no top-level claim has it.
+    static func claim(_ name: String, in claims: [String: JSONValue]) -> JSONValue? {
+        if let direct = claims[name] { return direct }
+        var current: JSONValue? = .object(claims)
+        for part in name.split(separator: ".", omittingEmptySubsequences: false) {
+            guard case .object(let members)? = current else { return nil }
+            current = members[String(part)]
+        }
+        return current
+    }
+}
+
 /// Who a request or a relay connection speaks for: the claims of a token the gateway verified.
 ///
 /// Backends find it on ``GatewayRequest/identity`` when the route has `auth`, and get it from
@@ -29,12 +42,6 @@ public struct VerifiedIdentity: Sendable {
 
     /// A claim by name; a name with dots reaches into objects when no top-level claim has it.
     public func claim(_ name: String) -> JSONValue? {
-        if let direct = self.claims[name] { return direct }
-        var current: JSONValue? = .object(self.claims)
-        for part in name.split(separator: ".", omittingEmptySubsequences: false) {
-            guard case .object(let members)? = current else { return nil }
-            current = members[String(part)]
-        }
-        return current
+        JSONValue.claim(name, in: self.claims)
     }
 }

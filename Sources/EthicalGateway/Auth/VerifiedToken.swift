@@ -142,13 +142,7 @@ struct VerifiedToken: Sendable {
 
     /// A claim by name; a name with dots reaches into objects when no top-level claim has it.
     func claim(_ name: String) -> JSONValue? {
-        if let direct = self.claims[name] { return direct }
-        var current: JSONValue? = .object(self.claims)
-        for part in name.split(separator: ".", omittingEmptySubsequences: false) {
-            guard case .object(let members)? = current else { return nil }
-            current = members[String(part)]
-        }
-        return current
+        JSONValue.claim(name, in: self.claims)
     }
 
     private static func timestamp(_ seconds: Double) -> String {

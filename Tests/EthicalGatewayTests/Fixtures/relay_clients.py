@@ -37,7 +37,7 @@ from centrifuge import (
 )
 
 urllib3.disable_warnings()
-TIMEOUT = 10
+TIMEOUT = 20
 
 
 def insecure_context():
@@ -67,7 +67,7 @@ class Collector(SubscriptionEventHandler):
 
 
 async def roundtrip(ws_url, token):
-    client = Client(ws_url, token=token, ssl_context=insecure_context(), proxy=None)
+    client = Client(ws_url, token=token, ssl_context=insecure_context(), proxy=None, timeout=TIMEOUT)
     events = Collector()
     await client.connect()
     await client.ready(timeout=TIMEOUT)
@@ -100,7 +100,7 @@ async def recovery(ws_url, token, api_url, api_key, user):
     api = cent_client(api_url, api_key)
     client = Client(
         ws_url, token=token, ssl_context=insecure_context(), proxy=None,
-        min_reconnect_delay=1.0, max_reconnect_delay=1.5,
+        min_reconnect_delay=1.0, max_reconnect_delay=1.5, timeout=TIMEOUT,
     )
     events = Collector()
     await client.connect()
