@@ -145,6 +145,27 @@ struct RelayBrowserTests {
         }
     }
 
+    @Test(
+        "fluxer-relay.js in Chromium against a scripted server: batched frames, expiry and 109, unsubscribe pushes, timeouts",
+        .enabled(
+            if: HeadlessChromium.executable != nil,
+            "chromium is not installed (apt-get install chromium; .ci/run installs it)"
+        )
+    )
+    func clientAgainstScriptedServer() async throws {
+        let client = try String(contentsOf: Self.scriptFile, encoding: .utf8)
+        let checks = try String(
+            contentsOf: repositoryRoot.appendingPathComponent(
+                "Tests/EthicalGatewayTests/Fixtures/relay_client_checks.js"
+            ),
+            encoding: .utf8
+        )
+        let browser = try HeadlessChromium(opening: "about:blank")
+        defer { browser.stop() }
+        let outcome = try await browser.evaluate(client + "\n;\n" + checks)
+        #expect(outcome as? String == "ok", "\(String(describing: outcome))")
+    }
+
     // MARK: Helpers
 
     /// The first line (1-based) where two texts differ, with both versions of it; nil when equal.
