@@ -9,12 +9,21 @@
 //
 // Options: token (string) or getToken (async () => string), minReconnectDelay (ms, 500),
 // maxReconnectDelay (ms, 20000), timeout (ms per command, 10000), onState(state, detail),
-// onError(error). Subscription options: onPublication(data, pub), onJoin(info), onLeave(info),
-// onSubscribed(result), onUnsubscribed(detail).
+// onError(error). States: "connecting" (also while waiting to reconnect; detail has the close
+// code and reason), "connected" (detail is the connect result), "disconnected" (after
+// disconnect() or a close that says not to reconnect). Subscription options: onPublication(data,
+// pub), onJoin(info), onLeave(info), onSubscribed(result) (result.recovered === false after a
+// resubscribe means history could not fill the gap: reload state), onUnsubscribed(detail).
 (function (root) {
   "use strict";
 
   var DISCONNECTED = "disconnected", CONNECTING = "connecting", CONNECTED = "connected";
+  var MAX_TIMER = 0x7fffffff; // setTimeout fires at once for longer delays
+
+  function backoff(attempt, min, max) {
+    var delay = Math.min(max, min * Math.pow(2, Math.min(attempt, 30)));
+    return delay / 2 + Math.random() * delay / 2; // jitter: clients do not come back in step
+  }
 
   function FluxerRelay(url, options) {
     this.url = url;
@@ -43,6 +52,10 @@
     if (this.options.onError) this.options.onError(error);
   };
 
+  FluxerRelay.prototype._delay = function (attempt) {
+    return backoff(attempt, this.options.minReconnectDelay || 500, this.options.maxReconnectDelay || 20000);
+  };
+
   FluxerRelay.prototype.connect = function () {
     this._wantConnected = true;
     if (this.state !== DISCONNECTED) return;
@@ -51,46 +64,64 @@
 
   FluxerRelay.prototype.disconnect = function () {
     this._wantConnected = false;
-    clearTimeout(this._reconnectTimer);
-    this._teardown({ code: 0, reason: "disconnect called" });
+    this._teardown();
     this._setState(DISCONNECTED, { code: 0, reason: "disconnect called" });
   };
 
   FluxerRelay.prototype._open = function () {
     var self = this;
+    clearTimeout(this._reconnectTimer);
     this._setState(CONNECTING);
+    // A newer _open or a teardown makes this attempt stale: it then opens nothing.
+    var attempt = this._openAttempt = {};
     var tokenReady = (this._token === null && this.options.getToken)
-      ? Promise.resolve(this.options.getToken()).then(function (token) { self._token = token; })
+      ? this._fetchToken().then(function (token) { self._token = token; })
       : Promise.resolve();
     tokenReady.then(function () {
-      if (!self._wantConnected) return;
+      if (!self._wantConnected || self._openAttempt !== attempt) return;
       var ws = new WebSocket(self.url, "centrifuge-json");
       self._ws = ws;
-      ws.onopen = function () { self._sendConnect(); };
-      ws.onmessage = function (event) { self._receive(event.data); };
+      ws.onopen = function () { if (self._ws === ws) self._sendConnect(); };
+      ws.onmessage = function (event) { if (self._ws === ws) self._receive(event.data); };
       ws.onclose = function (event) { if (self._ws === ws) self._closed(event.code, event.reason); };
-      ws.onerror = function () { self._error({ type: "transport", message: "WebSocket error" }); };
-    }, function (error) {
-      self._error({ type: "token", message: String(error) });
-      self._scheduleReconnect();
+      ws.onerror = function () { if (self._ws === ws) self._error({ type: "transport", message: "WebSocket error" }); };
+    }).catch(function (error) {
+      if (self._openAttempt !== attempt) return;
+      self._error({ type: "token", message: String(error && error.message || error) });
+      self._closed(0, "could not open: " + String(error && error.message || error));
     });
+  };
+
+  FluxerRelay.prototype._fetchToken = function () {
+    var getToken = this.options.getToken;
+    return new Promise(function (resolve) { resolve(getToken()); }); // a throw becomes a rejection
   };
 
   FluxerRelay.prototype._sendConnect = function () {
     var self = this;
     var params = { name: "fluxer-relay.js" };
     if (this._token) params.token = this._token;
-    this._call("connect", params).then(function (result) {
+    this._send("connect", params, function (error, result) {
+      if (error) { self._connectFailed(error); return; }
       self.clientId = result.client;
       self._attempts = 0;
+      self._pong = result.pong === true;
       self._setState(CONNECTED, result);
       self._watchPings(result.ping);
-      if (result.expires) self._scheduleRefresh(result.ttl);
+      if (result.expires) self._scheduleRefresh(result.ttl, 0);
       for (var channel in self.subscriptions) self.subscriptions[channel]._subscribe();
-    }, function (error) {
-      if (error.code === 109 && self.options.getToken) self._token = null; // expired: fetch a new one
-      self._error({ type: "connect", code: error.code, message: error.message });
     });
+  };
+
+  FluxerRelay.prototype._connectFailed = function (error) {
+    if (error.code <= 2) return; // the connection is already gone (closed, timed out)
+    this._error({ type: "connect", code: error.code, message: error.message });
+    // 109: the token expired (the server keeps the socket open for another connect); with
+    // getToken fetch a new one and reconnect. Temporary errors reconnect too. Anything else (a
+    // refused token, say) is final.
+    var expired = error.code === 109 && !!this.options.getToken;
+    if (expired) this._token = null;
+    this._closed(error.code, error.message, expired || !!error.temporary);
   };
 
   FluxerRelay.prototype._watchPings = function (seconds) {
@@ -98,42 +129,64 @@
     clearTimeout(this._pingTimer);
     if (!seconds) return;
     this._pingInterval = seconds;
-    this._pingTimer = setTimeout(function () {
-      self._ws && self._ws.close(4000, "no ping");
-    }, (seconds + 10) * 1000);
+    // Not waiting for the closing handshake: on a dead network it takes a minute.
+    this._pingTimer = setTimeout(function () { self._closed(4000, "no ping"); }, (seconds + 10) * 1000);
   };
 
-  FluxerRelay.prototype._scheduleRefresh = function (ttl) {
+  FluxerRelay.prototype._scheduleRefresh = function (ttl, failures) {
     var self = this;
     clearTimeout(this._refreshTimer);
-    if (!this.options.getToken) return;
-    // Refresh a little before expiry; the server allows a short grace after it.
+    if (!this.options.getToken) return; // the server disconnects with 3005 at expiry
+    // Refresh a little before expiry; the server allows a short grace after it. After a failed
+    // refresh, try again with backoff while the connection lasts.
+    var delay = failures ? this._delay(failures) : Math.max(1, ttl * 0.9) * 1000;
     this._refreshTimer = setTimeout(function () {
-      Promise.resolve(self.options.getToken()).then(function (token) {
+      self._fetchToken().then(function (token) {
         self._token = token;
         return self._call("refresh", { token: token });
       }).then(function (result) {
-        if (result.expires) self._scheduleRefresh(result.ttl);
+        if (result.expires) self._scheduleRefresh(result.ttl, 0);
       }, function (error) {
-        self._error({ type: "refresh", code: error.code, message: error.message });
+        if (self.state !== CONNECTED) return; // the next connect sends the token we have
+        error = error || {};
+        self._error({ type: "refresh", code: error.code, message: error.message || String(error) });
+        self._scheduleRefresh(ttl, failures + 1);
       });
-    }, Math.max(1, ttl * 0.9) * 1000);
+    }, Math.min(delay, MAX_TIMER));
+  };
+
+  // Sends a command; done(error, result) runs as soon as its reply is read, before the next
+  // message in the same frame (a promise would run it after them: a publication following a
+  // subscribe reply would overtake the recovered ones). Errors with code 0-2 are local: not
+  // connected, timed out (the connection is then closed), connection closed.
+  FluxerRelay.prototype._send = function (method, params, done) {
+    var self = this;
+    if (!this._ws || this._ws.readyState !== 1) { done({ code: 0, message: "not connected" }); return 0; }
+    var id = this._nextId++;
+    var command = { id: id };
+    command[method] = params;
+    var timer = setTimeout(function () {
+      delete self._pending[id];
+      self._closed(4001, "command timeout");
+      done({ code: 1, message: "timeout" });
+    }, this.options.timeout || 10000);
+    this._pending[id] = { method: method, done: done, timer: timer };
+    this._ws.send(JSON.stringify(command));
+    return id;
+  };
+
+  // Stops waiting for a reply (a subscribe that was cancelled may never get one).
+  FluxerRelay.prototype._forget = function (id) {
+    var pending = this._pending[id];
+    if (!pending) return;
+    clearTimeout(pending.timer);
+    delete this._pending[id];
   };
 
   FluxerRelay.prototype._call = function (method, params) {
     var self = this;
     return new Promise(function (resolve, reject) {
-      if (!self._ws || self._ws.readyState !== 1) { reject({ code: 0, message: "not connected" }); return; }
-      var id = self._nextId++;
-      var command = { id: id };
-      command[method] = params;
-      var timer = setTimeout(function () {
-        delete self._pending[id];
-        reject({ code: 1, message: "timeout" });
-        self._ws && self._ws.close(4001, "command timeout");
-      }, self.options.timeout || 10000);
-      self._pending[id] = { method: method, resolve: resolve, reject: reject, timer: timer };
-      self._ws.send(JSON.stringify(command));
+      self._send(method, params, function (error, result) { if (error) reject(error); else resolve(result); });
     });
   };
 
@@ -144,6 +197,7 @@
       var message;
       try { message = JSON.parse(lines[i]); } catch (e) { this._error({ type: "protocol", message: "bad JSON" }); continue; }
       this._dispatch(message);
+      if (!this._ws) return; // the message closed the connection: drop the rest of the frame
     }
   };
 
@@ -153,33 +207,37 @@
       if (!pending) return;
       delete this._pending[message.id];
       clearTimeout(pending.timer);
-      if (message.error) pending.reject(message.error); else pending.resolve(message[pending.method] || {});
+      if (message.error) pending.done(message.error); else pending.done(null, message[pending.method] || {});
       return;
     }
     if (message.push) { this._push(message.push); return; }
-    // An empty message is a ping: answer with a pong and expect the next ping.
-    if (this._ws && this._ws.readyState === 1) this._ws.send("{}");
+    // An empty message is a ping: answer with a pong when the server asked for them.
+    if (this._pong && this._ws && this._ws.readyState === 1) this._ws.send("{}");
     this._watchPings(this._pingInterval);
   };
 
   FluxerRelay.prototype._push = function (push) {
-    var sub = this.subscriptions[push.channel];
     if (push.disconnect) { this._closed(push.disconnect.code, push.disconnect.reason); return; }
-    if (!sub) return;
+    var sub = this.subscriptions[push.channel];
+    if (!sub || sub.state !== "subscribed") return;
     if (push.pub) sub._publication(push.pub);
     else if (push.join && sub.options.onJoin) sub.options.onJoin(push.join.info);
     else if (push.leave && sub.options.onLeave) sub.options.onLeave(push.leave.info);
     else if (push.unsubscribe) sub._serverUnsubscribe(push.unsubscribe);
   };
 
-  FluxerRelay.prototype._teardown = function (detail) {
+  // Forgets the connection (timers, pending commands, the socket); subscriptions stay wanted.
+  FluxerRelay.prototype._teardown = function () {
+    clearTimeout(this._reconnectTimer);
     clearTimeout(this._pingTimer);
     clearTimeout(this._refreshTimer);
-    for (var id in this._pending) {
-      clearTimeout(this._pending[id].timer);
-      this._pending[id].reject({ code: 2, message: "connection closed" });
-    }
+    this._openAttempt = null;
+    var pending = this._pending;
     this._pending = {};
+    for (var id in pending) {
+      clearTimeout(pending[id].timer);
+      pending[id].done({ code: 2, message: "connection closed" });
+    }
     for (var channel in this.subscriptions) this.subscriptions[channel]._connectionLost();
     if (this._ws) {
       var ws = this._ws;
@@ -188,21 +246,22 @@
     }
   };
 
-  FluxerRelay.prototype._closed = function (code, reason) {
-    this._teardown({ code: code, reason: reason });
+  // The connection ended: reconnect with backoff unless the code (or `reconnect`) says not to.
+  FluxerRelay.prototype._closed = function (code, reason, reconnect) {
+    this._teardown();
     // 3500-3999 and 4500-4999 mean "do not reconnect"; 3005 (expired) means "get a new token".
-    var terminal = (code >= 3500 && code < 4000) || (code >= 4500 && code < 5000);
-    if (code === 3005 || code === 3500) this._token = this.options.getToken ? null : this._token;
-    this._setState(DISCONNECTED, { code: code, reason: reason, reconnect: !terminal });
-    if (!terminal && this._wantConnected) this._scheduleReconnect();
-  };
-
-  FluxerRelay.prototype._scheduleReconnect = function () {
+    if (reconnect === undefined) reconnect = !((code >= 3500 && code < 4000) || (code >= 4500 && code < 5000));
+    if (code === 3005 && this.options.getToken) this._token = null;
+    if (!reconnect || !this._wantConnected) {
+      this._wantConnected = false;
+      this._setState(DISCONNECTED, { code: code, reason: reason, reconnect: false });
+      return;
+    }
     var self = this;
-    var min = this.options.minReconnectDelay || 500, max = this.options.maxReconnectDelay || 20000;
-    var delay = Math.min(max, min * Math.pow(2, this._attempts++));
-    delay = delay / 2 + Math.random() * delay / 2; // jitter: clients do not come back in step
-    clearTimeout(this._reconnectTimer);
+    var delay = this._delay(this._attempts++);
+    // Reported on every close, also one while still connecting.
+    this.state = CONNECTING;
+    if (this.options.onState) this.options.onState(CONNECTING, { code: code, reason: reason, reconnect: true, delay: delay });
     this._reconnectTimer = setTimeout(function () { if (self._wantConnected) self._open(); }, delay);
   };
 
@@ -228,27 +287,57 @@
     this.state = "unsubscribed";
     this.offset = null;
     this.epoch = null;
+    this._attempts = 0;
+    this._retryTimer = null;
   }
 
   Subscription.prototype._subscribe = function () {
     var self = this;
+    clearTimeout(this._retryTimer);
     if (this.state === "subscribing" || this.state === "subscribed") return;
+    if (this.client.subscriptions[this.channel] !== this || this.client.state !== CONNECTED) return;
     this.state = "subscribing";
     var params = { channel: this.channel };
-    if (this.offset !== null) { params.recover = true; params.offset = this.offset; params.epoch = this.epoch; }
-    this.client._call("subscribe", params).then(function (result) {
+    if (this.offset !== null) { params.recover = true; params.offset = this.offset; params.epoch = this.epoch || ""; }
+    this._pendingId = this.client._send("subscribe", params, function (error, result) {
+      if (self.state !== "subscribing") return; // unsubscribed meanwhile
+      if (error) { self._subscribeFailed(error); return; }
       self.state = "subscribed";
+      self._attempts = 0;
       if (result.recoverable || result.positioned) {
-        var pubs = result.publications || [];
-        for (var i = 0; i < pubs.length; i++) self._publication(pubs[i]);
-        self.epoch = result.epoch;
-        if (self.offset === null || !result.recovered) self.offset = Number(result.offset || 0);
+        var top = Number(result.offset || 0);
+        if (result.was_recovering && result.recovered) {
+          var pubs = result.publications || [];
+          for (var i = 0; i < pubs.length; i++) self._publication(pubs[i]);
+          if (self.offset < top) self.offset = top;
+        } else {
+          // A new position (first subscribe, or history could not fill the gap): continue from here.
+          self.offset = top;
+        }
+        self.epoch = result.epoch || "";
       }
       if (self.options.onSubscribed) self.options.onSubscribed(result);
-    }, function (error) {
-      self.state = "unsubscribed";
-      if (self.options.onUnsubscribed) self.options.onUnsubscribed({ code: error.code, reason: error.message });
     });
+  };
+
+  Subscription.prototype._subscribeFailed = function (error) {
+    this.state = "unsubscribed";
+    if (error.code <= 2) return; // the connection is gone: subscribed again after the reconnect
+    if (error.temporary) this._retry();
+    else this._end({ code: error.code, reason: error.message });
+  };
+
+  Subscription.prototype._retry = function () {
+    var self = this;
+    clearTimeout(this._retryTimer);
+    this._retryTimer = setTimeout(function () { self._subscribe(); }, this.client._delay(this._attempts++));
+  };
+
+  Subscription.prototype._end = function (detail) {
+    clearTimeout(this._retryTimer);
+    this.state = "unsubscribed";
+    if (this.client.subscriptions[this.channel] === this) delete this.client.subscriptions[this.channel];
+    if (this.options.onUnsubscribed) this.options.onUnsubscribed(detail);
   };
 
   Subscription.prototype._publication = function (pub) {
@@ -262,19 +351,23 @@
 
   Subscription.prototype._serverUnsubscribe = function (detail) {
     this.state = "unsubscribed";
-    if (detail.code >= 2500) { this._subscribe(); return; } // insufficient state: resubscribe and recover
-    delete this.client.subscriptions[this.channel];
-    if (this.options.onUnsubscribed) this.options.onUnsubscribed(detail);
+    // 2500 and up (insufficient state, expired): subscribe again, recovering from our offset.
+    if (detail.code >= 2500) this._retry();
+    else this._end(detail);
   };
 
   Subscription.prototype._connectionLost = function () {
-    if (this.state !== "unsubscribed") this.state = "unsubscribed";
+    clearTimeout(this._retryTimer);
+    this.state = "unsubscribed";
   };
 
   Subscription.prototype.unsubscribe = function () {
-    delete this.client.subscriptions[this.channel];
+    var subscribed = this.state !== "unsubscribed";
+    if (this.state === "subscribing") this.client._forget(this._pendingId);
+    clearTimeout(this._retryTimer);
     this.state = "unsubscribed";
-    if (this.client.state === CONNECTED) return this.client._call("unsubscribe", { channel: this.channel });
+    if (this.client.subscriptions[this.channel] === this) delete this.client.subscriptions[this.channel];
+    if (subscribed && this.client.state === CONNECTED) return this.client._call("unsubscribe", { channel: this.channel });
     return Promise.resolve({});
   };
 
