@@ -21,6 +21,8 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
         var lastOffset: UInt64 = 0
         /// Pushes that arrived while the subscribe reply was being prepared.
         var held: [(offset: UInt64, frame: ByteBuffer, isPublication: Bool)] = []
+        /// Tells this subscribe apart from a later one to the same channel.
+        let attempt: UInt64
     }
 
     /// A frame waiting for the socket; `channel` is set for publications, which a slow
@@ -43,6 +45,7 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
     private var admittedUser: String?
     private var permissions = ChannelPermissions(user: "", scopes: [], channelGrants: [], publishScope: "")
     private var subscriptions: [String: Subscription] = [:]
+    private var subscribeAttempts: UInt64 = 0
     /// Lines received while the connect command was being verified.
     private var pendingLines: [[UInt8]] = []
 
@@ -73,8 +76,14 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
         self.context = context
         self.hub.add(self)
         self.hub.counters.connectionsAccepted += 1
+        self.startConnectDeadline()
+    }
+
+    /// Closes the connection unless `connect` succeeds within `connectTimeoutSeconds` from now.
+    private func startConnectDeadline() {
+        self.deadlineTask?.cancel()
         let timeout = TimeAmount.seconds(Int64(self.configuration.connectTimeoutSeconds))
-        self.deadlineTask = context.eventLoop.scheduleTask(in: timeout) { [weak self] in
+        self.deadlineTask = self.hub.eventLoop.scheduleTask(in: timeout) { [weak self] in
             guard let self, self.phase != .connected else { return }
             self.disconnect(RelayDisconnect.stale.with(reason: "stale: no connect command in time"))
         }
@@ -265,6 +274,7 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
             // The client fetches a new token and connects again.
             self.reply(id: id, error: RelayError.tokenExpired)
             self.phase = .awaitingConnect
+            self.startConnectDeadline()
             self.runPendingLines()
         } else {
             self.reply(id: id, error: RelayError.unauthorized.with(message: "unauthorized: \(refusal.reason)"))
@@ -459,7 +469,9 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         // Registered first and holding pushes, so nothing published while history is read is lost.
-        self.subscriptions[channel] = Subscription(options: options)
+        self.subscribeAttempts += 1
+        let attempt = self.subscribeAttempts
+        self.subscriptions[channel] = Subscription(options: options, attempt: attempt)
         self.hub.subscribe(self, to: channel)
 
         let wantsRecovery = params["recover"]?.boolValue == true && options.recovery
@@ -482,7 +494,17 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
             ).map { Optional($0) }
             : eventLoop.makeSucceededFuture(nil)
         page.whenComplete { [self] outcome in
-            guard self.phase == .connected, self.subscriptions[channel] != nil else { return }
+            guard self.phase == .connected else { return }
+            guard self.subscriptions[channel]?.attempt == attempt else {
+                // Unsubscribed (and maybe subscribed again) while this one was being prepared.
+                self.reply(
+                    id: id,
+                    error: RelayError.badRequest.with(
+                        message: "bad request: unsubscribed before the subscribe completed"
+                    )
+                )
+                return
+            }
             guard case .success(let page) = outcome else {
                 self.dropSubscription(channel)
                 self.reply(id: id, error: .internal)
@@ -496,14 +518,12 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
                 result["epoch"] = .string(page.position.epoch)
                 result["offset"] = .number(String(page.position.offset))
                 lastOffset = page.position.offset
-                if let since {
+                if since != nil {
                     result["was_recovering"] = .bool(true)
                     result["recovered"] = .bool(page.complete)
                     if page.complete {
                         result["publications"] = .array(page.publications.map(\.wire))
                     }
-                    // Not recovered: the client reloads its state and continues from here.
-                    _ = since
                 }
             }
             if options.presence {

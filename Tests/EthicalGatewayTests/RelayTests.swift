@@ -311,6 +311,7 @@ struct RelayTests {
     func slowConsumer() async throws {
         let relay = #"""
             "maxQueuedBytes": 1048576, "sendBufferBytes": 262144, "commandsPerSecond": 100000, "commandBurst": 100000,
+            "pingIntervalSeconds": 600,
             """# + " "
             + RelayGateway.namespaces
         try await RelayGateway.with(relay: relay) { gateway in
