@@ -15,6 +15,13 @@ extension Authenticator {
         await self.verifiedUncached(token) != nil
     }
 
+    /// The filter a route with `auth` runs first, as the runtime builds it: bearer token from the
+    /// headers, the loop's cache, then verification and the route's policy. Run it on one of the
+    /// loops of the group this authenticator was built with, as the gateway does.
+    public func authFilter(for route: RouteAuthConfiguration) -> any Filter {
+        AuthFilter(policy: RoutePolicy(route), authenticator: self)
+    }
+
     fileprivate func verifiedUncached(_ token: String) async -> VerifiedToken? {
         let maxBytes = self.issuers.values.map(\.configuration.maxTokenBytes).max() ?? 8192
         guard let parsed = try? CompactToken(token, maxBytes: maxBytes), let claimed = parsed.issuer,
