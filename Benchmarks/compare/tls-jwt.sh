@@ -188,9 +188,9 @@ mkdir -p "$ROOT/Benchmarks/results"
                 spread="$(column "$key" 2 | sort -n | head -1)..$(column "$key" 2 | sort -n | tail -1)"
                 latency=$(column "$key" 3 | median)
                 p99=$(column "$key" 4 | awk '$1!="-"' | median)
-                errors=$(awk -v k="$key" '$1==k {for (i=5;i<=NF;i++) printf "%s ", $i}' "$WORK/results" | tr -s ' ' | head -c 80)
+                errors=$(awk -v k="$key" '$1==k {e=""; for (i=5;i<=NF;i++) e=e $i " "; if (e!="none ") printf "%s", e}' "$WORK/results" | head -c 80)
                 ratio=$(awk -v a="$rps" -v b="$haproxy_rps" 'BEGIN { if (b>0) printf "%.2f", a/b; else print "-" }')
-                echo "| $tool | $mode | $side | $rps | $spread | $latency | $p99 | $ratio | $errors |"
+                echo "| $tool | $mode | $side | $rps | $spread | $latency | $p99 | $ratio | ${errors:-none} |"
             done
         done
     done
