@@ -131,7 +131,7 @@ mkdir -p "$ROOT/Benchmarks/results"
     echo
     echo "Command: \`Benchmarks/compare/idle-http.sh${1:+ $1}\` ($CONNECTIONS connections, one request each, then idle; RSS of all the side's processes before and after; each side started fresh, $ROUNDS rounds in alternation, medians; spread = min..max KiB/connection)"
     echo
-    echo "Machine: $(nproc) cores, $(uname -sr), $(nginx -v 2>&1 | sed 's/.*: //') (2 workers), $(haproxy -v | head -1 | awk '{print $1, $3}') (nbthread 2), gateway $("$GATEWAY" version | awk '{print $2}') (release build, 2 event loops), $(python3 --version), date $(date -u +%Y-%m-%dT%H:%MZ)"
+    echo "Machine: $(nproc) cores, $(uname -sr), $(nginx -v 2>&1 | sed 's/.*: //') (2 workers), $(haproxy -v | head -1 | awk '{print $1, $3}') (nbthread 2), gateway $("$GATEWAY" version | awk '{print $2}') at $(git rev-parse --short HEAD 2>/dev/null || echo "?") (release build, 2 event loops), $(python3 --version), date $(date -u +%Y-%m-%dT%H:%MZ)"
     echo
     echo "| side | RSS before MiB | RSS after MiB | KiB per connection (median) | spread | ratio vs nginx | RSS after / N, KiB |"
     echo "|---|---|---|---|---|---|---|"

@@ -175,7 +175,7 @@ mkdir -p "$ROOT/Benchmarks/results"
     echo
     echo "Command: \`Benchmarks/compare/tls-jwt.sh${1:+ $1}\` (h2load -t2 -c$CONNECTIONS -m$STREAMS -D$DURATION over HTTP/2; wrk -t2 -c$CONNECTIONS -d${DURATION}s over HTTP/1.1; TLS with an RSA-2048 certificate; one valid RS256 token on every request; $ROUNDS rounds in alternation, medians; spread = min..max req/s)"
     echo
-    echo "Machine: $(nproc) cores, $(uname -sr), $(haproxy -v | head -1 | awk '{print $1, $3}') ($(openssl version | awk '{print $1, $2}')), $(h2load --version 2>&1 | head -1), $(wrk --version 2>&1 | head -1 | awk '{print $1, $2}'), upstream $(nginx -v 2>&1 | sed 's/.*: //'), gateway $("$GATEWAY" version | awk '{print $2}') (release build), date $(date -u +%Y-%m-%dT%H:%MZ)"
+    echo "Machine: $(nproc) cores, $(uname -sr), $(haproxy -v | head -1 | awk '{print $1, $3}') ($(openssl version | awk '{print $1, $2}')), $(h2load --version 2>&1 | head -1), $(wrk --version 2>&1 | head -1 | awk '{print $1, $2}'), upstream $(nginx -v 2>&1 | sed 's/.*: //'), gateway $("$GATEWAY" version | awk '{print $2}') at $(git rev-parse --short HEAD 2>/dev/null || echo "?") (release build), date $(date -u +%Y-%m-%dT%H:%MZ)"
     echo
     echo "| tool | mode | side | req/s (median) | spread | p50 ms (wrk) / mean ms (h2load) | p99 ms | ratio vs HAProxy | errors |"
     echo "|---|---|---|---|---|---|---|---|---|"
