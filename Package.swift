@@ -38,6 +38,9 @@ let package = Package(
     products: [
         .executable(name: "ethical-gateway", targets: ["ethical-gateway"]),
         .library(name: "EthicalGateway", targets: ["EthicalGateway"]),
+        // Only for the micro benchmarks in Benchmarks/, a package of its own that measures the
+        // proxy's header work through `@_spi(Benchmarks)`; products are all another package sees.
+        .library(name: "HTTPProxyPlugin", targets: ["HTTPProxyPlugin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),

@@ -5,7 +5,8 @@
 #           workflow files parse as YAML and name only scripts that exist
 #   build   swift build --build-tests
 #   test    swift test (the README's test command)
-#   bench   Benchmarks/compare/proxy.sh --smoke (only with --bench; installs nginx, wrk, haproxy)
+#   bench   Benchmarks/smoke.sh: every comparison in smoke mode (only with --bench; installs
+#           nginx, wrk, haproxy, h2load)
 #   image   docker build of the Dockerfile (only with --image; needs a Docker engine)
 #   deploy  scripts/deploy.sh (only with --deploy; needs PORTAINER_WEBHOOK_URL, and PUBLIC_HOST or
 #           HEALTH_URL; DEPLOY_VERSION and the rest as in scripts/deploy.sh --help)
@@ -176,10 +177,10 @@ stage_test() {
 }
 
 stage_bench() {
-    if [ ! -x Benchmarks/compare/proxy.sh ]; then
-        skipped "bench" "Benchmarks/compare/proxy.sh is missing"
+    if [ ! -x Benchmarks/smoke.sh ]; then
+        skipped "bench" "Benchmarks/smoke.sh is missing"
     else
-        check "bench" Benchmarks/compare/proxy.sh --smoke
+        check "bench" Benchmarks/smoke.sh
         echo "run_dev: benchmark results are in Benchmarks/results/"
     fi
 }

@@ -11,7 +11,8 @@ ROOT=$PWD
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-50}
 ROUNDS=${ROUNDS:-3}
-if [ "${1:-}" = "--smoke" ]; then DURATION=2; ROUNDS=1; fi
+SMOKE=
+if [ "${1:-}" = "--smoke" ]; then SMOKE=1; DURATION=2; ROUNDS=1; fi
 
 need=()
 command -v nginx >/dev/null || need+=(nginx-light)
@@ -96,7 +97,7 @@ for mode in keepalive close; do
 done
 
 median() { sort -n | awk '{a[NR]=$1} END { if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
-OUT="$ROOT/Benchmarks/results/proxy-$(date -u +%Y-%m-%d).md"
+OUT="$ROOT/Benchmarks/results/proxy-$(date -u +%Y-%m-%d)${SMOKE:+-smoke}.md"
 mkdir -p "$ROOT/Benchmarks/results"
 {
   echo "# Plain reverse proxy: Ethical Gateway vs nginx vs HAProxy"

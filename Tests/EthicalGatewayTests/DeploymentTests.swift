@@ -283,7 +283,7 @@ struct DeploymentTests {
         }
         #expect(
             scripts.isSuperset(of: [
-                "scripts/run_dev.sh", ".ci/run", "Benchmarks/compare/proxy.sh", "scripts/deploy.sh",
+                "scripts/run_dev.sh", ".ci/run", "Benchmarks/smoke.sh", "scripts/deploy.sh",
             ])
         )
         for script in scripts.sorted() {
@@ -299,7 +299,7 @@ struct DeploymentTests {
         #expect(allRuns.contains("scripts/run_dev.sh --only lint"))
         #expect(allRuns.contains("scripts/run_dev.sh --only build"))
         #expect(allRuns.contains(".ci/run"))
-        #expect(allRuns.contains("Benchmarks/compare/proxy.sh --smoke"))
+        #expect(allRuns.contains("Benchmarks/smoke.sh"))
         #expect(uses.contains { $0.hasPrefix("actions/upload-artifact@") })
         #expect(uses.contains { $0.hasPrefix("actions/cache@") })
         #expect(uses.contains { $0.hasPrefix("docker/build-push-action@") })
