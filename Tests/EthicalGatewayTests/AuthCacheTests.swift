@@ -19,7 +19,7 @@ struct AuthCacheTests {
         return try Issuer(configuration, configDirectory: lab.directory.url, logger: Logger(label: "test"))
     }
 
-    @Test("a cached token costs a hash and a lookup, far less than parsing and a signature check")
+    @Test("a cached token is answered by a hash and a lookup (the time each costs is in Benchmarks/: JWTVerification)")
     func cachedVersusUncached() async throws {
         let lab = try await TokenLab.shared()
         let issuer = try Self.issuer(lab: lab)
@@ -46,8 +46,8 @@ struct AuthCacheTests {
         #expect(hits == rounds)
         let perUncached = uncached / rounds
         let perCached = cached / rounds
+        // Printed for information only; speed is judged by the benchmarks, never by a timed test.
         print("auth: uncached verification \(perUncached) per token, cached \(perCached) per token (debug build)")
-        #expect(perCached * 10 < perUncached)
     }
 
     @Test("the cache never answers for a token past its exp, and stays bounded")

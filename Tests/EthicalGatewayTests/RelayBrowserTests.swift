@@ -119,9 +119,9 @@ struct RelayBrowserTests {
             #expect(try await browser.evaluate("relay.state") as? String == "connected")
             #expect(try await Self.stateAttribute(browser, "connects") == "1")
 
-            // Drop the socket, with a reconnect delay (2 to 4 s with jitter) long enough to publish in.
+            // Drop the socket, with a reconnect delay (4 to 8 s with jitter) long enough to publish in.
             _ = try await browser.evaluate(
-                "relay.options.minReconnectDelay = relay.options.maxReconnectDelay = 4000; relay._ws.close(); true"
+                "relay.options.minReconnectDelay = relay.options.maxReconnectDelay = 8000; relay._ws.close(); true"
             )
             _ = try await browser.waitFor(#"document.getElementById("state").dataset.state === "connecting""#)
             for (offset, text) in ["four", "five", "six"].enumerated() {
@@ -129,7 +129,7 @@ struct RelayBrowserTests {
             }
             #expect(
                 try await browser.evaluate("relay.state") as? String == "connecting",
-                "the page reconnected before all three were published (machine too slow for the 2 s window?)"
+                "the page reconnected before all three were published (machine too slow for the 4 s window?)"
             )
             shown = try await Self.publications(in: browser, atLeast: 6)
             #expect(shown.map(\.offset) == [1, 2, 3, 4, 5, 6])
