@@ -38,6 +38,7 @@ let package = Package(
     products: [
         .executable(name: "ethical-gateway", targets: ["ethical-gateway"]),
         .library(name: "EthicalGateway", targets: ["EthicalGateway"]),
+        .library(name: "FluxerRelayPlugin", targets: ["FluxerRelayPlugin"]),
         // Only for the micro benchmarks in Benchmarks/, a package of its own that measures the
         // proxy's header work through `@_spi(Benchmarks)`; products are all another package sees.
         .library(name: "HTTPProxyPlugin", targets: ["HTTPProxyPlugin"]),
@@ -90,6 +91,7 @@ let package = Package(
             path: "Plugins/FluxerRelay",
             extraDependencies: [
                 .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "DequeModule", package: "swift-collections"),

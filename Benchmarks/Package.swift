@@ -45,6 +45,10 @@ let package = Package(
             ]
         ),
         benchmarkTarget(
+            "RelayFanOut",
+            dependencies: [.product(name: "FluxerRelayPlugin", package: "ethical-gateway")]
+        ),
+        benchmarkTarget(
             "ProxyHeaders",
             dependencies: [
                 .product(name: "EthicalGateway", package: "ethical-gateway"),

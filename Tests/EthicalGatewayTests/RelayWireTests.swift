@@ -1,4 +1,4 @@
-import FluxerRelayPlugin
+@_spi(Benchmarks) import FluxerRelayPlugin
 import NIOCore
 import Testing
 
@@ -27,5 +27,12 @@ struct RelayWireTests {
     )
     func malformed(_ text: String) {
         #expect(throws: WireJSONError.self) { try WireJSON.parse(Array(text.utf8)) }
+    }
+
+    @Test("in-process fan-out (what the micro benchmark measures): one publication, one frame per subscriber")
+    func fanOutProbe() throws {
+        let probe = try RelayFanOutProbe(subscribers: 100)
+        #expect(try probe.publish() == 100)
+        #expect(try probe.publish() == 100)
     }
 }

@@ -1,0 +1,100 @@
+import EthicalGateway
+import Foundation
+import Logging
+import NIOCore
+import NIOEmbedded
+import NIOWebSocket
+
+/// One publication delivered to N subscribers inside one process, for the relay fan-out micro
+/// benchmark in `Benchmarks/` (ordo-one/benchmark). SPI, not API: `@_spi(Benchmarks) import
+/// FluxerRelayPlugin` is needed to see it.
+///
+/// The subscribers are real ``RelayConnection`` handlers on embedded channels (no sockets):
+/// each connected and subscribed through the protocol, so a publish runs the engine, the hub,
+/// every connection's delivery and the frame it writes; ``publish()`` then takes the frames out.
+@_spi(Benchmarks)
+public final class RelayFanOutProbe {
+    private let loop = EmbeddedEventLoop()
+    private let relay: Relay
+    private let channels: [EmbeddedChannel]
+    private let data = WireJSON.object(["text": .string("hello subscribers"), "n": .number("42")])
+
+    /// Connects `subscribers` anonymous clients and subscribes each to `bench:fanout`.
+    public init(subscribers: Int) throws {
+        var configuration = try JSONValue.parse(Data(#"{ "allowAnonymous": true, "pingIntervalSeconds": 3600 }"#.utf8))
+            .decodeStrictly(RelayConfiguration.self)
+        configuration.namespaces = ["bench": NamespaceOptions(subscribe: .any, publish: .any)]
+        self.relay = Relay(
+            name: "bench",
+            configuration: configuration,
+            engine: MemoryEngine(),
+            namespaces: try NamespaceStore(configured: configuration.namespaces, file: nil),
+            eventLoopGroup: self.loop,
+            tokenVerifier: nil,
+            apiKey: nil,
+            clientScript: ByteBuffer()
+        )
+        var logger = Logger(label: "relay-benchmark")
+        logger.logLevel = .critical
+        var channels: [EmbeddedChannel] = []
+        for _ in 0..<subscribers {
+            let channel = EmbeddedChannel(loop: self.loop)
+            try channel.pipeline.syncOperations.addHandler(
+                RelayConnection(
+                    relay: self.relay,
+                    hub: self.relay.hub.hub(for: self.loop),
+                    identity: nil,
+                    logger: logger
+                )
+            )
+            for command in [#"{"id":1,"connect":{}}"#, #"{"id":2,"subscribe":{"channel":"bench:fanout"}}"#] {
+                // Client frames arrive masked: the connection unmasks them.
+                let key = WebSocketMaskingKey.random()
+                var data = ByteBuffer(string: command)
+                data.webSocketMask(key)
+                try channel.writeInbound(WebSocketFrame(fin: true, opcode: .text, maskKey: key, data: data))
+            }
+            channels.append(channel)
+
+        }
+        self.channels = channels
+        self.loop.run()
+        let replies = try self.drain()
+        guard replies == 2 * subscribers else {
+            throw RelayFanOutProbeError(
+                message: "expected a connect and a subscribe reply per subscriber, got \(replies) replies"
+            )
+        }
+    }
+
+    /// Publishes once and takes every subscriber's frame; returns how many frames were written.
+    @discardableResult
+    public func publish() throws -> Int {
+        _ = self.relay.engine.publish(
+            channel: "bench:fanout",
+            data: self.data,
+            info: nil,
+            tags: [:],
+            history: HistoryPolicy(size: 0, ttlSeconds: 60),
+            idempotencyKey: nil,
+            idempotencyWindow: 0,
+            on: self.loop
+        )
+        self.loop.run()
+        return try self.drain()
+    }
+
+    private func drain() throws -> Int {
+        var frames = 0
+        for channel in self.channels {
+            while try channel.readOutbound(as: WebSocketFrame.self) != nil { frames += 1 }
+        }
+        return frames
+    }
+}
+
+/// The probe's set-up did not end with every subscriber connected and subscribed.
+struct RelayFanOutProbeError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { self.message }
+}
