@@ -14,7 +14,7 @@ import NIOWebSocket
 public final class RelayTestClient: @unchecked Sendable {
     /// A message the server sent, or the end of the connection.
     enum Event: Sendable {
-        case message(SendableBox)
+        case text(String)
         case closed(code: Int, reason: String)
     }
 
@@ -33,6 +33,10 @@ public final class RelayTestClient: @unchecked Sendable {
         self.events = events
         self.handshakeStatus = handshakeStatus
     }
+
+    /// The clients' own event loops: the gateways under test run on NIO's singleton group, and a
+    /// busy client must not slow them down (nor they it).
+    static let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
 
     /// Opens a WebSocket to `127.0.0.1:port` (TLS without certificate checks when `tls`).
     /// `receiveBufferBytes` shrinks the socket's receive buffer, so a paused reader fills up quickly.
@@ -55,7 +59,7 @@ public final class RelayTestClient: @unchecked Sendable {
                 configuration.applicationProtocols = ["http/1.1"]
                 return try NIOSSLContext(configuration: configuration)
             }() : nil
-        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        var bootstrap = ClientBootstrap(group: Self.group)
         if let receiveBufferBytes {
             // Before connecting, so the window the client announces stays small.
             bootstrap = bootstrap.channelOption(.socketOption(.so_rcvbuf), value: .init(receiveBufferBytes))
@@ -162,12 +166,16 @@ public final class RelayTestClient: @unchecked Sendable {
         }
         let event = await self.events.next(until: deadline)
         switch event {
-        case .message(let box)?:
-            let message = box.value as? [String: Any] ?? [:]
-            if let id = message["id"] as? Int, id > 0 {
-                self.replies[id] = message
-            } else {
-                self.pushes.append(message)
+        case .text(let text)?:
+            for line in text.split(separator: "\n") {
+                guard let message = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+                    continue
+                }
+                if let id = message["id"] as? Int, id > 0 {
+                    self.replies[id] = message
+                } else {
+                    self.pushes.append(message)
+                }
             }
         case .closed(let code, let reason)?:
             self.closure = (code, reason)
@@ -201,7 +209,7 @@ private final class HandshakeHandler: ChannelInboundHandler, RemovableChannelHan
         self.port = port
         self.headers = headers
         self.events = events
-        self.result = MultiThreadedEventLoopGroup.singleton.any().makePromise()
+        self.result = RelayTestClient.group.any().makePromise()
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -269,13 +277,8 @@ private final class FrameCollector: ChannelInboundHandler, @unchecked Sendable {
         let frame = self.unwrapInboundIn(data)
         switch frame.opcode {
         case .text:
-            let text = String(buffer: frame.unmaskedData)
-            for line in text.split(separator: "\n") {
-                guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
-                    continue
-                }
-                self.events.push(.message(SendableBox(object)))
-            }
+            // Parsed by the test's task, not here on the event loop.
+            self.events.push(.text(String(buffer: frame.unmaskedData)))
         case .connectionClose:
             var data = frame.unmaskedData
             let code = data.readInteger(as: UInt16.self).map(Int.init) ?? 1005
@@ -297,12 +300,6 @@ private final class FrameCollector: ChannelInboundHandler, @unchecked Sendable {
         self.closed = true
         self.events.push(.closed(code: code, reason: reason))
     }
-}
-
-/// Carries a `JSONSerialization` value across the stream (values are never mutated).
-struct SendableBox: @unchecked Sendable {
-    let value: Any
-    init(_ value: Any) { self.value = value }
 }
 
 /// Events in arrival order, with one waiter at a time and a deadline for it.
