@@ -31,18 +31,18 @@ settled_rss() {
     echo "$current"
 }
 
-measure() { # side
+measure() { # side round
     if [ "$1" = gateway ]; then start_gateway; else start_nats; fi
     local pid=$SERVER_PID port=$SERVER_PORT before after held=0 line=""
     before=$(settled_rss "$pid")
-    local url=$GW_URL protocol=relay
+    local url=$GW_URL protocol=relay out="$WORK/idle-$1-$2.out"
     [ "$1" = nats ] && url=$NATS_URL && protocol=nats
     "$LOAD" --protocol "$protocol" --url "$url" --subscribers "$CONNECTIONS" --idle --hold 300 \
-        > "$WORK/idle.out" 2>>"$WORK/load.log" &
+        > "$out" 2>>"$WORK/load.log" &
     local load=$!; PIDS+=("$load")
     # Ready when the generator prints its line (every client subscribed or failed), at most 120 s.
     for _ in $(seq 1 1200); do
-        line=$(head -1 "$WORK/idle.out" 2>/dev/null || true)
+        line=$(head -1 "$out" 2>/dev/null || true)
         [ -n "$line" ] && break
         kill -0 "$load" 2>/dev/null || break
         sleep 0.1
@@ -61,8 +61,8 @@ measure() { # side
 
 : > "$WORK/results"
 for round in $(seq 1 "$ROUNDS"); do
-    measure gateway
-    measure nats
+    measure gateway "$round"
+    measure nats "$round"
 done
 
 OUT="$ROOT/Benchmarks/results/idle-websocket-$(date -u +%Y-%m-%d).md"
@@ -83,4 +83,8 @@ col() { awk -v s="$1" -v c="$2" '$1==s && $2!="failed" {print $c}' "$WORK/result
     ratio=$(awk -v a="$kib" -v b="$nats_kib" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
     echo "| $side | $kib | $(col $side 2 | sort -n | head -1)..$(col $side 2 | sort -n | tail -1) | $(col $side 3 | median) | $(col $side 4 | median) | $(col $side 5 | median) | $(col $side 6 | median) | $ratio |"
   done
+  echo
+  echo "Raw rounds (side, KiB per connection, VmRSS before, after, held, failed):"
+  echo
+  sed 's/^/    /' "$WORK/results"
 } | tee "$OUT"

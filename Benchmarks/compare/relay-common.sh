@@ -26,7 +26,22 @@ relay_cleanup() {
     rm -rf "$WORK"
 }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# Listening ports come from below the kernel's ephemeral range (32768 up): with 10,000 client
+# sockets open, a port picked from that range can be taken as some client's local port, and a
+# restarted server then cannot listen on it again.
+free_port() {
+    python3 -c '
+import random, socket
+for _ in range(200):
+    port = random.randrange(20000, 32000)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port)); print(port); break
+    except OSError:
+        pass
+    finally:
+        s.close()'
+}
 wait_http() { # url: until it answers 200, at most 20 s
     for _ in $(seq 1 200); do [ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" = 200 ] && return 0; sleep 0.1; done
     echo "$1 never answered" >&2
@@ -41,8 +56,8 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 stop_pid() { # pid: SIGTERM, then wait for it
     kill "$1" 2>/dev/null || true
     wait "$1" 2>/dev/null || true
-    local kept=()
-    for pid in "${PIDS[@]}"; do [ "$pid" != "$1" ] && kept+=("$pid"); done
+    local kept=() other
+    for other in "${PIDS[@]}"; do [ "$other" != "$1" ] && kept+=("$other"); done
     PIDS=("${kept[@]}")
 }
 
