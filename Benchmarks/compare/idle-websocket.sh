@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD
 CONNECTIONS=${CONNECTIONS:-10000}
 ROUNDS=${ROUNDS:-3}
-if [ "${1:-}" = "--smoke" ]; then CONNECTIONS=1000; ROUNDS=1; fi
+if [ "${1:-}" = "--smoke" ]; then CONNECTIONS=1000; ROUNDS=1; SMOKE=1; fi
 
 . Benchmarks/compare/relay-common.sh
 trap relay_cleanup EXIT
@@ -65,7 +65,7 @@ for round in $(seq 1 "$ROUNDS"); do
     measure nats "$round"
 done
 
-OUT="$ROOT/Benchmarks/results/idle-websocket-$(date -u +%Y-%m-%d).md"
+OUT="$ROOT/Benchmarks/results/idle-websocket-$(date -u +%Y-%m-%d)${SMOKE:+-smoke}.md"
 mkdir -p "$ROOT/Benchmarks/results"
 col() { awk -v s="$1" -v c="$2" '$1==s && $2!="failed" {print $c}' "$WORK/results"; }
 {

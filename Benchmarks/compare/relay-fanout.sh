@@ -17,7 +17,7 @@ ROUNDS=${ROUNDS:-3}
 SUBSCRIBERS=${SUBSCRIBERS:-"100 1000 10000"}
 RATES=${RATES:-"100 1000"}
 MAX_DEMAND=${MAX_DEMAND:-1000000}
-if [ "${1:-}" = "--smoke" ]; then DURATION=2; ROUNDS=1; SUBSCRIBERS="100 1000"; RATES="100"; fi
+if [ "${1:-}" = "--smoke" ]; then DURATION=2; ROUNDS=1; SUBSCRIBERS="100 1000"; RATES="100"; SMOKE=1; fi
 
 . Benchmarks/compare/relay-common.sh
 trap relay_cleanup EXIT
@@ -54,7 +54,7 @@ for n in $SUBSCRIBERS; do
   done
 done
 
-OUT="$ROOT/Benchmarks/results/relay-fanout-$(date -u +%Y-%m-%d).md"
+OUT="$ROOT/Benchmarks/results/relay-fanout-$(date -u +%Y-%m-%d)${SMOKE:+-smoke}.md"
 mkdir -p "$ROOT/Benchmarks/results"
 col() { awk -v n="$1" -v r="$2" -v s="$3" -v c="$4" '$1==n && $2==r && $3==s {print $c}' "$WORK/results"; }
 {
