@@ -13,8 +13,13 @@ if [ ${#need[@]} -gt 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteract
 # 10,000 WebSockets on each end need descriptors; children inherit the limit.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-swift build -c release --product ethical-gateway >/dev/null
-GATEWAY="$(swift build -c release --show-bin-path)/ethical-gateway"
+# GATEWAY_BINARY=path measures another build (e.g. before and after a change) instead of this checkout's.
+if [ -n "${GATEWAY_BINARY:-}" ]; then
+    GATEWAY="$GATEWAY_BINARY"
+else
+    swift build -c release --product ethical-gateway >/dev/null
+    GATEWAY="$(swift build -c release --show-bin-path)/ethical-gateway"
+fi
 swift build -c release --package-path Benchmarks/RelayLoad >/dev/null
 LOAD="$(swift build -c release --package-path Benchmarks/RelayLoad --show-bin-path)/relay-load"
 

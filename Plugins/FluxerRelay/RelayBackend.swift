@@ -59,6 +59,8 @@ struct RelayBackend: Backend {
                 do {
                     let hub = relay.hub.hub(for: channel.eventLoop)
                     let sync = channel.pipeline.syncOperations
+                    let rawWriter = RawFrameWriter()
+                    try sync.addHandler(rawWriter)
                     try sync.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: maxMessageBytes)))
                     try sync.addHandler(WebSocketFrameEncoder())
                     try sync.addHandler(WebSocketProtocolErrorHandler())
@@ -69,7 +71,15 @@ struct RelayBackend: Backend {
                             maxAccumulatedFrameSize: maxMessageBytes
                         )
                     )
-                    try sync.addHandler(RelayConnection(relay: relay, hub: hub, identity: identity, logger: logger))
+                    try sync.addHandler(
+                        RelayConnection(
+                            relay: relay,
+                            hub: hub,
+                            rawWriter: rawWriter,
+                            identity: identity,
+                            logger: logger
+                        )
+                    )
                     try channel.syncOptions?.setOption(
                         .writeBufferWaterMark,
                         value: ChannelOptions.Types.WriteBufferWaterMark(low: 32 * 1024, high: 64 * 1024)

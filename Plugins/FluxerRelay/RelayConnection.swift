@@ -34,6 +34,7 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
 
     private let relay: Relay
     private let hub: LoopHub
+    private let rawWriter: RawFrameWriter
     private let upgradeIdentity: VerifiedIdentity?
     private let logger: Logger
     private var context: ChannelHandlerContext?
@@ -60,9 +61,10 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
     private var deadlineTask: Scheduled<Void>?
     private var expiryTask: Scheduled<Void>?
 
-    init(relay: Relay, hub: LoopHub, identity: VerifiedIdentity?, logger: Logger) {
+    init(relay: Relay, hub: LoopHub, rawWriter: RawFrameWriter, identity: VerifiedIdentity?, logger: Logger) {
         self.relay = relay
         self.hub = hub
+        self.rawWriter = rawWriter
         self.upgradeIdentity = identity
         self.logger = logger
         self.tokens = Double(relay.configuration.commandBurst)
@@ -691,25 +693,26 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
 
     private func reply(id: UInt64, method: String, result: WireJSON) {
         guard id > 0 else { return }
-        self.send(Push.reply(id: id, method: method, result: result), publicationOf: nil, options: nil)
+        self.send(Push.frame(Push.reply(id: id, method: method, result: result)), publicationOf: nil, options: nil)
     }
 
     private func reply(id: UInt64, error: RelayError) {
         guard id > 0 else { return }
-        self.send(Push.error(id: id, error), publicationOf: nil, options: nil)
+        self.send(Push.frame(Push.error(id: id, error)), publicationOf: nil, options: nil)
     }
 
-    /// Writes at once while the socket keeps up; otherwise queues, and applies the namespace's
-    /// slow-consumer policy once the queue is over `maxQueuedBytes`.
-    private func send(_ text: ByteBuffer, publicationOf channel: String?, options: NamespaceOptions?) {
+    /// Writes a whole frame (``Push/frame(_:)``) at once while the socket keeps up; otherwise
+    /// queues it, and applies the namespace's slow-consumer policy once the queue is over
+    /// `maxQueuedBytes`.
+    private func send(_ frame: ByteBuffer, publicationOf channel: String?, options: NamespaceOptions?) {
         guard self.phase != .closed, let context = self.context else { return }
         if self.queue.isEmpty && context.channel.isWritable {
-            self.write(WebSocketFrame(fin: true, opcode: .text, data: text))
+            self.rawWriter.write(frame: frame)
             self.scheduleFlush()
             return
         }
-        self.queue.append(Queued(frame: text, channel: channel))
-        self.queuedBytes += text.readableBytes
+        self.queue.append(Queued(frame: frame, channel: channel))
+        self.queuedBytes += frame.readableBytes
         guard self.queuedBytes > self.configuration.maxQueuedBytes else { return }
         if options?.slowConsumer == .disconnect || channel == nil {
             self.hub.counters.slowDisconnects += 1
@@ -744,7 +747,7 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
         self.queue = kept
         for channel in affected.sorted() where self.subscriptions[channel] != nil {
             self.dropSubscription(channel)
-            let push = Push.unsubscribe(channel: channel, .insufficientState)
+            let push = Push.frame(Push.unsubscribe(channel: channel, .insufficientState))
             self.queue.append(Queued(frame: push, channel: nil))
             self.queuedBytes += push.readableBytes
         }
@@ -759,10 +762,10 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
         var wrote = false
         while context.channel.isWritable, let entry = self.queue.popFirst() {
             self.queuedBytes -= entry.frame.readableBytes
-            self.write(WebSocketFrame(fin: true, opcode: .text, data: entry.frame))
+            self.rawWriter.write(frame: entry.frame)
             wrote = true
         }
-        if wrote { context.flush() }
+        if wrote { self.rawWriter.flush() }
     }
 
     private func write(_ frame: WebSocketFrame) {
@@ -775,7 +778,7 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
         self.flushScheduled = true
         self.hub.eventLoop.execute { [self] in
             self.flushScheduled = false
-            self.context?.flush()
+            self.rawWriter.flush()
         }
     }
 
@@ -788,7 +791,7 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
             [weak self] _ in
             guard let self, self.phase == .connected else { return }
             let sentAt = NIODeadline.now()
-            self.send(ByteBuffer(string: "{}"), publicationOf: nil, options: nil)
+            self.send(Push.ping, publicationOf: nil, options: nil)
             self.hub.eventLoop.scheduleTask(in: timeout) { [weak self] in
                 guard let self, self.lastHeard < sentAt else { return }
                 self.disconnect(.noPong)
@@ -810,7 +813,7 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
     func unsubscribeByServer(_ channel: String) {
         guard self.subscriptions[channel] != nil else { return }
         self.dropSubscription(channel)
-        self.send(Push.unsubscribe(channel: channel, .server), publicationOf: nil, options: nil)
+        self.send(Push.frame(Push.unsubscribe(channel: channel, .server)), publicationOf: nil, options: nil)
     }
 
     /// The channels this connection is subscribed to.

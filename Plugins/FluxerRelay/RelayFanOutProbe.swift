@@ -39,10 +39,13 @@ public final class RelayFanOutProbe {
         var channels: [EmbeddedChannel] = []
         for _ in 0..<subscribers {
             let channel = EmbeddedChannel(loop: self.loop)
+            let rawWriter = RawFrameWriter()
+            try channel.pipeline.syncOperations.addHandler(rawWriter)
             try channel.pipeline.syncOperations.addHandler(
                 RelayConnection(
                     relay: self.relay,
                     hub: self.relay.hub.hub(for: self.loop),
+                    rawWriter: rawWriter,
                     identity: nil,
                     logger: logger
                 )
@@ -87,7 +90,7 @@ public final class RelayFanOutProbe {
     private func drain() throws -> Int {
         var frames = 0
         for channel in self.channels {
-            while try channel.readOutbound(as: WebSocketFrame.self) != nil { frames += 1 }
+            while try channel.readOutbound(as: ByteBuffer.self) != nil { frames += 1 }
         }
         return frames
     }

@@ -32,15 +32,15 @@ final class RelayHub: Sendable {
             channel = name
             offset = publication.offset
             isPublication = true
-            frame = Push.encode(channel: name, kind: "pub", body: publication.wire)
+            frame = Push.frame(Push.encode(channel: name, kind: "pub", body: publication.wire))
         case .join(let name, let info):
             channel = name
             offset = 0
-            frame = Push.encode(channel: name, kind: "join", body: .object(["info": info.wire]))
+            frame = Push.frame(Push.encode(channel: name, kind: "join", body: .object(["info": info.wire])))
         case .leave(let name, let info):
             channel = name
             offset = 0
-            frame = Push.encode(channel: name, kind: "leave", body: .object(["info": info.wire]))
+            frame = Push.frame(Push.encode(channel: name, kind: "leave", body: .object(["info": info.wire])))
         }
         let publication = isPublication
         for hub in self.loopHubs {
@@ -123,6 +123,29 @@ struct RelayCounters: Sendable {
 
 /// Encodes server-to-client messages of the protocol.
 enum Push {
+    /// A whole server-to-client WebSocket text frame (unmasked) carrying `text`.
+    static func frame(_ text: ByteBuffer) -> ByteBuffer {
+        var text = text
+        let length = text.readableBytes
+        var frame = ByteBuffer()
+        frame.reserveCapacity(length + 10)
+        frame.writeInteger(UInt8(0x81))  // FIN, text
+        if length < 126 {
+            frame.writeInteger(UInt8(length))
+        } else if length <= Int(UInt16.max) {
+            frame.writeInteger(UInt8(126))
+            frame.writeInteger(UInt16(length))
+        } else {
+            frame.writeInteger(UInt8(127))
+            frame.writeInteger(UInt64(length))
+        }
+        frame.writeBuffer(&text)
+        return frame
+    }
+
+    /// A server ping of the protocol (`{}`), framed.
+    static let ping = Push.frame(ByteBuffer(string: "{}"))
+
     /// `{"push":{"channel":…,"<kind>":…}}`.
     static func encode(channel: String, kind: StaticString, body: WireJSON) -> ByteBuffer {
         var buffer = ByteBuffer()
