@@ -772,14 +772,18 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
         self.context?.write(self.wrapOutboundOut(frame), promise: nil)
     }
 
-    /// One flush per loop tick, however many pushes arrived in it.
+    /// One flush per loop tick, however many pushes arrived in it; the hub runs the flushes of
+    /// all its connections in one task.
     private func scheduleFlush() {
         guard !self.flushScheduled else { return }
         self.flushScheduled = true
-        self.hub.eventLoop.execute { [self] in
-            self.flushScheduled = false
-            self.rawWriter.flush()
-        }
+        self.hub.requestFlush(self)
+    }
+
+    /// Called by the hub: sends what was written since the last flush.
+    func performFlush() {
+        self.flushScheduled = false
+        self.rawWriter.flush()
     }
 
     // MARK: Pings, expiry and closing

@@ -66,6 +66,9 @@ final class LoopHub: @unchecked Sendable {
     private(set) var connections: [ObjectIdentifier: RelayConnection] = [:]
     private(set) var subscribers: [String: [ObjectIdentifier: RelayConnection]] = [:]
     var counters = RelayCounters()
+    /// Connections that wrote since the last flush task, and whether that task is queued.
+    private var pendingFlushes: [RelayConnection] = []
+    private var flushTaskQueued = false
 
     init(eventLoop: any EventLoop) {
         self.eventLoop = eventLoop
@@ -87,6 +90,20 @@ final class LoopHub: @unchecked Sendable {
         guard var members = self.subscribers[channel] else { return }
         members[ObjectIdentifier(connection)] = nil
         self.subscribers[channel] = members.isEmpty ? nil : members
+    }
+
+    /// Flushes `connection` in the loop's next flush task: one task per tick for all connections,
+    /// queued behind the deliveries already waiting, so several publications leave in one write.
+    func requestFlush(_ connection: RelayConnection) {
+        self.pendingFlushes.append(connection)
+        guard !self.flushTaskQueued else { return }
+        self.flushTaskQueued = true
+        self.eventLoop.execute { [self] in
+            self.flushTaskQueued = false
+            let connections = self.pendingFlushes
+            self.pendingFlushes.removeAll(keepingCapacity: true)
+            for connection in connections { connection.performFlush() }
+        }
     }
 
     func deliver(channel: String, offset: UInt64, frame: ByteBuffer, isPublication: Bool) {
