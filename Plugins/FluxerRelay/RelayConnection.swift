@@ -445,13 +445,7 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
             )
             return
         }
-        let resolved: (name: ChannelName, options: NamespaceOptions)
-        switch self.relay.resolve(channel) {
-        case .success(let value): resolved = value
-        case .failure(let error):
-            self.reply(id: id, error: error)
-            return
-        }
+        guard let resolved = self.resolve(channel, replyingTo: id) else { return }
         guard self.subscriptions[channel] == nil else {
             self.reply(id: id, error: .alreadySubscribed)
             return
@@ -552,6 +546,16 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
+    /// The channel's name and namespace options, or `nil` after replying with why not.
+    private func resolve(_ channel: String, replyingTo id: UInt64) -> (name: ChannelName, options: NamespaceOptions)? {
+        switch self.relay.resolve(channel) {
+        case .success(let resolved): return resolved
+        case .failure(let error):
+            self.reply(id: id, error: error)
+            return nil
+        }
+    }
+
     private func unsubscribe(id: UInt64, params: WireJSON) {
         guard let channel = params["channel"]?.stringValue else {
             self.reply(
@@ -586,13 +590,7 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
             )
             return
         }
-        let resolved: (name: ChannelName, options: NamespaceOptions)
-        switch self.relay.resolve(channel) {
-        case .success(let value): resolved = value
-        case .failure(let error):
-            self.reply(id: id, error: error)
-            return
-        }
+        guard let resolved = self.resolve(channel, replyingTo: id) else { return }
         let subscribed = self.subscriptions[channel]?.subscribed == true
         guard
             self.permissions.mayPublish(channel, name: resolved.name, options: resolved.options, subscribed: subscribed)
@@ -626,17 +624,12 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
             )
             return nil
         }
-        switch self.relay.resolve(channel) {
-        case .success(let resolved):
-            guard self.permissions.maySubscribe(channel, name: resolved.name, options: resolved.options) else {
-                self.reply(id: id, error: .permissionDenied)
-                return nil
-            }
-            return (channel, resolved.options)
-        case .failure(let error):
-            self.reply(id: id, error: error)
+        guard let resolved = self.resolve(channel, replyingTo: id) else { return nil }
+        guard self.permissions.maySubscribe(channel, name: resolved.name, options: resolved.options) else {
+            self.reply(id: id, error: .permissionDenied)
             return nil
         }
+        return (channel, resolved.options)
     }
 
     private func presence(id: UInt64, params: WireJSON, stats: Bool) {

@@ -21,8 +21,6 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private var context: ChannelHandlerContext?
     private var current: Exchange?
-    /// The connection is closing after a response: inbound data is discarded.
-    private var lingering = false
     private var nextExchangeID: UInt64 = 0
     private var readPending = false
     /// A backend waiting for the connection to drain (``ResponseWriter/whenWritable(_:)``).
@@ -51,8 +49,6 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        // After a response that ends the connection, what the client still sends is discarded.
-        guard !self.lingering else { return }
         switch self.unwrapInboundIn(data) {
         case .head(let head):
             self.receiveHead(head, context: context)
@@ -435,12 +431,7 @@ extension GatewayHTTPHandler: ResponseSink {
         if exchange.closeAfterResponse {
             exchange.receiver?.cancel()
             exchange.receiver = nil
-            if self.isHTTP2 {
-                written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
-            } else {
-                self.lingering = true
-                written.assumeIsolated().whenComplete { _ in LingeringClose.close(context.channel) }
-            }
+            written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
             return
         }
         if exchange.requestEnded {

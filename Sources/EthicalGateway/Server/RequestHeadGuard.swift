@@ -84,15 +84,14 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    /// Answers on the raw connection (the decoder never saw a complete head) and closes; what
-    /// the client still sends is discarded (state `.rejected`) until the connection is gone.
+    /// Answers on the raw connection (the decoder never saw a complete head) and closes.
     private func reject(context: ChannelHandlerContext, status: String) {
         self.state = .rejected
         self.timer?.cancel()
         self.timer = nil
         let response = "HTTP/1.1 \(status)\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
         context.writeAndFlush(self.wrapOutboundOut(context.channel.allocator.buffer(string: response)))
-            .assumeIsolated().whenComplete { _ in LingeringClose.close(context.channel) }
+            .assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 }
 
