@@ -424,7 +424,8 @@ struct DeploymentTests {
         defer { unhealthy.stop() }
         let down = try await runScript(
             "scripts/health-check.sh",
-            ["--url", unhealthy.healthURL, "--deadline", "0.6", "--interval", "0.2"]
+            // A deadline with room for a loaded machine: each attempt must get its 503 back in time.
+            ["--url", unhealthy.healthURL, "--deadline", "3", "--interval", "0.2"]
         )
         #expect(down.exitCode == 1)
         #expect(down.standardError.contains("last answer: HTTP 503"))

@@ -191,7 +191,7 @@ struct ProxyTests {
         let config = Self.config(
             upstreams: [(a, 1), (b, 1)],
             extra:
-                #", "healthCheck": { "path": "/health", "intervalSeconds": 0.1, "timeoutSeconds": 1, "healthyThreshold": 1, "unhealthyThreshold": 1 }"#
+                #", "healthCheck": { "path": "/health", "intervalSeconds": 0.1, "timeoutSeconds": 5, "healthyThreshold": 1, "unhealthyThreshold": 1 }"#
         )
         try await LiveGateway.with(config: config, registry: gatewayRegistry) { gateway in
             let url = "http://127.0.0.1:\(gateway.port("http"))/app/x"
