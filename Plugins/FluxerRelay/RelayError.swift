@@ -63,7 +63,6 @@ public struct RelayDisconnect: Error, Sendable, Equatable {
     public static let channelLimit = RelayDisconnect(code: 3505, reason: "channel limit")
     public static let inappropriateProtocol = RelayDisconnect(code: 3506, reason: "inappropriate protocol")
     public static let permissionDenied = RelayDisconnect(code: 3507, reason: "permission denied")
-    public static let messageSizeLimit = RelayDisconnect(code: 3511, reason: "message size limit")
 }
 
 /// Why the relay ends one subscription: an `unsubscribe` push. Codes from 2500 up tell the
