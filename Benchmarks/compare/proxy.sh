@@ -14,21 +14,11 @@ ROUNDS=${ROUNDS:-3}
 SMOKE=
 if [ "${1:-}" = "--smoke" ]; then SMOKE=1; DURATION=2; ROUNDS=1; fi
 
-need=()
-command -v nginx >/dev/null || need+=(nginx-light)
-command -v wrk >/dev/null || need+=(wrk)
-command -v haproxy >/dev/null || need+=(haproxy)
-if [ ${#need[@]} -gt 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; fi
+source Benchmarks/compare/common.sh
+install_missing nginx:nginx-light wrk:wrk haproxy:haproxy
 
-swift build -c release --product ethical-gateway >/dev/null
-GATEWAY="$(swift build -c release --show-bin-path)/ethical-gateway"
+build_gateway
 
-WORK=$(mktemp -d /tmp/gateway-bench.XXXXXX)
-PIDS=()
-cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.1; done; echo "port $1 never answered" >&2; exit 1; }
 
 UPSTREAM=$(free_port); NGINX=$(free_port); HAPROXY=$(free_port); GW=$(free_port)

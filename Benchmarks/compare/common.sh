@@ -1,0 +1,24 @@
+# Shared by proxy.sh, tls-jwt.sh and idle-http.sh; sourced from the repository root.
+
+# Installs from Debian what is missing: arguments are command:package pairs.
+install_missing() {
+    local need=() pair
+    for pair in "$@"; do command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}"); done
+    if [ ${#need[@]} -gt 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    fi
+}
+
+# Builds the gateway in release mode; sets GATEWAY to the binary.
+build_gateway() {
+    swift build -c release --product ethical-gateway >/dev/null
+    GATEWAY="$(swift build -c release --show-bin-path)/ethical-gateway"
+}
+
+# A scratch folder (WORK) and the processes started (PIDS), stopped and removed on exit.
+WORK=$(mktemp -d /tmp/gateway-bench.XXXXXX)
+PIDS=()
+cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
