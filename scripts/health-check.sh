@@ -141,6 +141,8 @@ request_ms=$(to_ms "$HEALTH_REQUEST_TIMEOUT")
 attempts=0
 in_a_row=0
 last="no answer yet"
+# The last answer that had an HTTP status: an attempt cut short by the deadline must not hide it.
+last_answered=""
 
 echo "health-check: polling $HEALTH_URL for $want (${HEALTH_SUCCESSES} in a row, up to ${HEALTH_DEADLINE}s)"
 while :; do
@@ -164,6 +166,7 @@ while :; do
             "$scratch/headers" >"$scratch/version-header"
         header_text=$(snippet "$scratch/version-header")
         last="HTTP $status; ${VERSION_HEADER}: ${header_text:-(none)}; body: $(snippet "$scratch/body")"
+        last_answered=$last
         good=0
         if [[ $status =~ ^2[0-9][0-9]$ ]]; then
             if [ -z "$EXPECTED_VERSION" ]; then
@@ -192,6 +195,11 @@ done
 
 {
     echo "health-check: error: $HEALTH_URL did not turn healthy within ${HEALTH_DEADLINE}s: wanted $want ${HEALTH_SUCCESSES} times in a row, got $in_a_row after $attempts attempts."
-    echo "health-check: last answer: $last"
+    if [ -n "$last_answered" ] && [ "$last_answered" != "$last" ]; then
+        echo "health-check: last answer: $last_answered"
+        echo "health-check: last attempt: $last"
+    else
+        echo "health-check: last answer: $last"
+    fi
 } >&2
 exit 1

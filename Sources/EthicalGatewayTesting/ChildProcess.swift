@@ -20,8 +20,15 @@ public final class ChildProcess: @unchecked Sendable {
         self.stop()
     }
 
-    /// The first line the program prints, waiting at most `timeout` seconds.
-    public func firstLine(timeout: TimeInterval = 10) throws -> String {
+    /// The first line the program prints, waiting at most `timeout` seconds (on a thread of its
+    /// own, not one of the concurrency pool's few threads).
+    public func firstLine(timeout: TimeInterval = 10) async throws -> String {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try self.blockingFirstLine(timeout: timeout) }) }.start()
+        }
+    }
+
+    private func blockingFirstLine(timeout: TimeInterval) throws -> String {
         let handle = self.output.fileHandleForReading
         var received = Data()
         let deadline = Date().addingTimeInterval(timeout)

@@ -35,7 +35,10 @@ public enum Curl {
         if !arguments.contains("--cacert") { options.append("-k") }
         let output = try await ProcessRunner.run("curl", options + arguments + [url], timeout: timeout + 5)
         guard output.exitCode == 0 else {
-            throw CurlError(exitCode: output.exitCode, message: output.standardError)
+            throw CurlError(
+                exitCode: output.exitCode,
+                message: "\(url) \(arguments.prefix(8)): \(output.standardError)"
+            )
         }
         let parts = output.standardOutput.split(separator: " ")
         let rawHeaders = (try? String(contentsOfFile: headersFile, encoding: .utf8)) ?? ""

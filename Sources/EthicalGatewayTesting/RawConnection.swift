@@ -2,7 +2,11 @@ public import Foundation
 
 /// A plain TCP connection to a loopback port that sends exactly the bytes a test gives it:
 /// malformed requests, slow requests, oversized heads.
-public final class RawConnection {
+///
+/// Reads wait on a thread of their own: a blocking wait on one of the few threads of Swift's
+/// concurrency pool (two on a two-core machine) would stall every other test running meanwhile.
+/// One test uses a connection at a time, hence `@unchecked Sendable`.
+public final class RawConnection: @unchecked Sendable {
     private let descriptor: Int32
 
     /// Connects to `127.0.0.1:port`, giving up after `timeout` seconds.
@@ -21,7 +25,8 @@ public final class RawConnection {
             }
         }
         guard result == 0 else {
-            close(self.descriptor)
+            // No close here: the instance is fully initialized, so its deinit runs when this
+            // throws and closes the socket; a second close could close another thread's new file.
             throw ProcessRunnerError(message: "connect to 127.0.0.1:\(port) failed: errno \(errno)")
         }
     }
@@ -47,16 +52,22 @@ public final class RawConnection {
 
     /// Reads until the peer closes or `timeout` passes; returns what arrived and whether the
     /// peer closed the connection.
-    public func readUntilClosed(timeout: TimeInterval) -> (text: String, closed: Bool) {
-        self.read(stoppingAt: nil, timeout: timeout)
+    public func readUntilClosed(timeout: TimeInterval) async -> (text: String, closed: Bool) {
+        await self.read(stoppingAt: nil, timeout: timeout)
     }
 
     /// Reads until `marker` has arrived (e.g. the end of a response), the peer closes, or `timeout` passes.
-    public func read(until marker: String, timeout: TimeInterval) -> String {
-        self.read(stoppingAt: marker, timeout: timeout).text
+    public func read(until marker: String, timeout: TimeInterval) async -> String {
+        await self.read(stoppingAt: marker, timeout: timeout).text
     }
 
-    private func read(stoppingAt marker: String?, timeout: TimeInterval) -> (text: String, closed: Bool) {
+    private func read(stoppingAt marker: String?, timeout: TimeInterval) async -> (text: String, closed: Bool) {
+        await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: self.blockingRead(stoppingAt: marker, timeout: timeout)) }.start()
+        }
+    }
+
+    private func blockingRead(stoppingAt marker: String?, timeout: TimeInterval) -> (text: String, closed: Bool) {
         var received: [UInt8] = []
         let deadline = Date().addingTimeInterval(timeout)
         var buffer = [UInt8](repeating: 0, count: 65536)

@@ -7,7 +7,7 @@ import Testing
 struct LimitsTests {
     static let config = """
         { "limits": { "maxHeaderBytes": 2048, "maxHeaderCount": 20, "maxURIBytes": 256, "maxBodyBytes": 1000,
-                      "headerReadTimeoutSeconds": 0.5, "idleTimeoutSeconds": 5 },
+                      "headerReadTimeoutSeconds": 2, "idleTimeoutSeconds": 8 },
           "listeners": [ { "name": "http", "address": "127.0.0.1", "port": 0 },
                          { "name": "https", "address": "127.0.0.1", "port": 0, "tls": {} } ],
           "routes": [ { "backend": "ok" }, { "match": { "pathPrefix": "/big" }, "maxBodyBytes": 5000, "backend": "ok" },
@@ -25,7 +25,8 @@ struct LimitsTests {
         try await self.withGateway { gateway in
             for scheme in ["http", "https"] {
                 let response = try await Curl.request(
-                    "\(scheme)://127.0.0.1:\(gateway.port(scheme))/" + String(repeating: "a", count: 300)
+                    "\(scheme)://127.0.0.1:\(gateway.port(scheme))/" + String(repeating: "a", count: 300),
+                    ["-v"]
                 )
                 #expect(response.status == 414)
                 #expect(response.header("content-type") == "application/problem+json")
@@ -39,9 +40,13 @@ struct LimitsTests {
             let many = (0..<25).flatMap { ["-H", "X-Field-\($0): v"] }
             for (scheme, flag) in [("http", "--http1.1"), ("https", "--http2")] {
                 let url = "\(scheme)://127.0.0.1:\(gateway.port(scheme))/"
-                let count = try await Curl.request(url, many + [flag])
+                // -v: should curl fail, its error shows the whole exchange.
+                let count = try await Curl.request(url, [flag, "-v"] + many)
                 #expect(count.status == 431, "\(scheme) count")
-                let size = try await Curl.request(url, ["-H", "X-Big: " + String(repeating: "b", count: 2100), flag])
+                let size = try await Curl.request(
+                    url,
+                    [flag, "-v", "-H", "X-Big: " + String(repeating: "b", count: 2100)]
+                )
                 #expect(size.status == 431, "\(scheme) size")
             }
         }
@@ -53,7 +58,7 @@ struct LimitsTests {
             let connection = try RawConnection(port: gateway.port("http"))
             connection.send("GET / HTTP/1.1\r\nHost: a\r\n")
             for _ in 0..<40 { connection.send("X-Filler: " + String(repeating: "f", count: 1000) + "\r\n") }
-            let (text, closed) = connection.readUntilClosed(timeout: 5)
+            let (text, closed) = await connection.readUntilClosed(timeout: 5)
             #expect(text.hasPrefix("HTTP/1.1 431"))
             #expect(closed)
         }
@@ -77,7 +82,7 @@ struct LimitsTests {
             chunked.send("POST /slow HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
             chunked.send("3e8\r\n" + String(repeating: "y", count: 1000) + "\r\n")
             chunked.send("3e8\r\n" + String(repeating: "y", count: 1000) + "\r\n")
-            let (text, closed) = chunked.readUntilClosed(timeout: 5)
+            let (text, closed) = await chunked.readUntilClosed(timeout: 5)
             #expect(text.hasPrefix("HTTP/1.1 413"))
             #expect(text.lowercased().contains("connection: close"))
             #expect(closed)
@@ -89,13 +94,13 @@ struct LimitsTests {
         try await self.withGateway { gateway in
             let connection = try RawConnection(port: gateway.port("http"))
             connection.send("POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
-            #expect(connection.read(until: "\r\n\r\n", timeout: 5).hasPrefix("HTTP/1.1 100 Continue"))
+            #expect(await connection.read(until: "\r\n\r\n", timeout: 5).hasPrefix("HTTP/1.1 100 Continue"))
             connection.send("hello")
-            #expect(connection.read(until: "late", timeout: 10).contains("HTTP/1.1 200 OK"))
+            #expect(await connection.read(until: "late", timeout: 10).contains("HTTP/1.1 200 OK"))
             // Too large: refused before the client sends the body, no 100.
             let large = try RawConnection(port: gateway.port("http"))
             large.send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n")
-            #expect(large.read(until: "\r\n\r\n", timeout: 5).hasPrefix("HTTP/1.1 413"))
+            #expect(await large.read(until: "\r\n\r\n", timeout: 5).hasPrefix("HTTP/1.1 413"))
             let odd = try await Curl.request(
                 "http://127.0.0.1:\(gateway.port("http"))/",
                 ["-H", "Expect: something-else"]
@@ -121,12 +126,12 @@ struct LimitsTests {
         try await self.withGateway { gateway in
             let connection = try RawConnection(port: gateway.port("http"))
             connection.send("GET / HTTP/1.1\r\nHost: a\r\n")
-            let (text, closed) = connection.readUntilClosed(timeout: 5)
+            let (text, closed) = await connection.readUntilClosed(timeout: 5)
             #expect(text.hasPrefix("HTTP/1.1 408"))
             #expect(closed)
             // A TLS client that never says hello is disconnected too.
             let silent = try RawConnection(port: gateway.port("https"))
-            let (_, silentClosed) = silent.readUntilClosed(timeout: 5)
+            let (_, silentClosed) = await silent.readUntilClosed(timeout: 5)
             #expect(silentClosed)
         }
     }
@@ -140,13 +145,13 @@ struct LimitsTests {
             ] {
                 let connection = try RawConnection(port: gateway.port("http"))
                 connection.send(garbage)
-                let (text, closed) = connection.readUntilClosed(timeout: 5)
+                let (text, closed) = await connection.readUntilClosed(timeout: 5)
                 #expect(text.hasPrefix("HTTP/1.1 400"), "\(garbage.debugDescription) -> \(text.prefix(40))")
                 #expect(closed)
             }
             let missingHost = try RawConnection(port: gateway.port("http"))
             missingHost.send("GET / HTTP/1.1\r\n\r\n")
-            #expect(missingHost.read(until: "}", timeout: 5).hasPrefix("HTTP/1.1 400"))
+            #expect(await missingHost.read(until: "}", timeout: 5).hasPrefix("HTTP/1.1 400"))
             let healthy = try await Curl.request("http://127.0.0.1:\(gateway.port("http"))/")
             #expect(healthy.status == 200)
         }

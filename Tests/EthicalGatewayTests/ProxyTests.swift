@@ -5,7 +5,7 @@ import Testing
 
 @Suite("The http-proxy backend with real upstream servers")
 struct ProxyTests {
-    static func config(upstreams: [(TestUpstream, Int)], extra: String = "", route: String = "") -> String {
+    static func config(upstreams: [(any UpstreamAddress, Int)], extra: String = "", route: String = "") -> String {
         let list = upstreams.map { #"{ "url": "\#($0.0.url)", "weight": \#($0.1) }"# }.joined(separator: ", ")
         return """
             { "listeners": [ { "name": "http", "address": "127.0.0.1", "port": 0 },
@@ -132,8 +132,8 @@ struct ProxyTests {
     @Test("a dead upstream is skipped for safe requests; unsafe ones get 502; all down is a fast 502")
     func failover() async throws {
         let alive = try await TestUpstream(name: "alive", reply: Self.echo)
-        let dead = try await TestUpstream(name: "dead", reply: Self.echo)
-        await dead.stop()
+        let dead = try ClosedPort()
+        defer { dead.release() }
         try await LiveGateway.with(config: Self.config(upstreams: [(dead, 1), (alive, 1)]), registry: gatewayRegistry) {
             gateway in
             let url = "http://127.0.0.1:\(gateway.port("http"))/app/x"
@@ -221,8 +221,8 @@ struct ProxyTests {
     @Test("consecutive failures eject an upstream; with none left the answer is a fast 503")
     func outlierEjection() async throws {
         let alive = try await TestUpstream(name: "alive", reply: Self.echo)
-        let dead = try await TestUpstream(name: "dead", reply: Self.echo)
-        await dead.stop()
+        let dead = try ClosedPort()
+        defer { dead.release() }
         let ejecting =
             #", "retries": { "attempts": 0 }, "outlierDetection": { "consecutiveFailures": 1, "baseEjectionSeconds": 30 }"#
         try await LiveGateway.with(
@@ -259,7 +259,7 @@ struct ProxyTests {
         let script = repositoryRoot.appendingPathComponent("Tests/EthicalGatewayTests/Fixtures/websocket_echo.py").path
         let echo = try ChildProcess("python3", [script, "server"])
         defer { echo.stop() }
-        let port = try #require(Int(try echo.firstLine()))
+        let port = try #require(Int(try await echo.firstLine()))
         let config = """
             { "listeners": [ { "name": "http", "address": "127.0.0.1", "port": 0 } ],
               "routes": [ { "match": { "pathPrefix": "/ws" }, "stripPrefix": true, "backend": "echo" } ],

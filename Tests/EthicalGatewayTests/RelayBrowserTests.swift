@@ -119,17 +119,37 @@ struct RelayBrowserTests {
             #expect(try await browser.evaluate("relay.state") as? String == "connected")
             #expect(try await Self.stateAttribute(browser, "connects") == "1")
 
-            // Drop the socket, with a reconnect delay (4 to 8 s with jitter) long enough to publish in.
+            // Drop the socket. The reconnect waits (a 10-minute backoff) until the three are
+            // published, then the test ends the wait the way the backoff timer would; every state
+            // change is logged, so a failure says what the page went through.
             _ = try await browser.evaluate(
-                "relay.options.minReconnectDelay = relay.options.maxReconnectDelay = 8000; relay._ws.close(); true"
+                """
+                (() => {
+                    window.stateLog = [];
+                    const onState = relay.options.onState;
+                    relay.options.onState = function (state, detail) {
+                        window.stateLog.push({ state: state, code: detail.code, reason: detail.reason, delay: detail.delay });
+                        return onState.call(this, state, detail);
+                    };
+                    relay.options.minReconnectDelay = relay.options.maxReconnectDelay = 600000;
+                    relay._ws.close();
+                    return true;
+                })()
+                """
             )
-            _ = try await browser.waitFor(#"document.getElementById("state").dataset.state === "connecting""#)
+            let pageState =
+                #"JSON.stringify({ log: window.stateLog, state: relay.state, socket: relay._ws && relay._ws.readyState })"#
+            _ = try await browser.waitFor(
+                #"document.getElementById("state").dataset.state === "connecting""#,
+                diagnostics: pageState
+            )
             for (offset, text) in ["four", "five", "six"].enumerated() {
                 #expect(try await Self.publish(origin, token: token, text: text) == offset + 4)
             }
-            #expect(
-                try await browser.evaluate("relay.state") as? String == "connecting",
-                "the page reconnected before all three were published (machine too slow for the 4 s window?)"
+            let stateAfterPublishing = String(describing: try await browser.evaluate(pageState) ?? "")
+            #expect(stateAfterPublishing.contains(#""state":"connecting""#), "\(stateAfterPublishing)")
+            _ = try await browser.evaluate(
+                "relay.options.minReconnectDelay = 500; clearTimeout(relay._reconnectTimer); relay._open(); true"
             )
             shown = try await Self.publications(in: browser, atLeast: 6)
             #expect(shown.map(\.offset) == [1, 2, 3, 4, 5, 6])
@@ -291,9 +311,19 @@ final class HeadlessChromium: Sendable {
         try await self.fixture(["evaluate", expression], timeout: 20)
     }
 
-    /// Evaluates `expression` every 100 ms until it is truthy; returns its value.
-    func waitFor(_ expression: String, seconds: Int = 15) async throws -> Any? {
-        try await self.fixture(["wait-for", expression, String(seconds)], timeout: TimeInterval(seconds + 10))
+    /// Evaluates `expression` every 100 ms until it is truthy; returns its value. When it never
+    /// is, the error carries the value of `diagnostics` (an expression describing the page).
+    func waitFor(_ expression: String, seconds: Int = 15, diagnostics: String? = nil) async throws -> Any? {
+        do {
+            return try await self.fixture(
+                ["wait-for", expression, String(seconds)],
+                timeout: TimeInterval(seconds + 10)
+            )
+        } catch let error as ProcessRunnerError {
+            guard let diagnostics else { throw error }
+            let state = (try? await self.evaluate(diagnostics)).map { String(describing: $0) } ?? "(no answer)"
+            throw ProcessRunnerError(message: "\(error.message)\nthe page: \(state)")
+        }
     }
 
     private func fixture(_ arguments: [String], timeout: TimeInterval) async throws -> Any? {

@@ -101,7 +101,7 @@ struct RoutingLiveTests {
             // Keep-alive: the 404 and the next request share one connection.
             let connection = try RawConnection(port: gateway.port("http"))
             connection.send("GET /missing HTTP/1.1\r\nHost: a\r\n\r\nGET /only HTTP/1.1\r\nHost: a\r\n\r\n")
-            let both = connection.read(until: "\r\n\r\nok", timeout: 5)
+            let both = await connection.read(until: "\r\n\r\nok", timeout: 5)
             #expect(both.contains("404 Not Found") && both.hasSuffix("ok"))
         }
     }
