@@ -5,12 +5,12 @@ import Testing
 
 @Suite("Graceful shutdown")
 struct ShutdownTests {
-    static func config(grace: Double, delayMilliseconds: Int) -> String {
+    static func config(grace: Double, delayMilliseconds: Int, arrivalKey: String = "") -> String {
         """
         { "shutdownGracePeriodSeconds": \(grace),
           "listeners": [ { "name": "http", "address": "127.0.0.1", "port": 0 }, { "name": "https", "address": "127.0.0.1", "port": 0, "tls": {} } ],
           "routes": [ { "match": { "path": "/slow" }, "backend": "slow" }, { "backend": "fast" } ],
-          "backends": { "slow": { "plugin": "test-slow", "config": { "delayMilliseconds": \(delayMilliseconds), "body": "finished" } },
+          "backends": { "slow": { "plugin": "test-slow", "config": { "delayMilliseconds": \(delayMilliseconds), "body": "finished", "arrivalKey": "\(arrivalKey)" } },
                         "fast": { "plugin": "respond", "config": { "body": "fast" } } } }
         """
     }
@@ -22,12 +22,16 @@ struct ShutdownTests {
     func drains(scheme: String, flag: String) async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let configFile = try directory.write(Self.config(grace: 10, delayMilliseconds: 1500), to: "gateway.json")
+        let arrivalKey = UUID().uuidString
+        let configFile = try directory.write(
+            Self.config(grace: 10, delayMilliseconds: 1500, arrivalKey: arrivalKey),
+            to: "gateway.json"
+        )
         let gateway = try await LiveGateway.start(configFile: configFile, directory: directory, registry: testRegistry)
         let port = gateway.port(scheme)
         let inFlight = Task { try await Curl.request("\(scheme)://127.0.0.1:\(port)/slow", [flag]) }
-        // Wait until the request is really in flight: the gateway has accepted its connection.
-        try await Task.sleep(for: .milliseconds(500))
+        // Wait until the request is really in flight: the slow backend has it.
+        #expect(try await SlowBackendPlugin.waitForArrivals(arrivalKey), "the request never reached the backend")
         await gateway.beginShutdown()
         // The listener closes as soon as the shutdown is processed; poll (bounded) until it has.
         var refused = false
@@ -49,11 +53,15 @@ struct ShutdownTests {
     func gracePeriod() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let configFile = try directory.write(Self.config(grace: 0.3, delayMilliseconds: 10_000), to: "gateway.json")
+        let arrivalKey = UUID().uuidString
+        let configFile = try directory.write(
+            Self.config(grace: 0.3, delayMilliseconds: 10_000, arrivalKey: arrivalKey),
+            to: "gateway.json"
+        )
         let gateway = try await LiveGateway.start(configFile: configFile, directory: directory, registry: testRegistry)
         let started = Date()
         let inFlight = Task { try await Curl.request("http://127.0.0.1:\(gateway.port("http"))/slow") }
-        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await SlowBackendPlugin.waitForArrivals(arrivalKey), "the request never reached the backend")
         let shutdownStarted = Date()
         try await gateway.shutdown()
         let shutdownTook = Date().timeIntervalSince(shutdownStarted)

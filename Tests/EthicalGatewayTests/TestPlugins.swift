@@ -1,4 +1,5 @@
 import EthicalGateway
+import Foundation
 import NIOCore
 import NIOHTTP1
 
@@ -11,17 +12,46 @@ enum SlowBackendPlugin: BackendPlugin {
     struct Configuration: Decodable, Sendable {
         var delayMilliseconds: Int
         var body: String
+        /// When set, requests are counted under this key (``arrivals(_:)``): a test waits for its
+        /// request to be in flight instead of sleeping for a guessed time.
+        var arrivalKey: String?
+    }
+
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var arrivalCounts: [String: Int] = [:]
+
+    /// How many requests the slow backends configured with `arrivalKey` have received.
+    static func arrivals(_ key: String) -> Int {
+        Self.lock.withLock { Self.arrivalCounts[key] ?? 0 }
+    }
+
+    /// Waits (bounded, polling) until `arrivals(key)` reaches `count`; false if it never does.
+    static func waitForArrivals(_ key: String, count: Int = 1, seconds: Double = 15) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Self.arrivals(key) < count {
+            guard Date() < deadline else { return false }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return true
     }
 
     static func provision(_ configuration: Configuration, context: PluginContext) throws -> any Backend {
-        SlowBackend(delay: .milliseconds(Int64(configuration.delayMilliseconds)), body: configuration.body)
+        SlowBackend(
+            delay: .milliseconds(Int64(configuration.delayMilliseconds)),
+            body: configuration.body,
+            arrivalKey: configuration.arrivalKey
+        )
     }
 
     struct SlowBackend: Backend {
         let delay: TimeAmount
         let body: String
+        let arrivalKey: String?
 
         func handle(_ request: GatewayRequest, response: ResponseWriter) -> any RequestBodyReceiver {
+            if let key = self.arrivalKey {
+                SlowBackendPlugin.lock.withLock { SlowBackendPlugin.arrivalCounts[key, default: 0] += 1 }
+            }
             let body = self.body
             request.eventLoop.assumeIsolated().scheduleTask(in: self.delay) {
                 response.respond(
