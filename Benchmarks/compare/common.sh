@@ -11,6 +11,11 @@ install_missing() {
 
 # Builds the gateway in release mode; sets GATEWAY to the binary.
 build_gateway() {
+    # GATEWAY_BINARY=path measures another build (e.g. before and after a change) instead of this checkout's.
+    if [ -n "${GATEWAY_BINARY:-}" ]; then
+        GATEWAY="$GATEWAY_BINARY"
+        return
+    fi
     swift build -c release --product ethical-gateway >/dev/null
     GATEWAY="$(swift build -c release --show-bin-path)/ethical-gateway"
 }

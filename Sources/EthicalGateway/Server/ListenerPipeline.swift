@@ -24,6 +24,11 @@ struct ListenerPipeline: Sendable {
     let runtime: GatewayRuntime
     let logger: Logger
 
+    /// Receive buffer sizes of accepted connections: 1 KiB first, doubling after a read that
+    /// fills the buffer, up to 64 KiB; halving after small reads (NIO's pooled buffer keeps its
+    /// largest size, though, so a small start is what keeps idle connections small).
+    static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 1024, maximum: 65536)
+
     func configure(_ channel: any Channel) throws {
         let limits = self.runtime.limits
         let sync = channel.pipeline.syncOperations
