@@ -77,7 +77,7 @@ final class ActiveHealthChecker: @unchecked Sendable {
                     try channel.pipeline.syncOperations.addHandler(HealthCheckResponseHandler(outcome: outcome))
                 }
             }
-            .connect(host: upstream.host, port: upstream.port)
+            .connect(to: upstream)
             .whenComplete { result in
                 switch result {
                 case .success(let channel):

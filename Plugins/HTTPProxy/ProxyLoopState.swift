@@ -192,7 +192,7 @@ final class ProxyLoopState {
                     try channel.pipeline.syncOperations.addHandler(UpstreamConnectionHandler())
                 }
             }
-        return bootstrap.connect(host: upstream.host, port: upstream.port).assumeIsolated().flatMapThrowing { channel in
+        return bootstrap.connect(to: upstream).assumeIsolated().flatMapThrowing { channel in
             let handler = try channel.pipeline.syncOperations.handler(type: UpstreamConnectionHandler.self)
             return UpstreamConnection(channel: channel, handler: handler, upstream: upstream)
         }.nonisolated()

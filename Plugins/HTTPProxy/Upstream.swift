@@ -1,5 +1,6 @@
 import EthicalGateway
 import Foundation
+import NIOCore
 
 /// An upstream server, parsed from its URL.
 struct Upstream: Sendable, CustomStringConvertible {
@@ -11,6 +12,9 @@ struct Upstream: Sendable, CustomStringConvertible {
     let weight: Int
     /// The `Host` header value when the client's host is not preserved.
     let hostHeader: String
+    /// The address to connect to when `host` is an IP address: no resolver round trip for
+    /// each new connection. Host names are resolved on every connect (DNS changes are seen).
+    let literalAddress: SocketAddress?
 
     var description: String { self.url }
 
@@ -49,7 +53,8 @@ struct Upstream: Sendable, CustomStringConvertible {
                 port: port,
                 usesTLS: usesTLS,
                 weight: weight,
-                hostHeader: port == defaultPort ? hostForHeader : "\(hostForHeader):\(port)"
+                hostHeader: port == defaultPort ? hostForHeader : "\(hostForHeader):\(port)",
+                literalAddress: try? SocketAddress(ipAddress: bareHost, port: port)
             )
         )
     }

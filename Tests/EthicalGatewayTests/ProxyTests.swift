@@ -1,6 +1,7 @@
 import EthicalGateway
 import EthicalGatewayTesting
 import Foundation
+import NIOCore
 import Testing
 
 @Suite("The http-proxy backend with real upstream servers")
@@ -102,6 +103,31 @@ struct ProxyTests {
             #expect(seen.header("x-forwarded-for") == "6.6.6.6, 127.0.0.1")
             #expect(seen.header("x-forwarded-proto") == "https")
             #expect(seen.header("forwarded") == "for=6.6.6.6, for=127.0.0.1;proto=http;host=h.test")
+        }
+        await upstream.stop()
+    }
+
+    @Test("a client that closes after each request leaves the upstream connection pooled; host-name upstreams resolve")
+    func closingClientsKeepUpstreamPool() async throws {
+        let upstream = try await TestUpstream(name: "a", reply: Self.echo)
+        // By IP literal (connected without the resolver) and by host name (resolved per connect).
+        for url in [upstream.url, "http://localhost:\(upstream.port)"] {
+            let before = upstream.connections
+            let config = Self.config(upstreams: [(UpstreamURL(url: url), 1)])
+            try await LiveGateway.with(config: config, registry: gatewayRegistry) { gateway in
+                // curl opens a new client connection for each request with "Connection: close".
+                let target = "http://127.0.0.1:\(gateway.port("http"))/app/x"
+                let output = try await ProcessRunner.run(
+                    "curl",
+                    ["-s", "-H", "Connection: close", "-w", "%{http_code} %{num_connects}\n"]
+                        + Array(repeating: ["-o", "/dev/null", target], count: 20).flatMap { $0 }
+                )
+                let lines = output.standardOutput.split(separator: "\n")
+                #expect(lines.count == 20 && lines.allSatisfy { $0 == "200 1" }, "\(output.standardOutput)")
+            }
+            // One pooled connection per event loop at most, not one per client connection.
+            let opened = upstream.connections - before
+            #expect(opened >= 1 && opened <= System.coreCount, "\(url): \(opened) upstream connections for 20 requests")
         }
         await upstream.stop()
     }
@@ -618,4 +644,9 @@ final class SharedFlag: @unchecked Sendable {
         get { self.lock.withLock { self.stored } }
         set { self.lock.withLock { self.stored = newValue } }
     }
+}
+
+/// An upstream named by URL only, e.g. by host name instead of address.
+struct UpstreamURL: UpstreamAddress {
+    let url: String
 }

@@ -429,7 +429,9 @@ extension GatewayHTTPHandler: ResponseSink {
         )
         let written = context.writeAndFlush(self.wrapOutboundOut(.end(trailers)))
         if exchange.closeAfterResponse {
-            exchange.receiver?.cancel()
+            // A request whose body is still arriving ends abnormally with the connection; one that
+            // is complete ended normally (a proxied exchange keeps its upstream connection).
+            if !exchange.requestEnded { exchange.receiver?.cancel() }
             exchange.receiver = nil
             written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
             return
