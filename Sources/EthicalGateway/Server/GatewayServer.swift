@@ -1,7 +1,6 @@
 public import Logging
 import NIOConcurrencyHelpers
 public import NIOCore
-import NIOExtras
 import NIOPosix
 import NIOSSL
 public import ServiceLifecycle
@@ -25,7 +24,12 @@ public final class GatewayServer: Service, Sendable {
         var startFailure: (any Error)?
         /// Callers of ``waitUntilListening()`` that came before the listeners were bound.
         var listeningWaiters: [CheckedContinuation<[String: SocketAddress], any Error>] = []
+        /// Every accepted connection still open: what a shutdown asks to finish, then closes.
         var connections: [ObjectIdentifier: any Channel] = [:]
+        /// The shutdown has begun: connections still arriving are closed at once.
+        var draining = false
+        /// Completed when the last connection closes during the shutdown.
+        var drained: EventLoopPromise<Void>?
     }
 
     public init(runtime: GatewayRuntime, eventLoopGroup: any EventLoopGroup, logger: Logger) {
@@ -71,10 +75,9 @@ public final class GatewayServer: Service, Sendable {
     }
 
     public func run() async throws {
-        let quiesce = ServerQuiescingHelper(group: self.eventLoopGroup)
         let serverChannels: [any Channel]
         do {
-            serverChannels = try await self.bindListeners(quiesce: quiesce)
+            serverChannels = try await self.bindListeners()
         } catch {
             self.finishStart(.failure(error))
             throw error
@@ -95,7 +98,7 @@ public final class GatewayServer: Service, Sendable {
         self.finishStart(.success(addresses))
 
         try? await gracefulShutdown()
-        await self.drain(quiesce: quiesce, serverChannels: serverChannels)
+        await self.drain(serverChannels: serverChannels)
     }
 
     private func finishStart(_ result: Result<[String: SocketAddress], any Error>) {
@@ -110,11 +113,11 @@ public final class GatewayServer: Service, Sendable {
         for waiter in waiters { waiter.resume(with: result) }
     }
 
-    private func bindListeners(quiesce: ServerQuiescingHelper) async throws -> [any Channel] {
+    private func bindListeners() async throws -> [any Channel] {
         var channels: [any Channel] = []
         do {
             for listener in self.runtime.configuration.listeners {
-                channels.append(try await self.bind(listener, quiesce: quiesce))
+                channels.append(try await self.bind(listener))
             }
         } catch {
             for channel in channels { try? await channel.close() }
@@ -123,7 +126,7 @@ public final class GatewayServer: Service, Sendable {
         return channels
     }
 
-    private func bind(_ listener: ListenerConfiguration, quiesce: ServerQuiescingHelper) async throws -> any Channel {
+    private func bind(_ listener: ListenerConfiguration) async throws -> any Channel {
         let kind: ListenerPipeline.Kind
         if let tls = listener.tls, let store = self.runtime.certificateStores[listener.index] {
             do {
@@ -144,11 +147,6 @@ public final class GatewayServer: Service, Sendable {
         let bootstrap = ServerBootstrap(group: self.eventLoopGroup)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
-                }
-            }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             // NIO keeps each connection's last receive buffer for its lifetime and never shrinks
@@ -177,25 +175,45 @@ public final class GatewayServer: Service, Sendable {
         }
     }
 
+    /// Records an accepted connection until it closes (one lock, no event loop hop); the
+    /// shutdown asks each recorded connection to finish and closes what is left.
     private func track(_ channel: any Channel) {
         let id = ObjectIdentifier(channel)
-        self.state.withLockedValue { $0.connections[id] = channel }
-        channel.closeFuture.whenComplete { _ in
-            _ = self.state.withLockedValue { $0.connections.removeValue(forKey: id) }
+        let draining = self.state.withLockedValue { state in
+            state.connections[id] = channel
+            return state.draining
         }
+        channel.closeFuture.whenComplete { _ in
+            let drained = self.state.withLockedValue { state -> EventLoopPromise<Void>? in
+                state.connections.removeValue(forKey: id)
+                guard state.connections.isEmpty, let drained = state.drained else { return nil }
+                state.drained = nil
+                return drained
+            }
+            drained?.succeed()
+        }
+        // Accepted while the listeners were closing: nothing is in flight on it yet.
+        if draining { channel.close(promise: nil) }
     }
 
     /// Stops accepting, asks every connection to finish its in-flight requests (HTTP/1.1 closes
-    /// after the current response, HTTP/2 sends GOAWAY), and after the grace period closes
-    /// whatever is still open.
-    private func drain(quiesce: ServerQuiescingHelper, serverChannels: [any Channel]) async {
+    /// after the current response, HTTP/2 sends GOAWAY, the relay tells its clients to
+    /// reconnect), and after the grace period closes whatever is still open.
+    private func drain(serverChannels: [any Channel]) async {
         let grace = self.runtime.configuration.shutdownGracePeriodSeconds
         self.logger.notice(
             "shutting down: no new connections; waiting for in-flight requests",
             metadata: ["grace-seconds": "\(grace)"]
         )
+        for channel in serverChannels { try? await channel.close() }
         let drained = self.eventLoopGroup.next().makePromise(of: Void.self)
-        quiesce.initiateShutdown(promise: drained)
+        let open = self.state.withLockedValue { state -> [any Channel] in
+            state.draining = true
+            if !state.connections.isEmpty { state.drained = drained }
+            return Array(state.connections.values)
+        }
+        if open.isEmpty { drained.succeed() }
+        for channel in open { channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }
         let deadline = self.eventLoopGroup.next().scheduleTask(in: .seconds(grace)) { [self] in
             let remaining = self.state.withLockedValue { Array($0.connections.values) }
             if !remaining.isEmpty {
@@ -208,7 +226,6 @@ public final class GatewayServer: Service, Sendable {
         }
         try? await drained.futureResult.get()
         deadline.cancel()
-        for channel in serverChannels { try? await channel.close() }
         await self.runtime.shutdownBackends()
         self.logger.notice("stopped")
     }
