@@ -433,7 +433,12 @@ extension GatewayHTTPHandler: ResponseSink {
             // is complete ended normally (a proxied exchange keeps its upstream connection).
             if !exchange.requestEnded { exchange.receiver?.cancel() }
             exchange.receiver = nil
-            written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            if self.isHTTP2 {
+                written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            } else {
+                // The client may still be sending (a refused upload): let it finish and read the answer.
+                written.assumeIsolated().whenComplete { _ in LingeringCloseHandler.close(context.channel) }
+            }
             return
         }
         if exchange.requestEnded {

@@ -50,7 +50,7 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
         case .awaitingHead(let bytes):
             let total = bytes + self.unwrapInboundIn(data).readableBytes
             if total > self.maxHeadBytes {
-                self.reject(context: context, status: "431 Request Header Fields Too Large")
+                self.reject(context: context, status: "431 Request Header Fields Too Large", linger: true)
                 return
             }
             if bytes == 0 && self.timer == nil { self.startTimer(context: context) }
@@ -80,18 +80,23 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
     private func startTimer(context: ChannelHandlerContext) {
         self.timer = context.eventLoop.assumeIsolated().scheduleTask(in: self.timeout) {
             guard case .awaitingHead = self.state, let context = self.context else { return }
-            self.reject(context: context, status: "408 Request Timeout")
+            self.reject(context: context, status: "408 Request Timeout", linger: false)
         }
     }
 
-    /// Answers on the raw connection (the decoder never saw a complete head) and closes.
-    private func reject(context: ChannelHandlerContext, status: String) {
+    /// Answers on the raw connection (the decoder never saw a complete head) and closes. With
+    /// `linger`, what the client still sends meanwhile is read and discarded first
+    /// (``LingeringCloseHandler``): the rest of an oversized head is on its way; a client that
+    /// timed out is not sending.
+    private func reject(context: ChannelHandlerContext, status: String, linger: Bool) {
         self.state = .rejected
         self.timer?.cancel()
         self.timer = nil
         let response = "HTTP/1.1 \(status)\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
         context.writeAndFlush(self.wrapOutboundOut(context.channel.allocator.buffer(string: response)))
-            .assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            .assumeIsolated().whenComplete { _ in
+                if linger { LingeringCloseHandler.close(context.channel) } else { context.close(promise: nil) }
+            }
     }
 }
 
