@@ -118,7 +118,10 @@ struct RelayBrowserTests {
             _ = try await browser.waitFor("window.pingsSeen >= 3")
             #expect(try await browser.evaluate("relay.state") as? String == "connected")
             let lastClose = try await Self.stateAttribute(browser, "lastClose") ?? "none"
-            #expect(try await Self.stateAttribute(browser, "connects") == "1", "reconnected; last close code: \(lastClose)")
+            #expect(
+                try await Self.stateAttribute(browser, "connects") == "1",
+                "reconnected; last close code: \(lastClose)"
+            )
 
             // Drop the socket. The reconnect waits (a 10-minute backoff) until the three are
             // published, then the test ends the wait the way the backoff timer would; every state
