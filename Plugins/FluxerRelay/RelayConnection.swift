@@ -429,13 +429,7 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func subscribe(id: UInt64, params: WireJSON) {
-        guard let channel = params["channel"]?.stringValue else {
-            self.reply(
-                id: id,
-                error: RelayError.badRequest.with(message: "bad request: subscribe.channel must be a string")
-            )
-            return
-        }
+        guard let channel = self.channelParameter(id: id, params: params, method: "subscribe") else { return }
         if params["token"]?.stringValue.map({ !$0.isEmpty }) == true {
             self.reply(
                 id: id,
@@ -557,13 +551,7 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func unsubscribe(id: UInt64, params: WireJSON) {
-        guard let channel = params["channel"]?.stringValue else {
-            self.reply(
-                id: id,
-                error: RelayError.badRequest.with(message: "bad request: unsubscribe.channel must be a string")
-            )
-            return
-        }
+        guard let channel = self.channelParameter(id: id, params: params, method: "unsubscribe") else { return }
         self.dropSubscription(channel)
         self.reply(id: id, method: "unsubscribe", result: .object([:]))
     }
@@ -615,8 +603,9 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    /// Resolves a channel for reading (presence, history): the connection must be allowed to subscribe.
-    private func readableChannel(id: UInt64, params: WireJSON, method: String) -> (String, NamespaceOptions)? {
+    /// The command's `channel`; when it is missing or not a string, replies with a bad request
+    /// naming `<method>.channel` and returns nil.
+    private func channelParameter(id: UInt64, params: WireJSON, method: String) -> String? {
         guard let channel = params["channel"]?.stringValue else {
             self.reply(
                 id: id,
@@ -624,6 +613,12 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
             )
             return nil
         }
+        return channel
+    }
+
+    /// Resolves a channel for reading (presence, history): the connection must be allowed to subscribe.
+    private func readableChannel(id: UInt64, params: WireJSON, method: String) -> (String, NamespaceOptions)? {
+        guard let channel = self.channelParameter(id: id, params: params, method: method) else { return nil }
         guard let resolved = self.resolve(channel, replyingTo: id) else { return nil }
         guard self.permissions.maySubscribe(channel, name: resolved.name, options: resolved.options) else {
             self.reply(id: id, error: .permissionDenied)

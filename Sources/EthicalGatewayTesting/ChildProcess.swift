@@ -23,9 +23,7 @@ public final class ChildProcess: @unchecked Sendable {
     /// The first line the program prints, waiting at most `timeout` seconds (on a thread of its
     /// own, not one of the concurrency pool's few threads).
     public func firstLine(timeout: TimeInterval = 10) async throws -> String {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread { continuation.resume(with: Result { try self.blockingFirstLine(timeout: timeout) }) }.start()
-        }
+        try await onOwnThread { Result { try self.blockingFirstLine(timeout: timeout) } }.get()
     }
 
     private func blockingFirstLine(timeout: TimeInterval) throws -> String {

@@ -4,14 +4,6 @@
     import Darwin
 #endif
 
-/// Something a proxy test names as an upstream.
-public protocol UpstreamAddress: Sendable {
-    /// `http://127.0.0.1:<port>` (or `https://`).
-    var url: String { get }
-}
-
-extension TestUpstream: UpstreamAddress {}
-
 /// A loopback port where nothing listens, held for the test's lifetime: a socket is bound to it
 /// but never listens, so connections are refused and no other test's server can take the port
 /// (a stopped server's port may be handed to the next server that binds port 0). Release it with

@@ -62,9 +62,7 @@ public final class RawConnection: @unchecked Sendable {
     }
 
     private func read(stoppingAt marker: String?, timeout: TimeInterval) async -> (text: String, closed: Bool) {
-        await withCheckedContinuation { continuation in
-            Thread { continuation.resume(returning: self.blockingRead(stoppingAt: marker, timeout: timeout)) }.start()
-        }
+        await onOwnThread { self.blockingRead(stoppingAt: marker, timeout: timeout) }
     }
 
     private func blockingRead(stoppingAt marker: String?, timeout: TimeInterval) -> (text: String, closed: Bool) {

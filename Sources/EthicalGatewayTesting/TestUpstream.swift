@@ -35,6 +35,14 @@ public enum UpstreamReply: Sendable {
     case stall(bytes: Int, sentBytes: Int)
 }
 
+/// Something a proxy test names as an upstream: a ``TestUpstream``, a ``ClosedPort``.
+public protocol UpstreamAddress: Sendable {
+    /// `http://127.0.0.1:<port>` (or `https://`).
+    var url: String { get }
+}
+
+extension TestUpstream: UpstreamAddress {}
+
 /// A real HTTP/1.1 server on an ephemeral loopback port, for proxy tests: it records every
 /// request (with its headers and body size) and answers as the test says.
 public final class TestUpstream: Sendable {

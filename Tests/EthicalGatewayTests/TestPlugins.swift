@@ -1,5 +1,6 @@
 import EthicalGateway
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 
@@ -17,12 +18,11 @@ enum SlowBackendPlugin: BackendPlugin {
         var arrivalKey: String?
     }
 
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var arrivalCounts: [String: Int] = [:]
+    private static let arrivalCounts = NIOLockedValueBox<[String: Int]>([:])
 
     /// How many requests the slow backends configured with `arrivalKey` have received.
     static func arrivals(_ key: String) -> Int {
-        Self.lock.withLock { Self.arrivalCounts[key] ?? 0 }
+        Self.arrivalCounts.withLockedValue { $0[key] ?? 0 }
     }
 
     /// Waits (bounded, polling) until `arrivals(key)` reaches `count`; false if it never does.
@@ -50,7 +50,7 @@ enum SlowBackendPlugin: BackendPlugin {
 
         func handle(_ request: GatewayRequest, response: ResponseWriter) -> any RequestBodyReceiver {
             if let key = self.arrivalKey {
-                SlowBackendPlugin.lock.withLock { SlowBackendPlugin.arrivalCounts[key, default: 0] += 1 }
+                SlowBackendPlugin.arrivalCounts.withLockedValue { $0[key, default: 0] += 1 }
             }
             let body = self.body
             request.eventLoop.assumeIsolated().scheduleTask(in: self.delay) {

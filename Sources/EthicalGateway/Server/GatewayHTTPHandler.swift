@@ -310,6 +310,12 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func cancelCurrent() {
         guard let exchange = self.current else { return }
         self.current = nil
+        self.releaseReceiver(of: exchange)
+    }
+
+    /// Lets go of the backend's body receiver; cancels it unless the exchange ended normally
+    /// (request and response both complete: a proxied exchange then keeps its upstream connection).
+    private func releaseReceiver(of exchange: Exchange) {
         if exchange.response != .ended || !exchange.requestEnded {
             exchange.receiver?.cancel()
         }
@@ -429,15 +435,12 @@ extension GatewayHTTPHandler: ResponseSink {
         )
         let written = context.writeAndFlush(self.wrapOutboundOut(.end(trailers)))
         if exchange.closeAfterResponse {
-            // A request whose body is still arriving ends abnormally with the connection; one that
-            // is complete ended normally (a proxied exchange keeps its upstream connection).
-            if !exchange.requestEnded { exchange.receiver?.cancel() }
-            exchange.receiver = nil
-            if self.isHTTP2 {
-                written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
-            } else {
-                // The client may still be sending (a refused upload): let it finish and read the answer.
-                written.assumeIsolated().whenComplete { _ in LingeringCloseHandler.close(context.channel) }
+            self.releaseReceiver(of: exchange)
+            let isHTTP2 = self.isHTTP2
+            written.assumeIsolated().whenComplete { _ in
+                // An HTTP/1 client may still be sending (a refused upload): let it finish and
+                // read the answer. An HTTP/2 stream just ends.
+                if isHTTP2 { context.close(promise: nil) } else { LingeringCloseHandler.close(context.channel) }
             }
             return
         }

@@ -11,7 +11,7 @@ import NIOCore
 ///
 /// It sits first in the pipeline (before TLS: what arrives is not even decrypted), and only
 /// reads; the close of the sending side (with TLS a `close_notify`) passes it untouched.
-final class LingeringCloseHandler: ChannelInboundHandler, RemovableChannelHandler {
+final class LingeringCloseHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
     /// The connection closes once the client has sent nothing for this long.
@@ -36,11 +36,10 @@ final class LingeringCloseHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     private var heardSinceCheck = false
-    private var started = NIODeadline.now()
+    private let started = NIODeadline.now()
     private var check: Scheduled<Void>?
 
     func handlerAdded(context: ChannelHandlerContext) {
-        self.started = .now()
         self.scheduleCheck(context: context)
         // Handlers behind this one may hold reads while their exchange is open; the discarding
         // happens here, so reading goes on regardless.
