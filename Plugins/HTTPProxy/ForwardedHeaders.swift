@@ -115,9 +115,14 @@ enum ForwardedHeaders {
     }
 
     /// The protocol a request asks to switch to (`Upgrade` with `Connection: upgrade`), if any.
+    ///
+    /// Only `websocket` is passed on: an upstream that accepts `Upgrade: h2c` would turn the
+    /// connection into an HTTP/2 tunnel whose later requests skip the gateway's routing and auth
+    /// ("h2c smuggling"); any other upgrade is forwarded as a plain request, without `Upgrade`.
     static func requestedUpgrade(_ headers: HTTPHeaders) -> String? {
         guard let upgrade = headers.first(name: "upgrade"),
-            Self.connectionTokens(headers).contains(where: { asciiCaseInsensitiveEquals($0, "upgrade") })
+            Self.connectionTokens(headers).contains(where: { asciiCaseInsensitiveEquals($0, "upgrade") }),
+            asciiCaseInsensitiveEquals(Substring(upgrade).trimmingASCIISpaces(), "websocket")
         else { return nil }
         return upgrade
     }

@@ -50,6 +50,12 @@ public final class RawConnection: @unchecked Sendable {
         return true
     }
 
+    /// Closes the sending side only (a TCP FIN), as `nc` does at the end of its input; the
+    /// connection can still read the answers.
+    public func finishSending() {
+        shutdown(self.descriptor, Int32(SHUT_WR))
+    }
+
     /// Reads until the peer closes or `timeout` passes; returns what arrived and whether the
     /// peer closed the connection.
     public func readUntilClosed(timeout: TimeInterval) async -> (text: String, closed: Bool) {
@@ -61,11 +67,24 @@ public final class RawConnection: @unchecked Sendable {
         await self.read(stoppingAt: marker, timeout: timeout).text
     }
 
-    private func read(stoppingAt marker: String?, timeout: TimeInterval) async -> (text: String, closed: Bool) {
-        await onOwnThread { self.blockingRead(stoppingAt: marker, timeout: timeout) }
+    /// Reads until `isComplete` holds for what arrived, the peer closes, or `timeout` passes.
+    public func read(
+        until isComplete: @escaping @Sendable (String) -> Bool,
+        timeout: TimeInterval
+    ) async -> (text: String, closed: Bool) {
+        await onOwnThread { self.blockingRead(stoppingWhen: isComplete, timeout: timeout) }
     }
 
-    private func blockingRead(stoppingAt marker: String?, timeout: TimeInterval) -> (text: String, closed: Bool) {
+    private func read(stoppingAt marker: String?, timeout: TimeInterval) async -> (text: String, closed: Bool) {
+        await onOwnThread {
+            self.blockingRead(stoppingWhen: { text in marker.map { text.contains($0) } ?? false }, timeout: timeout)
+        }
+    }
+
+    private func blockingRead(
+        stoppingWhen isComplete: (String) -> Bool,
+        timeout: TimeInterval
+    ) -> (text: String, closed: Bool) {
         var received: [UInt8] = []
         let deadline = Date().addingTimeInterval(timeout)
         var buffer = [UInt8](repeating: 0, count: 65536)
@@ -76,7 +95,7 @@ public final class RawConnection: @unchecked Sendable {
             let count = buffer.withUnsafeMutableBytes { recv(self.descriptor, $0.baseAddress, $0.count, 0) }
             if count <= 0 { return (String(decoding: received, as: UTF8.self), true) }
             received += buffer[0..<count]
-            if let marker, String(decoding: received, as: UTF8.self).contains(marker) { break }
+            if isComplete(String(decoding: received, as: UTF8.self)) { break }
         }
         return (String(decoding: received, as: UTF8.self), false)
     }

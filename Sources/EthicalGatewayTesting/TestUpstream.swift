@@ -50,6 +50,7 @@ public final class TestUpstream: Sendable {
     public let name: String
     private let channel: any Channel
     private let recorded = NIOLockedValueBox<[RecordedRequest]>([])
+    private let rawBytes = NIOLockedValueBox<[UInt8]>([])
     private let connectionCount = NIOLockedValueBox(0)
     private let openConnections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
 
@@ -58,6 +59,11 @@ public final class TestUpstream: Sendable {
 
     /// Everything received so far.
     public var requests: [RecordedRequest] { self.recorded.withLockedValue { $0 } }
+
+    /// The bytes received so far, on all connections, as they came off the wire (decrypted
+    /// when the upstream uses TLS): what a probe must (not) have let through. Only the first
+    /// ``ByteRecorder/limit`` bytes are kept, so streaming tests keep their memory bounded.
+    public var receivedText: String { String(decoding: self.rawBytes.withLockedValue { $0 }, as: UTF8.self) }
 
     /// Starts a server named `name` (sent back in `x-upstream`). `reply` decides each answer.
     public init(
@@ -80,6 +86,7 @@ public final class TestUpstream: Sendable {
         }
         self.usesTLS = certificate != nil
         let recorded = self.recorded
+        let rawBytes = self.rawBytes
         let connectionCount = self.connectionCount
         let openConnections = self.openConnections
         self.name = name
@@ -96,6 +103,7 @@ public final class TestUpstream: Sendable {
                     if let tlsContext {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext))
                     }
+                    try channel.pipeline.syncOperations.addHandler(ByteRecorder(bytes: rawBytes))
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     try channel.pipeline.syncOperations.addHandler(
                         TestUpstreamHandler(name: name, reply: reply) { request in
@@ -120,6 +128,29 @@ public final class TestUpstream: Sendable {
         for connection in self.openConnections.withLockedValue({ Array($0.values) }) {
             try? await connection.close()
         }
+    }
+}
+
+/// Appends received bytes to a shared record (up to ``limit``), then passes them on.
+private final class ByteRecorder: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    static let limit = 4 * 1024 * 1024
+
+    let bytes: NIOLockedValueBox<[UInt8]>
+
+    init(bytes: NIOLockedValueBox<[UInt8]>) {
+        self.bytes = bytes
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = self.unwrapInboundIn(data)
+        self.bytes.withLockedValue { bytes in
+            let room = Self.limit - bytes.count
+            if room > 0 { bytes.append(contentsOf: buffer.readableBytesView.prefix(room)) }
+        }
+        context.fireChannelRead(data)
     }
 }
 

@@ -569,6 +569,33 @@ struct AuthTests {
         }
     }
 
+    @Test("a key no allowed algorithm fits is skipped in every source; the set fails only when none is usable")
+    func unusableKeysAreSkipped() async throws {
+        let lab = try await TokenLab.shared()
+        let keys = "[ \(lab.jwks["ec256"]!), \(lab.jwks["ec384"]!) ]"
+        let allowed = #""algorithms": ["RS256", "ES256"]"#
+        let route = #"[ { "backend": "ok", "auth": { "issuers": ["x"] } } ]"#
+        let backends = #"{ "ok": { "plugin": "respond", "config": {} } }"#
+        let inline = plainConfig(
+            routes: route,
+            backends: backends,
+            extra:
+                #""issuers": { "x": { "issuer": "https://x.test", "audiences": ["api"], \#(allowed), "keys": \#(keys) } }"#
+        )
+        #expect(try await configIssues(inline).isEmpty)
+        let fromFile = plainConfig(
+            routes: route,
+            backends: backends,
+            extra:
+                #""issuers": { "x": { "issuer": "https://x.test", "audiences": ["api"], \#(allowed), "jwksFile": "keys.json" } }"#
+        )
+        #expect(try await configIssues(fromFile, files: ["keys.json": #"{ "keys": \#(keys) }"#]).isEmpty)
+        let onlyP384 = #"{ "keys": [ \#(lab.jwks["ec384"]!) ] }"#
+        let unusable = try await configIssues(fromFile, files: ["keys.json": onlyP384])
+        #expect(unusable.map(\.path) == ["$.issuers.x.jwksFile"])
+        #expect(unusable.first?.message.contains("no allowed algorithm fits") == true)
+    }
+
     @Test("issuer and auth configuration errors name their JSON path")
     func configurationErrors() async throws {
         func issues(_ issuers: String, auth: String) async throws -> [String] {
@@ -617,19 +644,25 @@ struct AuthTests {
         let brokenKey =
             #"{ "x": { "issuer": "https://x.test", "audiences": ["api"], "keys": [ { "kty": "RSA", "kid": "k1", "e": "AQAB" } ] } }"#
         #expect(
-            try await issues(brokenKey, auth: #"{ "issuers": ["x"] }"#) == [#"$.issuers.x.keys: key "k1": missing "n""#]
+            try await issues(brokenKey, auth: #"{ "issuers": ["x"] }"#) == [
+                #"$.issuers.x.keys: expected at least one usable signing key (skipped: key "k1": missing "n")"#
+            ]
         )
         let mismatchedAlgorithm =
             #"{ "x": { "issuer": "https://x.test", "audiences": ["api"], "keys": [ { "kty": "EC", "crv": "P-384", "x": "AA", "y": "AA", "alg": "ES256" } ] } }"#
         #expect(
             try await issues(mismatchedAlgorithm, auth: #"{ "issuers": ["x"] }"#)
-                == [#"$.issuers.x.keys: keys[0]: "alg" ES256 does not fit an EC key on curve P-384"#]
+                == [
+                    #"$.issuers.x.keys: expected at least one usable signing key (skipped: keys[0]: "alg" ES256 does not fit an EC key on curve P-384)"#
+                ]
         )
         let shortSecret =
             #"{ "x": { "issuer": "https://x.test", "audiences": ["api"], "algorithms": ["HS512"], "keys": [\#(key)] } }"#
         #expect(
             try await issues(shortSecret, auth: #"{ "issuers": ["x"] }"#)
-                == [#"$.issuers.x.keys: keys[0]: the secret is 32 bytes; HS512 needs at least 64"#]
+                == [
+                    #"$.issuers.x.keys: expected at least one usable signing key (skipped: keys[0]: the secret is 32 bytes; HS512 needs at least 64)"#
+                ]
         )
         let introspectionOnly =
             #"{ "x": { "issuer": "https://x.test", "audiences": ["api"], "introspection": { "url": "https://x.test/i", "clientID": "g", "clientSecret": "s" } } }"#

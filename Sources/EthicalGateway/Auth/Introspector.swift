@@ -14,6 +14,7 @@ final class Introspector: Sendable {
     private let authorization: String
     private let fetcher: HTTPSFetcher
     private let logger: Logger
+    private let gate: IntrospectionGate
 
     init(issuer: IssuerConfiguration, secret: String, fetcher: HTTPSFetcher, logger: Logger) {
         let configuration = issuer.introspection!
@@ -25,9 +26,18 @@ final class Introspector: Sendable {
         self.authorization = "Basic " + Data(credentials.utf8).base64EncodedString()
         self.fetcher = fetcher
         self.logger = logger
+        self.gate = IntrospectionGate(
+            refusalSeconds: configuration.refusalCacheSeconds,
+            maxInFlight: configuration.maxConcurrentCalls
+        )
     }
 
+    /// The endpoint's verdict on `token`, through the ``IntrospectionGate``.
     func introspect(_ token: String) async -> Result<VerifiedToken, TokenRefusal> {
+        await self.gate.check(token) { await self.call(token) }
+    }
+
+    private func call(_ token: String) async -> Result<VerifiedToken, TokenRefusal> {
         let response: HTTPSFetcher.Response
         do {
             var headers = HTTPHeaders()

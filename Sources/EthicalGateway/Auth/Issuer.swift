@@ -108,8 +108,8 @@ final class Issuer: Sendable {
                 guard let data = FileManager.default.contents(atPath: url.path) else {
                     throw KeySetError("\(url.path) cannot be read")
                 }
-                guard let document = try? JSONDecoder().decode(JSONValue.self, from: data) else {
-                    throw KeySetError("\(url.path) is not JSON")
+                guard let document = try? JSONValue.parse(data) else {
+                    throw KeySetError("\(url.path) is not valid JSON")
                 }
                 keys = try KeySet(jwks: document, allowed: configuration.algorithms, allowSecrets: true)
             } else {
@@ -118,11 +118,20 @@ final class Issuer: Sendable {
         } catch {
             throw ConfigIssueError(ConfigIssue(path: keyPath, message: "\(error)"))
         }
-        if let skipped = keys.skipped.first {
-            throw ConfigIssueError(ConfigIssue(path: keyPath, message: skipped))
-        }
+        // A key that fits no allowed algorithm (a P-384 key where only RS256 and ES256 are
+        // allowed) is skipped with a warning, as for a fetched key set; the set is an error only
+        // when nothing usable is left.
         if keys.keys.isEmpty {
-            throw ConfigIssueError(ConfigIssue(path: keyPath, message: "expected at least one signing key"))
+            let reasons = keys.skipped.isEmpty ? "" : " (skipped: \(keys.skipped.joined(separator: "; ")))"
+            throw ConfigIssueError(
+                ConfigIssue(path: keyPath, message: "expected at least one usable signing key\(reasons)")
+            )
+        }
+        for skipped in keys.skipped {
+            logger.warning(
+                "skipping a key that fits none of the issuer's algorithms or is unusable",
+                metadata: ["issuer": "\(configuration.name)", "key": "\(skipped)", "path": "\(keyPath)"]
+            )
         }
         return KeySource(fixed: keys, issuer: configuration, logger: logger)
     }

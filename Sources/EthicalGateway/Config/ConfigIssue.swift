@@ -6,9 +6,18 @@ public struct ConfigIssue: Sendable, Hashable, CustomStringConvertible {
     /// What is wrong, in words a user can act on.
     public var message: String
 
+    /// Longest message kept: a bad value can be megabytes long, and an error that echoes it
+    /// whole buries the point (and fills logs).
+    static let maximumMessageLength = 600
+
     public init(path: String, message: String) {
         self.path = path
-        self.message = message
+        if message.utf8.count > Self.maximumMessageLength {
+            let kept = message.prefix(Self.maximumMessageLength - 100)
+            self.message = "\(kept)... (\(message.count - kept.count) more characters)"
+        } else {
+            self.message = message
+        }
     }
 
     public var description: String { "\(self.path): \(self.message)" }

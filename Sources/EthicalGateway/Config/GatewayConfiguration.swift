@@ -150,17 +150,26 @@ public struct RequestLimits: Sendable, Decodable, Equatable {
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
+        // Every bad limit is reported, not only the first: each one is recorded and replaced by
+        // its default, and the recorded issues fail the configuration as a whole.
+        let session = (decoder as? StrictConfigDecoder)?.session
         func positive<T: Decodable & Comparable & Numeric>(_ key: CodingKeys, _ fallback: T) throws -> T {
-            guard let value = try container.decodeIfPresent(T.self, forKey: key) else { return fallback }
-            guard value > 0 else {
-                throw DecodingError.dataCorrupted(
-                    .init(
-                        codingPath: container.codingPath + [key],
-                        debugDescription: "expected a number greater than 0"
+            do {
+                guard let value = try container.decodeIfPresent(T.self, forKey: key) else { return fallback }
+                guard value > 0 else {
+                    throw DecodingError.dataCorrupted(
+                        .init(
+                            codingPath: container.codingPath + [key],
+                            debugDescription: "expected a number greater than 0"
+                        )
                     )
-                )
+                }
+                return value
+            } catch {
+                guard let session else { throw error }
+                session.record(error, decodingValueAt: session.path(container.codingPath + [key]))
+                return fallback
             }
-            return value
         }
         self.maxHeaderBytes = try positive(.maxHeaderBytes, self.maxHeaderBytes)
         self.maxHeaderCount = try positive(.maxHeaderCount, self.maxHeaderCount)

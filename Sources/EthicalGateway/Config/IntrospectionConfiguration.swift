@@ -17,8 +17,18 @@ public struct IntrospectionConfiguration: Sendable, Decodable {
     /// Longest time an active token's introspection result is reused (never past its `exp`).
     /// Default 300.
     public var maxCacheSeconds: Double
+    /// How long a token the endpoint called inactive is refused without asking again, so a
+    /// client repeating a bad token cannot make the gateway call the IdP per request.
+    /// Default 60.
+    public var refusalCacheSeconds: Double
+    /// Most introspection calls in flight at once for this issuer; past it, requests with
+    /// unknown opaque tokens get 503 at once instead of queueing up at the IdP. Concurrent
+    /// requests with the same token always share one call. Default 64.
+    public var maxConcurrentCalls: Int
 
-    enum CodingKeys: String, CodingKey { case url, clientID, clientSecret, clientSecretFile, maxCacheSeconds }
+    enum CodingKeys: String, CodingKey {
+        case url, clientID, clientSecret, clientSecretFile, maxCacheSeconds, refusalCacheSeconds, maxConcurrentCalls
+    }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -36,5 +46,9 @@ public struct IntrospectionConfiguration: Sendable, Decodable {
         }
         self.maxCacheSeconds = try container.decodeIfPresent(Double.self, forKey: .maxCacheSeconds) ?? 300
         if self.maxCacheSeconds < 0 { throw fail(.maxCacheSeconds, "expected a number of seconds >= 0") }
+        self.refusalCacheSeconds = try container.decodeIfPresent(Double.self, forKey: .refusalCacheSeconds) ?? 60
+        if self.refusalCacheSeconds < 0 { throw fail(.refusalCacheSeconds, "expected a number of seconds >= 0") }
+        self.maxConcurrentCalls = try container.decodeIfPresent(Int.self, forKey: .maxConcurrentCalls) ?? 64
+        if self.maxConcurrentCalls < 1 { throw fail(.maxConcurrentCalls, "expected a number >= 1") }
     }
 }

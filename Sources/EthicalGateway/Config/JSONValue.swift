@@ -10,17 +10,12 @@ public enum JSONValue: Sendable, Hashable {
     case array([JSONValue])
     case object([String: JSONValue])
 
-    /// Parses JSON text.
+    /// Parses JSON text strictly (``JSONParser``): duplicate keys and numbers out of range are
+    /// errors with their JSON path.
     ///
-    /// - Throws: ``ConfigValidationError`` with one issue at `$` describing the syntax error.
+    /// - Throws: ``ConfigValidationError`` with every such issue, or the syntax error at `$`.
     public static func parse(_ data: Data) throws -> JSONValue {
-        do {
-            return try JSONDecoder().decode(JSONValue.self, from: data)
-        } catch let DecodingError.dataCorrupted(context) {
-            let underlying = (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
-            let detail = underlying ?? context.debugDescription
-            throw ConfigValidationError([ConfigIssue(path: "$", message: "the file is not valid JSON: \(detail)")])
-        }
+        try JSONParser.parse(Array(data))
     }
 
     /// A short description of the value's type for error messages, e.g. `a string "abc"`.

@@ -82,24 +82,83 @@ public struct ListenerTLSConfiguration: Sendable, Decodable {
     public var minimumVersion: TLSVersionSetting
     /// Offer HTTP/2 through ALPN. Default `true`.
     public var http2: Bool
+    /// Send `Strict-Transport-Security` on every response of this listener, so browsers use
+    /// HTTPS only for the host from then on (RFC 6797). Default: not sent.
+    public var hsts: HSTSConfiguration?
 
     public init(
         certificates: [CertificateConfiguration] = [],
         minimumVersion: TLSVersionSetting = .tls12,
-        http2: Bool = true
+        http2: Bool = true,
+        hsts: HSTSConfiguration? = nil
     ) {
         self.certificates = certificates
         self.minimumVersion = minimumVersion
         self.http2 = http2
+        self.hsts = hsts
     }
 
-    enum CodingKeys: String, CodingKey { case certificates, minimumVersion, http2 }
+    enum CodingKeys: String, CodingKey { case certificates, minimumVersion, http2, hsts }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.certificates = try container.decodeIfPresent([CertificateConfiguration].self, forKey: .certificates) ?? []
         self.minimumVersion = try container.decodeIfPresent(TLSVersionSetting.self, forKey: .minimumVersion) ?? .tls12
         self.http2 = try container.decodeIfPresent(Bool.self, forKey: .http2) ?? true
+        self.hsts = try container.decodeIfPresent(HSTSConfiguration.self, forKey: .hsts)
+    }
+}
+
+/// The `Strict-Transport-Security` policy of a TLS listener.
+///
+/// ```json
+/// "hsts": { "maxAgeSeconds": 31536000, "includeSubDomains": true }
+/// ```
+public struct HSTSConfiguration: Sendable, Decodable, Hashable {
+    /// How long browsers remember to use HTTPS only, in seconds. Default 31536000 (one year);
+    /// 0 tells browsers to forget the policy.
+    public var maxAgeSeconds: Int
+    /// The policy covers every subdomain too. Default `false`.
+    public var includeSubDomains: Bool
+    /// Ask to be listed in browsers' preload lists (needs `includeSubDomains` and a max age of
+    /// at least a year). Default `false`.
+    public var preload: Bool
+
+    enum CodingKeys: String, CodingKey { case maxAgeSeconds, includeSubDomains, preload }
+
+    public init(maxAgeSeconds: Int = 31_536_000, includeSubDomains: Bool = false, preload: Bool = false) {
+        self.maxAgeSeconds = maxAgeSeconds
+        self.includeSubDomains = includeSubDomains
+        self.preload = preload
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.maxAgeSeconds = try container.decodeIfPresent(Int.self, forKey: .maxAgeSeconds) ?? 31_536_000
+        self.includeSubDomains = try container.decodeIfPresent(Bool.self, forKey: .includeSubDomains) ?? false
+        self.preload = try container.decodeIfPresent(Bool.self, forKey: .preload) ?? false
+        if self.maxAgeSeconds < 0 {
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: container.codingPath + [CodingKeys.maxAgeSeconds],
+                    debugDescription: "expected a number of seconds >= 0"
+                )
+            )
+        }
+        if self.preload && (!self.includeSubDomains || self.maxAgeSeconds < 31_536_000) {
+            throw decoder.invalid(
+                "\"preload\" needs \"includeSubDomains\": true and \"maxAgeSeconds\" of at least 31536000 "
+                    + "(the preload lists refuse anything less)"
+            )
+        }
+    }
+
+    /// The header value, e.g. `max-age=31536000; includeSubDomains`.
+    public var headerValue: String {
+        var value = "max-age=\(self.maxAgeSeconds)"
+        if self.includeSubDomains { value += "; includeSubDomains" }
+        if self.preload { value += "; preload" }
+        return value
     }
 }
 

@@ -21,6 +21,11 @@ public struct RouteConfiguration: Sendable, Decodable {
     public var rewritePrefix: String?
     /// Largest request body for this route, in bytes. Default: `limits.maxBodyBytes`.
     public var maxBodyBytes: Int?
+    /// What to do with an encoded slash or backslash (`%2F`, `%5C`) in the path: `"reject"`
+    /// (400, the default), `"decode"` (forward them as `/`) or `"keep"` (forward them unchanged,
+    /// for upstreams that treat `%2F` as data, e.g. object keys). The route is always chosen on
+    /// the decoded form, so an encoded slash never selects a route with weaker auth.
+    public var escapedSlashes: EscapedSlashAction = .reject
     /// Token policy: requests must carry a valid token from one of the named issuers before
     /// the route's filters and backend run. Default: no authentication.
     public var auth: RouteAuthConfiguration?
@@ -48,7 +53,7 @@ public struct RouteConfiguration: Sendable, Decodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, match, backend, filters, stripPrefix, rewritePrefix, maxBodyBytes, auth
+        case name, match, backend, filters, stripPrefix, rewritePrefix, maxBodyBytes, escapedSlashes, auth
     }
 
     public init(from decoder: any Decoder) throws {
@@ -62,6 +67,7 @@ public struct RouteConfiguration: Sendable, Decodable {
         self.stripPrefix = try container.decodeIfPresent(Bool.self, forKey: .stripPrefix) ?? false
         self.rewritePrefix = try container.decodeIfPresent(String.self, forKey: .rewritePrefix)
         self.maxBodyBytes = try container.decodeIfPresent(Int.self, forKey: .maxBodyBytes)
+        self.escapedSlashes = try container.decodeIfPresent(EscapedSlashAction.self, forKey: .escapedSlashes) ?? .reject
         self.auth = try container.decodeIfPresent(RouteAuthConfiguration.self, forKey: .auth)
         if let rewrite = self.rewritePrefix {
             if self.stripPrefix {
@@ -140,12 +146,27 @@ public struct RouteMatchConfiguration: Sendable, Decodable, Hashable {
         if self.path != nil && self.pathPrefix != nil {
             throw fail(.pathPrefix, "\"path\" (exact) and \"pathPrefix\" cannot both be set")
         }
-        if let path = self.path, !path.hasPrefix("/") {
-            throw fail(.path, "expected a path starting with \"/\", found \"\(path)\"")
+        // Requests are routed on their canonical path (see CanonicalPath), so the route's own
+        // path is put in that form too: "/café" and "/caf%c3%a9" both match "/caf%C3%A9".
+        func canonical(_ value: String?, _ key: CodingKeys) throws -> String? {
+            guard let value else { return nil }
+            guard value.hasPrefix("/") else {
+                throw fail(key, "expected a path starting with \"/\", found \"\(value)\"")
+            }
+            switch CanonicalPath.make(Substring(value)) {
+            case .failure(let refusal):
+                throw fail(key, "\(refusal) (in \"\(value)\")")
+            case .success(let path) where path.slashesDecoded != nil:
+                throw fail(
+                    key,
+                    "a route path cannot contain %2F or %5C: requests are routed with them decoded (see escapedSlashes)"
+                )
+            case .success(let path):
+                return path.path
+            }
         }
-        if let prefix = self.pathPrefix, !prefix.hasPrefix("/") {
-            throw fail(.pathPrefix, "expected a path starting with \"/\", found \"\(prefix)\"")
-        }
+        self.path = try canonical(self.path, .path)
+        self.pathPrefix = try canonical(self.pathPrefix, .pathPrefix)
         self.methods = try container.decodeIfPresent([String].self, forKey: .methods)
         if let methods = self.methods {
             if methods.isEmpty {

@@ -6,4 +6,6 @@ public struct CompiledRoute: Sendable {
     public let rewrite: PathRewrite
     /// Largest accepted request body in bytes.
     public let maxBodyBytes: Int
+    /// What to do with `%2F` / `%5C` in a path this route takes.
+    public let escapedSlashes: EscapedSlashAction
 }

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// Serves HTTP requests on one HTTP/1.1 connection or one HTTP/2 stream: applies the request
 /// limits, routes, runs the route's filters and hands the request to its backend, then writes
@@ -17,30 +18,75 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private let scheme: String
     private let isHTTP2: Bool
     private let headGuard: RequestHeadGuard?
+    /// The listener's `Strict-Transport-Security` value, if it sends one.
+    private let hsts: String?
     private let logger: Logger
 
     private var context: ChannelHandlerContext?
-    private var current: Exchange?
+    /// The exchange in progress; the connection's idle timer does not run while there is one.
+    private var current: Exchange? {
+        didSet {
+            switch (oldValue == nil, self.current == nil) {
+            case (true, false): self.idleHandler?.exchangeStarted()
+            case (false, true): self.idleHandler?.exchangeEnded()
+            default: break
+            }
+        }
+    }
+    /// The connection's idle timer (on HTTP/2, the parent connection's).
+    private var idleHandler: IdleConnectionHandler?
+    /// The client closed its sending side: answer what it sent, then close.
+    private var inputClosed = false
+    /// The last response of this connection is being written (`Connection: close`, a refused
+    /// request whose body cannot be skipped): requests behind it are not served (RFC 9112 9.6).
+    private var closing = false
+    /// The last response's final write, so a close after a half-close does not cut it short.
+    /// Kept (one future) for the connection's life: a half-close can come at any time.
+    private var lastWrite: EventLoopFuture<Void>?
     private var nextExchangeID: UInt64 = 0
     private var readPending = false
     /// A backend waiting for the connection to drain (``ResponseWriter/whenWritable(_:)``).
     private var writableCallback: (() -> Void)?
 
-    init(runtime: GatewayRuntime, scheme: String, isHTTP2: Bool, headGuard: RequestHeadGuard?, logger: Logger) {
+    init(
+        runtime: GatewayRuntime,
+        scheme: String,
+        isHTTP2: Bool,
+        headGuard: RequestHeadGuard?,
+        hsts: String? = nil,
+        logger: Logger
+    ) {
         self.runtime = runtime
         self.scheme = scheme
         self.isHTTP2 = isHTTP2
         self.headGuard = headGuard
+        self.hsts = hsts
         self.logger = logger
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        // An HTTP/2 stream's parent is its connection (an accepted connection's parent is the
+        // listening socket, on another event loop).
+        let connection = self.isHTTP2 ? (context.channel.parent ?? context.channel) : context.channel
+        self.idleHandler = try? connection.pipeline.syncOperations.handler(type: IdleConnectionHandler.self)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.cancelCurrent()
         self.context = nil
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard case ChannelEvent.inputClosed = event else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        // The pipelining handler delivers the half-close after every request that came before
+        // it: answer those (a client may send its requests and shut its side, as `nc` does),
+        // then close.
+        self.inputClosed = true
+        if self.current == nil { self.closeAfterLastWrite(context: context) }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -76,13 +122,70 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let error = error as? NIOSSLError, case .uncleanShutdown = error {
+            // A TLS client that ended with a plain FIN instead of close_notify: the half-close
+            // that follows answers what it sent, then closes.
+            return
+        }
+        if error is HTTPParserError {
+            self.answerMalformedRequest(error, context: context)
+            return
+        }
         self.logger.debug("connection error", metadata: ["error": "\(error)"])
         context.close(promise: nil)
+    }
+
+    /// A request the HTTP decoder could not parse (bad framing, invalid characters, obs-fold):
+    /// a 400 problem document if no response is under way and the connection is still open,
+    /// then the connection closes, as nothing after the error can be trusted. This replaces
+    /// NIO's `HTTPServerProtocolErrorHandler`, which answers with an empty body, no request id,
+    /// and also on a connection that is already closing (a debug-build assertion in NIO).
+    private func answerMalformedRequest(_ error: any Error, context: ChannelHandlerContext) {
+        self.logger.debug("malformed request", metadata: ["error": "\(error)"])
+        // The connection ends after the response being written (bytes after a
+        // `Connection: close` request land here): nothing more to say, and closing now would
+        // cut that response short.
+        if self.closing { return }
+        let status = HTTPResponseStatus.badRequest
+        let detail = "the request is not valid HTTP/1.1 (\(error))"
+        if let exchange = self.current {
+            // A broken body (bad chunk framing): the backend must not take what it has as a
+            // complete request. Answer 400 if nothing was answered yet, then close.
+            exchange.receiver?.cancel()
+            exchange.receiver = nil
+            exchange.discardingBody = true
+            exchange.closeAfterResponse = true
+            if exchange.response == .notStarted && context.channel.isActive {
+                self.writeProblem(status, detail: detail, exchangeID: exchange.id)
+            } else {
+                context.close(promise: nil)
+            }
+            return
+        }
+        guard context.channel.isActive else {
+            context.close(promise: nil)
+            return
+        }
+        let problem = ProblemDetails(status: status, detail: detail, instance: nil, requestID: RequestID.generate())
+        let body = problem.jsonBody(allocator: context.channel.allocator)
+        var head = problem.responseHead(version: .http1_1, bodyLength: body.readableBytes)
+        head.headers.add(name: "connection", value: "close")
+        head.headers.add(name: "x-request-id", value: problem.requestID)
+        if let hsts = self.hsts { head.headers.add(name: "strict-transport-security", value: hsts) }
+        self.closing = true
+        context.write(self.wrapOutboundOut(.head(head)), promise: nil)
+        context.write(self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        context.writeAndFlush(self.wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
     }
 
     // MARK: Request side
 
     private func receiveHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        // A pipelined request behind a response that ends the connection is never served; the
+        // pipelining handler may deliver it while that response is being written.
+        if self.closing { return }
         self.headGuard?.headReceived()
         guard self.current == nil else {
             // HTTPServerPipelineHandler serializes requests; a second head here is a protocol bug.
@@ -105,6 +208,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
         let limits = self.runtime.limits
         if head.uri.utf8.count > limits.maxURIBytes {
+            exchange.closeAfterResponse = true
             return self.reject(
                 exchange,
                 .uriTooLong,
@@ -112,6 +216,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             )
         }
         if head.headers.count > limits.maxHeaderCount {
+            exchange.closeAfterResponse = true
             return self.reject(
                 exchange,
                 .requestHeaderFieldsTooLarge,
@@ -121,21 +226,22 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var headerBytes = 0
         for (name, value) in head.headers { headerBytes += name.utf8.count + value.utf8.count }
         if headerBytes > limits.maxHeaderBytes {
+            exchange.closeAfterResponse = true
             return self.reject(
                 exchange,
                 .requestHeaderFieldsTooLarge,
                 "the request headers are \(headerBytes) bytes; the limit is \(limits.maxHeaderBytes)"
             )
         }
-        let (rawPath, query) = RequestPath.split(head.uri)
-        guard let path = RequestPath.normalize(rawPath) else {
-            return self.reject(exchange, .badRequest, "the request target must be an absolute path such as /index.html")
+        let canonical: CanonicalRequest
+        switch CanonicalRequest.make(head, isHTTP2: self.isHTTP2) {
+        case .success(let request):
+            canonical = request
+        case .failure(let refusal):
+            if refusal.closeConnection { exchange.closeAfterResponse = true }
+            return self.reject(exchange, refusal.status, refusal.detail)
         }
-        let hostHeader = head.headers.first(name: "host")
-        if hostHeader == nil && !self.isHTTP2 && head.version == .http1_1 {
-            return self.reject(exchange, .badRequest, "an HTTP/1.1 request must carry a Host header")
-        }
-        let host = hostHeader.map(requestHost(fromHeaderValue:))
+        let host = canonical.host
         if let expectation = head.headers.first(name: "expect") {
             guard expectation.lowercased() == "100-continue" else {
                 return self.reject(exchange, .expectationFailed, "the only expectation supported is 100-continue")
@@ -144,15 +250,22 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             exchange.expectsContinue = expectsBody
         }
 
+        // A path with %2F or %5C is routed as an upstream that decodes them would read it, so
+        // an encoded slash cannot steer a request past a route's auth; that route then decides.
+        let routingPath = canonical.path.slashesDecoded ?? canonical.path.path
         guard
             let match = self.runtime.routes.match(
                 host: host,
-                path: Substring(path),
+                path: Substring(routingPath),
                 method: head.method,
-                headers: head.headers
+                headers: canonical.head.headers
             )
         else {
-            return self.reject(exchange, .notFound, "no route matches \(head.method.rawValue) \(host ?? "")\(path)")
+            return self.reject(
+                exchange,
+                .notFound,
+                "no route matches \(head.method.rawValue) \(host ?? "")\(routingPath.prefix(512))"
+            )
         }
         let route = match.entry.target
         exchange.route = route
@@ -166,8 +279,34 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             )
         }
 
-        let backendPath = route.rewrite.apply(to: Substring(path), matchedPrefix: match.matchedPrefix)
-        var forwardedHead = head
+        var forwardedPath = Substring(routingPath)
+        var matchedPrefix = match.matchedPrefix
+        if canonical.path.slashesDecoded != nil {
+            switch route.escapedSlashes {
+            case .reject:
+                return self.reject(
+                    exchange,
+                    .badRequest,
+                    "the path contains an encoded slash or backslash (%2F, %5C); route \"\(route.name)\" refuses them"
+                )
+            case .decode:
+                break
+            case .keep:
+                let kept = Substring(canonical.path.path)
+                guard let prefixEnd = Self.prefixEnd(of: kept, matching: matchedPrefix) else {
+                    return self.reject(
+                        exchange,
+                        .badRequest,
+                        "the path has an encoded slash inside the part route \"\(route.name)\" matches"
+                    )
+                }
+                forwardedPath = kept
+                matchedPrefix = kept[..<prefixEnd]
+            }
+        }
+        let backendPath = route.rewrite.apply(to: forwardedPath, matchedPrefix: matchedPrefix)
+        let query = canonical.query
+        var forwardedHead = canonical.head
         forwardedHead.uri = query.map { backendPath + "?" + $0 } ?? backendPath
         exchange.request = GatewayRequest(
             head: forwardedHead,
@@ -303,8 +442,24 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard self.current === exchange else { return }
         self.current = nil
         self.writableCallback = nil
+        if self.inputClosed, let context = self.context {
+            self.closeAfterLastWrite(context: context)
+            return
+        }
         self.headGuard?.awaitNextHead()
         self.releaseHeldRead()
+    }
+
+    /// Closes once the last response is on the wire. Responses to pipelined requests can be
+    /// written re-entrantly and unflushed when the half-close arrives: a close now would drop
+    /// them, so it waits for the last response's end (writes complete in order).
+    private func closeAfterLastWrite(context: ChannelHandlerContext) {
+        guard let lastWrite = self.lastWrite else {
+            context.close(promise: nil)
+            return
+        }
+        context.flush()
+        lastWrite.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
     private func cancelCurrent() {
@@ -320,6 +475,15 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             exchange.receiver?.cancel()
         }
         exchange.receiver = nil
+    }
+
+    /// Where `matchedPrefix` (matched on the slash-decoded path) ends in `kept`, when `kept`
+    /// starts with it on a segment boundary.
+    private static func prefixEnd(of kept: Substring, matching matchedPrefix: Substring) -> Substring.Index? {
+        guard kept.hasPrefix(matchedPrefix) else { return nil }
+        let end = kept.index(kept.startIndex, offsetBy: matchedPrefix.count)
+        guard end == kept.endIndex || kept[end] == "/" || matchedPrefix.isEmpty else { return nil }
+        return end
     }
 
     private var shouldHoldReads: Bool {
@@ -360,6 +524,9 @@ extension GatewayHTTPHandler: ResponseSink {
         var head = head
         head.version = exchange.head.version
         head.headers.replaceOrAdd(name: "x-request-id", value: exchange.requestID)
+        if let hsts = self.hsts, !head.headers.contains(name: "strict-transport-security") {
+            head.headers.add(name: "strict-transport-security", value: hsts)
+        }
         if self.isHTTP2 {
             for name in ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"] {
                 head.headers.remove(name: name)
@@ -433,9 +600,13 @@ extension GatewayHTTPHandler: ResponseSink {
                 "route": "\(exchange.route?.name ?? "-")", "request-bytes": "\(exchange.bodyBytes)",
             ]
         )
-        let written = context.writeAndFlush(self.wrapOutboundOut(.end(trailers)))
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        let written = promise.futureResult
+        self.lastWrite = written
         if exchange.closeAfterResponse {
             self.releaseReceiver(of: exchange)
+            self.closing = true
+            context.writeAndFlush(self.wrapOutboundOut(.end(trailers)), promise: promise)
             let isHTTP2 = self.isHTTP2
             written.assumeIsolated().whenComplete { _ in
                 // An HTTP/1 client may still be sending (a refused upload): let it finish and
@@ -444,9 +615,16 @@ extension GatewayHTTPHandler: ResponseSink {
             }
             return
         }
-        if exchange.requestEnded {
-            self.finish(exchange)
+        guard exchange.requestEnded else {
+            // The request's end finishes the exchange (receiveEnd); the write stays known until
+            // then, in case the client half-closes meanwhile.
+            context.writeAndFlush(self.wrapOutboundOut(.end(trailers)), promise: promise)
+            return
         }
+        // Writing the end lets the pipelining handler deliver the next buffered request (and a
+        // buffered half-close) at once, inside this call: the exchange must be over before.
+        self.finish(exchange)
+        context.writeAndFlush(self.wrapOutboundOut(.end(trailers)), promise: promise)
     }
 
     func writeProblem(_ status: HTTPResponseStatus, detail: String, exchangeID: UInt64) {
@@ -521,6 +699,8 @@ extension GatewayHTTPHandler: ResponseSink {
             let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
             pipeline.removeHandler(context: context, promise: nil)
             handOver(channel)
+            // Whatever the new protocol does not consume of a half-close ends the connection.
+            try pipeline.addHandler(CloseOnInputClosedHandler())
             pipeline.removeHandler(decoder, promise: nil)
         } catch {
             self.logger.warning("upgrade failed", metadata: ["error": "\(error)"])

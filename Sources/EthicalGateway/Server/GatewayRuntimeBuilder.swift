@@ -179,7 +179,8 @@ public struct GatewayRuntimeBuilder: Sendable {
                 backend: backend,
                 filters: routeFilters,
                 rewrite: PathRewrite(stripPrefix: route.stripPrefix, rewritePrefix: route.rewritePrefix),
-                maxBodyBytes: route.maxBodyBytes ?? configuration.limits.maxBodyBytes
+                maxBodyBytes: route.maxBodyBytes ?? configuration.limits.maxBodyBytes,
+                escapedSlashes: route.escapedSlashes
             )
             entries.append(
                 RouteEntry(

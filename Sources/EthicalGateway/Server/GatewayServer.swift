@@ -133,7 +133,8 @@ public final class GatewayServer: Service, Sendable {
                 kind = .tls(
                     try NIOSSLContext(
                         configuration: store.makeTLSConfiguration(minimumVersion: tls.minimumVersion, http2: tls.http2)
-                    )
+                    ),
+                    hsts: tls.hsts?.headerValue
                 )
             } catch {
                 throw ListenerStartError(listener: listener.name, cause: "TLS set-up failed: \(error)")
@@ -149,6 +150,9 @@ public final class GatewayServer: Service, Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
+            // A client may send its requests and then shut its sending side (`nc`, some
+            // load balancers' health checks): every request it sent is still answered.
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             // NIO keeps each connection's last receive buffer for its lifetime and never shrinks
             // it; starting at 1 KiB (nginx's default header buffer) instead of NIO's 2 KiB saves
             // 1 KiB per idle connection. Bigger reads double it as they come.

@@ -73,6 +73,15 @@ final class LingeringCloseHandler: ChannelInboundHandler {
         context.read()
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // The client closed its side (connections allow half-closure): nothing more will come.
+        if case ChannelEvent.inputClosed = event {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         self.check?.cancel()
         self.check = nil

@@ -16,7 +16,8 @@ import NIOTLS
 struct ListenerPipeline: Sendable {
     enum Kind: Sendable {
         case plain
-        case tls(NIOSSLContext)
+        /// TLS, with the `Strict-Transport-Security` value to send, if any.
+        case tls(NIOSSLContext, hsts: String?)
         case redirectToHTTPS(port: Int)
     }
 
@@ -41,7 +42,8 @@ struct ListenerPipeline: Sendable {
             try sync.addHandler(headGuard)
             try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
             try sync.addHandler(RedirectToHTTPSHandler(httpsPort: port, headGuard: headGuard))
-        case .tls(let context):
+            try sync.addHandler(CloseOnInputClosedHandler())
+        case .tls(let context, let hsts):
             try sync.addHandler(NIOSSLServerHandler(context: context))
             try sync.addHandler(TLSHandshakeTimeoutHandler(timeout: .seconds(limits.headerReadTimeoutSeconds)))
             let pipeline = self
@@ -50,9 +52,9 @@ struct ListenerPipeline: Sendable {
                     channel.eventLoop.makeCompletedFuture {
                         switch result {
                         case .negotiated("h2"):
-                            try pipeline.configureHTTP2(channel)
+                            try pipeline.configureHTTP2(channel, hsts: hsts)
                         default:
-                            try pipeline.configureHTTP1(channel, scheme: "https")
+                            try pipeline.configureHTTP1(channel, scheme: "https", hsts: hsts)
                         }
                     }
                 }
@@ -60,23 +62,26 @@ struct ListenerPipeline: Sendable {
         }
     }
 
-    private func configureHTTP1(_ channel: any Channel, scheme: String) throws {
+    private func configureHTTP1(_ channel: any Channel, scheme: String, hsts: String? = nil) throws {
         let sync = channel.pipeline.syncOperations
         let headGuard = RequestHeadGuard(limits: self.runtime.limits)
         try sync.addHandler(headGuard)
-        try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
+        // Malformed requests are answered by GatewayHTTPHandler (a problem document with a
+        // request id), not by NIO's error handler.
+        try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false)
         try sync.addHandler(
             GatewayHTTPHandler(
                 runtime: self.runtime,
                 scheme: scheme,
                 isHTTP2: false,
                 headGuard: headGuard,
+                hsts: hsts,
                 logger: self.logger
             )
         )
     }
 
-    private func configureHTTP2(_ channel: any Channel) throws {
+    private func configureHTTP2(_ channel: any Channel, hsts: String?) throws {
         let limits = self.runtime.limits
         let manager = NIOHTTP2ServerConnectionManagementHandler(
             eventLoop: channel.eventLoop,
@@ -98,11 +103,19 @@ struct ListenerPipeline: Sendable {
             stream.eventLoop.makeCompletedFuture {
                 try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
                 try stream.pipeline.syncOperations.addHandler(
-                    GatewayHTTPHandler(runtime: runtime, scheme: "https", isHTTP2: true, headGuard: nil, logger: logger)
+                    GatewayHTTPHandler(
+                        runtime: runtime,
+                        scheme: "https",
+                        isHTTP2: true,
+                        headGuard: nil,
+                        hsts: hsts,
+                        logger: logger
+                    )
                 )
             }
         }
         try channel.pipeline.syncOperations.addHandler(manager)
+        try channel.pipeline.syncOperations.addHandler(CloseOnInputClosedHandler())
     }
 }
 

@@ -21,11 +21,13 @@ final class RedirectToHTTPSHandler: ChannelInboundHandler {
             self.headGuard.headReceived()
             var headers: HTTPHeaders = ["content-length": "0"]
             let status: HTTPResponseStatus
-            if let host = head.headers.first(name: "host").map(requestHost(fromHeaderValue:)), isHostName(host),
-                head.uri.hasPrefix("/")
+            // The same checks as every other listener: one Host, a canonical path.
+            if case .success(let request) = CanonicalRequest.make(head, isHTTP2: false), let host = request.host,
+                isHostName(host)
             {
                 let port = self.httpsPort == 443 ? "" : ":\(self.httpsPort)"
-                headers.add(name: "location", value: "https://\(host)\(port)\(head.uri)")
+                let target = request.query.map { request.path.path + "?" + $0 } ?? request.path.path
+                headers.add(name: "location", value: "https://\(host)\(port)\(target)")
                 status = .permanentRedirect
             } else {
                 status = .badRequest

@@ -1,10 +1,17 @@
 import NIOCore
+import NIOHTTP1
 
 /// Guards the bytes of an HTTP/1.1 request head before the HTTP decoder buffers them: a head
 /// that grows past the limits gets a 431, and a head that is not complete within the
 /// header-read timeout gets a 408 (slow clients cannot hold a connection open by trickling
 /// header bytes). Sits between TLS and the HTTP decoder; the ``GatewayHTTPHandler`` tells it
 /// when a head is complete and when the next one is due.
+///
+/// Only head bytes count: the guard finds the empty line that ends the head itself, so a body
+/// that arrives in the same read as its head (a 60 KB POST) is never mistaken for a huge head.
+/// What follows a head until the gateway asks for the next one (a body, a pipelined request)
+/// is passed on uncounted; that is bounded, as the pipelining handler stops reading while a
+/// request is in flight.
 final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -12,14 +19,15 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
 
     private enum State {
         /// Waiting for a head; `bytes` of it have arrived.
-        case awaitingHead(bytes: Int)
+        case awaitingHead(bytes: Int, scan: HeadEndScanner)
+        /// The head's end has passed (or the decoder reported a head); nothing is counted.
         case inRequest
         case rejected
     }
 
     private let maxHeadBytes: Int
     private let timeout: TimeAmount
-    private var state = State.awaitingHead(bytes: 0)
+    private var state = State.awaitingHead(bytes: 0, scan: HeadEndScanner())
     private var timer: Scheduled<Void>?
     private var context: ChannelHandlerContext?
 
@@ -47,14 +55,20 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch self.state {
-        case .awaitingHead(let bytes):
-            let total = bytes + self.unwrapInboundIn(data).readableBytes
-            if total > self.maxHeadBytes {
-                self.reject(context: context, status: "431 Request Header Fields Too Large", linger: true)
+        case .awaitingHead(let bytes, var scan):
+            let buffer = self.unwrapInboundIn(data)
+            if bytes == 0 && self.timer == nil { self.startTimer(context: context) }
+            let headBytes = scan.consume(buffer.readableBytesView)
+            if bytes + headBytes > self.maxHeadBytes {
+                self.reject(context: context, status: .requestHeaderFieldsTooLarge, linger: true)
                 return
             }
-            if bytes == 0 && self.timer == nil { self.startTimer(context: context) }
-            self.state = .awaitingHead(bytes: total)
+            if scan.headEnded {
+                // The head is complete; its timer stops when the decoder reports it.
+                self.state = .inRequest
+            } else {
+                self.state = .awaitingHead(bytes: bytes + headBytes, scan: scan)
+            }
             context.fireChannelRead(data)
         case .inRequest:
             context.fireChannelRead(data)
@@ -65,7 +79,7 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
 
     /// The decoder produced a complete head.
     func headReceived() {
-        guard case .awaitingHead = self.state else { return }
+        if case .rejected = self.state { return }
         self.state = .inRequest
         self.timer?.cancel()
         self.timer = nil
@@ -74,29 +88,73 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
     /// The exchange is over; the next head's timer starts with its first byte.
     func awaitNextHead() {
         guard case .inRequest = self.state else { return }
-        self.state = .awaitingHead(bytes: 0)
+        self.state = .awaitingHead(bytes: 0, scan: HeadEndScanner())
     }
 
     private func startTimer(context: ChannelHandlerContext) {
         self.timer = context.eventLoop.assumeIsolated().scheduleTask(in: self.timeout) {
             guard case .awaitingHead = self.state, let context = self.context else { return }
-            self.reject(context: context, status: "408 Request Timeout", linger: false)
+            self.reject(context: context, status: .requestTimeout, linger: false)
         }
     }
 
-    /// Answers on the raw connection (the decoder never saw a complete head) and closes. With
-    /// `linger`, what the client still sends meanwhile is read and discarded first
-    /// (``LingeringCloseHandler``): the rest of an oversized head is on its way; a client that
-    /// timed out is not sending.
-    private func reject(context: ChannelHandlerContext, status: String, linger: Bool) {
+    /// Answers on the raw connection (the decoder never saw a complete head) with a problem
+    /// document and closes. With `linger`, what the client still sends meanwhile is read and
+    /// discarded first (``LingeringCloseHandler``): the rest of an oversized head is on its way;
+    /// a client that timed out is not sending.
+    private func reject(context: ChannelHandlerContext, status: HTTPResponseStatus, linger: Bool) {
         self.state = .rejected
         self.timer?.cancel()
         self.timer = nil
-        let response = "HTTP/1.1 \(status)\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
-        context.writeAndFlush(self.wrapOutboundOut(context.channel.allocator.buffer(string: response)))
+        let detail =
+            status == .requestTimeout
+            ? "the request head was not complete within the header-read timeout"
+            : "the request head is larger than the \(self.maxHeadBytes) bytes the limits allow"
+        let problem = ProblemDetails(status: status, detail: detail, instance: nil, requestID: RequestID.generate())
+        let body = problem.jsonBody(allocator: context.channel.allocator)
+        var head = "HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\nconnection: close\r\n"
+        for (name, value) in problem.responseHead(version: .http1_1, bodyLength: body.readableBytes).headers {
+            head += "\(name): \(value)\r\n"
+        }
+        head += "x-request-id: \(problem.requestID)\r\n\r\n"
+        var response = context.channel.allocator.buffer(capacity: head.utf8.count + body.readableBytes)
+        response.writeString(head)
+        response.writeImmutableBuffer(body)
+        context.writeAndFlush(self.wrapOutboundOut(response))
             .assumeIsolated().whenComplete { _ in
                 if linger { LingeringCloseHandler.close(context.channel) } else { context.close(promise: nil) }
             }
+    }
+}
+
+/// Finds the end of a request head (the empty line after the header lines) across reads.
+/// Empty lines before the request line are skipped, as RFC 9112 2.2 allows.
+struct HeadEndScanner {
+    private var atLineStart = true
+    private var sawContent = false
+    private(set) var headEnded = false
+
+    /// Scans `bytes`; returns how many of them belong to the head (all of them, or up to and
+    /// including the head's final line feed).
+    mutating func consume(_ bytes: ByteBufferView) -> Int {
+        var count = 0
+        for byte in bytes {
+            count += 1
+            switch byte {
+            case UInt8(ascii: "\n"):
+                if self.atLineStart && self.sawContent {
+                    self.headEnded = true
+                    return count
+                }
+                self.atLineStart = true
+            case UInt8(ascii: "\r"):
+                break
+            default:
+                self.atLineStart = false
+                self.sawContent = true
+            }
+        }
+        return count
     }
 }
 
