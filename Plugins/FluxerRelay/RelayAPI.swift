@@ -468,8 +468,8 @@ final class RelayAPI: RequestBodyReceiver, @unchecked Sendable {
                 connections: hub.connections.count,
                 subscribers: hub.subscribers.mapValues(\.count)
             )
-        }.whenComplete { outcome in
-            guard case .success(let perLoop) = outcome else {
+        }.and(relay.engine.stats(on: self.request.eventLoop)).whenComplete { outcome in
+            guard case .success((let perLoop, let engine)) = outcome else {
                 self.respondProblem(.internalServerError, "statistics could not be collected")
                 return
             }
@@ -492,6 +492,10 @@ final class RelayAPI: RequestBodyReceiver, @unchecked Sendable {
                 "publicationsDropped": .number(String(counters.publicationsDropped)),
                 "slowDisconnects": .number(String(counters.slowDisconnects)),
                 "uptimeSeconds": .number(String(Int(Date().timeIntervalSince(relay.startedAt)))),
+                "engine": .object([
+                    "channels": .number(String(engine.channels)),
+                    "streams": .number(String(engine.streams)),
+                ]),
                 "namespaces": .object(
                     namespaces.mapValues {
                         .object([

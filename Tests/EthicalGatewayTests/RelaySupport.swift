@@ -97,6 +97,33 @@ enum RelayGateway {
         )
     }
 
+    /// `GET <mount>/api/stats` with the API key, decoded.
+    static func stats(_ gateway: LiveGateway) async throws -> [String: Any] {
+        let response = try await Curl.request(
+            "https://127.0.0.1:\(gateway.port("https"))/relay/api/stats",
+            ["-H", "X-API-Key: \(self.apiKey)"]
+        )
+        guard let stats = try JSONSerialization.jsonObject(with: response.body) as? [String: Any] else {
+            throw RelayTestClientError(message: "stats: not a JSON object: \(response.status) \(response.bodyText)")
+        }
+        return stats
+    }
+
+    /// Polls ``stats(_:)`` until `condition` holds, for at most `seconds`; returns the last stats.
+    static func waitForStats(
+        _ gateway: LiveGateway,
+        seconds: Double = 10,
+        until condition: ([String: Any]) -> Bool
+    ) async throws -> [String: Any] {
+        let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+        var stats = try await self.stats(gateway)
+        while !condition(stats), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+            stats = try await self.stats(gateway)
+        }
+        return stats
+    }
+
     /// A connected client: WebSocket opened and `connect` answered.
     static func connect(
         _ gateway: LiveGateway,
