@@ -491,6 +491,7 @@ final class RelayAPI: RequestBodyReceiver, @unchecked Sendable {
                 "pushesOut": .number(String(counters.pushesOut)),
                 "publicationsDropped": .number(String(counters.publicationsDropped)),
                 "slowDisconnects": .number(String(counters.slowDisconnects)),
+                "closingConnections": .number(String(counters.closingConnections)),
                 "uptimeSeconds": .number(String(Int(Date().timeIntervalSince(relay.startedAt)))),
                 "engine": .object([
                     "channels": .number(String(engine.channels)),

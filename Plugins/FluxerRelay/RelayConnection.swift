@@ -60,6 +60,10 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
     private var pingTask: RepeatedTask?
     private var deadlineTask: Scheduled<Void>?
     private var expiryTask: Scheduled<Void>?
+    /// Closes the socket if the close frame has not left by then.
+    private var closeTimeoutTask: Scheduled<Void>?
+    /// Whether this connection counts in the hub's `closingConnections`.
+    private var countedAsClosing = false
 
     init(relay: Relay, hub: LoopHub, rawWriter: RawFrameWriter, identity: VerifiedIdentity?, logger: Logger) {
         self.relay = relay
@@ -93,12 +97,24 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         self.tearDown()
+        self.socketClosed()
         context.fireChannelInactive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.tearDown()
+        self.socketClosed()
         self.context = nil
+    }
+
+    /// The socket is gone: nothing left to wait for.
+    private func socketClosed() {
+        self.closeTimeoutTask?.cancel()
+        self.closeTimeoutTask = nil
+        if self.countedAsClosing {
+            self.countedAsClosing = false
+            self.hub.counters.closingConnections -= 1
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -811,16 +827,29 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
     /// The channels this connection is subscribed to.
     var subscribedChannels: [String] { Array(self.subscriptions.keys) }
 
+    /// How long the socket stays open for the close frame to be written. A peer that stopped
+    /// reading never takes it (the frame waits behind what it did not read), and would hold its
+    /// socket until the gateway's idle timeout. A reader that is merely slow still gets the code.
+    static let closeFrameTimeout = TimeAmount.seconds(1)
+
+    /// Sends a close frame and closes the socket once it is written, or after
+    /// ``closeFrameTimeout`` if it cannot be, or at once if writing fails.
     private func closeWebSocket(code: WebSocketErrorCode, reason: String) {
         guard self.phase != .closed, let context = self.context else { return }
         self.tearDown()
         self.queue.removeAll()
+        self.queuedBytes = 0
         var data = context.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
         data.write(webSocketErrorCode: code)
         // A close frame's payload is at most 125 bytes.
         data.writeString(String(decoding: reason.utf8.prefix(123), as: UTF8.self))
         let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: data)
         let channel = context.channel
+        self.countedAsClosing = true
+        self.hub.counters.closingConnections += 1
+        self.closeTimeoutTask = context.eventLoop.scheduleTask(in: Self.closeFrameTimeout) {
+            channel.close(promise: nil)
+        }
         context.writeAndFlush(self.wrapOutboundOut(frame)).whenComplete { _ in
             channel.close(promise: nil)
         }

@@ -137,6 +137,9 @@ struct RelayCounters: Sendable {
     var slowDisconnects = 0
     /// Connections accepted since start.
     var connectionsAccepted = 0
+    /// Connections the relay closed whose sockets are still open: the close frame is on its
+    /// way, for at most ``RelayConnection/closeFrameTimeout``.
+    var closingConnections = 0
 
     static func + (lhs: RelayCounters, rhs: RelayCounters) -> RelayCounters {
         RelayCounters(
@@ -144,7 +147,8 @@ struct RelayCounters: Sendable {
             pushesOut: lhs.pushesOut + rhs.pushesOut,
             publicationsDropped: lhs.publicationsDropped + rhs.publicationsDropped,
             slowDisconnects: lhs.slowDisconnects + rhs.slowDisconnects,
-            connectionsAccepted: lhs.connectionsAccepted + rhs.connectionsAccepted
+            connectionsAccepted: lhs.connectionsAccepted + rhs.connectionsAccepted,
+            closingConnections: lhs.closingConnections + rhs.closingConnections
         )
     }
 }

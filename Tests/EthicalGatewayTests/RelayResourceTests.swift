@@ -3,7 +3,8 @@ import EthicalGatewayTesting
 import Foundation
 import Testing
 
-/// What a relay client can make the gateway hold, and for how long: per-channel engine state.
+/// What a relay client can make the gateway hold, and for how long: per-channel engine state,
+/// sockets of clients that stopped reading.
 @Suite("Fluxer Relay: bounded resources and failures", .timeLimit(.minutes(2)))
 struct RelayResourceTests {
     static let stateRelay = """
@@ -62,6 +63,41 @@ struct RelayResourceTests {
             #expect((result(chat, "history")?["publications"] as? [Any])?.count == 1, "\(chat)")
             anonymous.close()
             member.close()
+        }
+    }
+
+    @Test("a slow consumer's socket is closed a second after its close frame, though the peer never reads it")
+    func slowConsumerSocketIsClosed() async throws {
+        let relay = """
+            "maxQueuedBytes": 65536, "sendBufferBytes": 8192, "commandsPerSecond": 100000, "commandBurst": 100000,
+            "pingIntervalSeconds": 600,
+            """ + RelayGateway.namespaces
+        try await RelayGateway.with(relay: relay) { gateway in
+            let (stalled, _) = try await RelayGateway.connect(
+                gateway,
+                token: try RelayTokens.mint("stella"),
+                receiveBufferBytes: 4096
+            )
+            _ = try await stalled.call("subscribe", ["channel": "strict:flood"])
+            try await stalled.setReading(false)
+            let (publisher, _) = try await RelayGateway.connect(gateway, token: try RelayTokens.mint("pete"))
+            // 800 KB for a reader whose buffers hold well under 200 KB.
+            let payload = String(repeating: "p", count: 4000)
+            for n in 1...200 {
+                publisher.send(#"{"publish":{"channel":"strict:flood","data":{"n":\#(n),"p":"\#(payload)"}}}"#)
+            }
+            let disconnected = try await RelayGateway.waitForStats(gateway) {
+                $0["slowDisconnects"] as? Int ?? 0 >= 1
+            }
+            #expect(disconnected["slowDisconnects"] as? Int == 1)
+            // The stalled client still reads nothing; its socket goes anyway.
+            let released = try await RelayGateway.waitForStats(gateway, seconds: 6) {
+                $0["closingConnections"] as? Int == 0
+            }
+            #expect(released["closingConnections"] as? Int == 0, "\(released)")
+            #expect(released["connections"] as? Int == 1)
+            stalled.close()
+            publisher.close()
         }
     }
 
