@@ -267,8 +267,14 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
                 self.disconnect(.invalidToken)
                 return
             }
-            verifier.verify(token, issuers: self.configuration.issuers, on: self.hub.eventLoop).whenSuccess {
-                [self] result in
+            verifier.verify(token, issuers: self.configuration.issuers, on: self.hub.eventLoop).whenComplete {
+                [self] outcome in
+                guard case .success(let result) = outcome else {
+                    guard self.phase == .connecting else { return }
+                    self.reply(id: id, error: .internal)
+                    self.disconnect(.serverError)
+                    return
+                }
                 switch result {
                 case .success(let identity):
                     self.completeConnect(id: id, identity: identity)
@@ -387,9 +393,13 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
             )
             return
         }
-        verifier.verify(token, issuers: self.configuration.issuers, on: self.hub.eventLoop).whenSuccess {
-            [self] result in
+        verifier.verify(token, issuers: self.configuration.issuers, on: self.hub.eventLoop).whenComplete {
+            [self] outcome in
             guard self.phase == .connected else { return }
+            guard case .success(let result) = outcome else {
+                self.reply(id: id, error: .internal)
+                return
+            }
             switch result {
             case .success(let identity):
                 guard identity.subject == self.identity?.subject || (self.identity == nil && self.user.isEmpty) else {
@@ -653,8 +663,17 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
             )
             return
         }
-        self.relay.engine.presence(channel: channel, on: self.hub.eventLoop).whenSuccess { [self] clients in
-            self.reply(id: id, method: method, result: RelayWire.presence(clients, stats: stats))
+        self.relay.engine.presence(channel: channel, on: self.hub.eventLoop).whenComplete { [self] outcome in
+            switch outcome {
+            case .success(let clients):
+                self.reply(id: id, method: method, result: RelayWire.presence(clients, stats: stats))
+            case .failure(let error):
+                self.logger.warning(
+                    "relay presence lookup failed",
+                    metadata: ["channel": "\(channel)", "error": "\(error)"]
+                )
+                self.reply(id: id, error: .internal)
+            }
         }
     }
 

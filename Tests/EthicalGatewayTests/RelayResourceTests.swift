@@ -1,10 +1,13 @@
 import EthicalGateway
 import EthicalGatewayTesting
+@_spi(Testing) import FluxerRelayPlugin
 import Foundation
+import NIOCore
 import Testing
 
 /// What a relay client can make the gateway hold, and for how long: per-channel engine state,
-/// sockets of clients that stopped reading.
+/// sockets of clients that stopped reading; and that every command is answered, even when the
+/// engine fails.
 @Suite("Fluxer Relay: bounded resources and failures", .timeLimit(.minutes(2)))
 struct RelayResourceTests {
     static let stateRelay = """
@@ -101,6 +104,24 @@ struct RelayResourceTests {
         }
     }
 
+    @Test("presence lookups that fail in the engine are answered with error 100, and the connection stays")
+    func presenceFailureIsAnswered() async throws {
+        var registry = gatewayRegistry
+        registry.register(PresenceFailingRelayPlugin.self)
+        try await RelayGateway.with(plugin: PresenceFailingRelayPlugin.id, registry: registry) { gateway in
+            let (client, _) = try await RelayGateway.connect(gateway, token: try RelayTokens.mint("paz"))
+            #expect(result(try await client.call("subscribe", ["channel": "chat:p"]), "subscribe") != nil)
+            let presence = try await client.call("presence", ["channel": "chat:p"], timeout: .seconds(5))
+            #expect(errorCode(presence) == 100, "\(presence)")
+            let stats = try await client.call("presence_stats", ["channel": "chat:p"], timeout: .seconds(5))
+            #expect(errorCode(stats) == 100, "\(stats)")
+            #expect(result(try await client.call("ping"), "ping") != nil)
+            let api = try await RelayGateway.api(gateway, "presence", ["channel": "chat:p"])
+            #expect((api["error"] as? [String: Any])?["code"] as? Int == 100, "\(api)")
+            client.close()
+        }
+    }
+
     @Test("an API token without the API scope gets 403 insufficient_scope; a refused one 401 invalid_token")
     func apiTokenScope() async throws {
         // Tokens verified by the relay itself (the route has no auth)…
@@ -141,5 +162,101 @@ struct RelayResourceTests {
         #expect(forged.header("www-authenticate")?.contains(#"error="invalid_token""#) == true)
 
         #expect(try await call(token).status == 200)
+    }
+}
+
+/// An in-memory engine whose presence lookups fail, as a shared engine's do when its store is down.
+final class PresenceFailingEngine: RelayEngine {
+    struct StoreDown: Error {}
+    private let memory = MemoryEngine()
+
+    func start(delivering handler: @escaping @Sendable (RelayEvent) -> Void) { self.memory.start(delivering: handler) }
+
+    func publish(
+        channel: String,
+        data: WireJSON,
+        info: ClientInfo?,
+        tags: [String: String],
+        history: HistoryPolicy,
+        idempotencyKey: String?,
+        idempotencyWindow: Double,
+        on eventLoop: any EventLoop
+    ) -> EventLoopFuture<PublishOutcome> {
+        self.memory.publish(
+            channel: channel,
+            data: data,
+            info: info,
+            tags: tags,
+            history: history,
+            idempotencyKey: idempotencyKey,
+            idempotencyWindow: idempotencyWindow,
+            on: eventLoop
+        )
+    }
+
+    func history(
+        channel: String,
+        since: StreamPosition?,
+        limit: Int?,
+        reverse: Bool,
+        history: HistoryPolicy,
+        on eventLoop: any EventLoop
+    ) -> EventLoopFuture<HistoryPage> {
+        self.memory.history(
+            channel: channel,
+            since: since,
+            limit: limit,
+            reverse: reverse,
+            history: history,
+            on: eventLoop
+        )
+    }
+
+    func removeHistory(channel: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        self.memory.removeHistory(channel: channel, on: eventLoop)
+    }
+
+    func retainChannel(_ channel: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        self.memory.retainChannel(channel, on: eventLoop)
+    }
+
+    func releaseChannel(_ channel: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        self.memory.releaseChannel(channel, on: eventLoop)
+    }
+
+    func stats(on eventLoop: any EventLoop) -> EventLoopFuture<RelayEngineStats> {
+        self.memory.stats(on: eventLoop)
+    }
+
+    func addPresence(
+        channel: String,
+        info: ClientInfo,
+        announce: Bool,
+        on eventLoop: any EventLoop
+    ) -> EventLoopFuture<Void> {
+        self.memory.addPresence(channel: channel, info: info, announce: announce, on: eventLoop)
+    }
+
+    func removePresence(
+        channel: String,
+        info: ClientInfo,
+        announce: Bool,
+        on eventLoop: any EventLoop
+    ) -> EventLoopFuture<Void> {
+        self.memory.removePresence(channel: channel, info: info, announce: announce, on: eventLoop)
+    }
+
+    func presence(channel: String, on eventLoop: any EventLoop) -> EventLoopFuture<[String: ClientInfo]> {
+        eventLoop.makeFailedFuture(StoreDown())
+    }
+}
+
+/// The relay on ``PresenceFailingEngine``.
+enum PresenceFailingRelayPlugin: BackendPlugin {
+    static let id = "test-relay-presence-failing"
+    typealias Configuration = RelayConfiguration
+
+    static func provision(_ configuration: RelayConfiguration, context: PluginContext) throws -> any Backend {
+        try FluxerRelayPlugin.provision(configuration, context: context, engine: PresenceFailingEngine())
     }
 }

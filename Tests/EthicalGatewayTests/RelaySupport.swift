@@ -55,8 +55,9 @@ extension Data {
 enum RelayGateway {
     static let apiKey = "relay-test-api-key-0123456789"
 
-    /// The gateway config: the relay's `config` members are `relayConfig` (without braces).
-    static func config(relay relayConfig: String, routeAuth: Bool = true) -> String {
+    /// The gateway config: the relay's `config` members are `relayConfig` (without braces);
+    /// `plugin` is the backend's plugin id (a test variant of the relay).
+    static func config(relay relayConfig: String, routeAuth: Bool = true, plugin: String = "fluxer-relay") -> String {
         let auth =
             routeAuth
             ? #", "auth": { "issuers": ["tests"], "anonymous": true, "queryParameter": "token" }"# : ""
@@ -66,7 +67,7 @@ enum RelayGateway {
               "issuers": { "tests": \(RelayTokens.issuerJSON) },
               "routes": [ { "name": "relay", "match": { "pathPrefix": "/relay" }, "stripPrefix": true,
                             "backend": "relay"\(auth) } ],
-              "backends": { "relay": { "plugin": "fluxer-relay", "config": {
+              "backends": { "relay": { "plugin": "\(plugin)", "config": {
                   "issuers": ["tests"], "apiKeyFile": "api.key", \(relayConfig) } } } }
             """
     }
@@ -87,12 +88,14 @@ enum RelayGateway {
     /// Runs `body` with a live gateway whose relay has `relayConfig` (default: the namespaces above).
     static func with<Result: Sendable>(
         relay relayConfig: String = namespaces,
+        plugin: String = "fluxer-relay",
+        registry: PluginRegistry = gatewayRegistry,
         _ body: (LiveGateway) async throws -> Result
     ) async throws -> Result {
         try await LiveGateway.with(
-            config: self.config(relay: relayConfig),
+            config: self.config(relay: relayConfig, plugin: plugin),
             files: ["api.key": self.apiKey + "\n"],
-            registry: gatewayRegistry,
+            registry: registry,
             body
         )
     }
