@@ -47,8 +47,10 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
     private var permissions = ChannelPermissions(user: "", scopes: [], channelGrants: [], publishScope: "")
     private var subscriptions: [String: Subscription] = [:]
     private var subscribeAttempts: UInt64 = 0
-    /// Lines received while the connect command was being verified.
+    /// Lines received while the connect command was being verified, and their bytes; bounded
+    /// by ``maxPendingLines`` and ``maxPendingBytes``.
     private var pendingLines: [[UInt8]] = []
+    private var pendingBytes = 0
 
     private var queue = Deque<Queued>()
     private var queuedBytes = 0
@@ -154,7 +156,7 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
                 for line in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true) {
                     guard self.phase != .closed else { return }
                     if self.phase == .connecting {
-                        self.pendingLines.append(Array(line))
+                        self.holdWhileConnecting(Array(line))
                     } else {
                         self.handleLine(Array(line))
                     }
@@ -341,12 +343,43 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
         self.runPendingLines()
     }
 
+    /// Commands a client may send behind `connect` before its reply: SDKs send a few (the
+    /// subscriptions they restore); more is a client that does not wait for the reply.
+    static let maxPendingLines = 32
+
+    /// Bytes of commands a client may send behind `connect` before its reply: one message's worth.
+    private var maxPendingBytes: Int { self.configuration.maxMessageBytes }
+
+    /// Keeps a command that arrived while `connect` is verified, to run once it is answered.
+    ///
+    /// Past ``maxPendingLines`` or ``maxPendingBytes`` the client is closed with 3501 (bad
+    /// request). Centrifugo never buffers here: it handles one command at a time and does not
+    /// read the next until `connect` is answered, so a client cannot pile commands up; its code
+    /// for a client that breaks the command order is 3501 ("malformed protocol frames or wrong
+    /// order of commands"), which is also terminal, so the client does not reconnect to do it
+    /// again. 3009 is Centrifugo's write error and would tell the client to reconnect.
+    private func holdWhileConnecting(_ line: [UInt8]) {
+        guard self.pendingLines.count < Self.maxPendingLines,
+            self.pendingBytes + line.count <= self.maxPendingBytes
+        else {
+            self.pendingLines = []
+            self.pendingBytes = 0
+            self.disconnect(
+                RelayDisconnect.badRequest.with(reason: "bad request: too many commands before the connect reply")
+            )
+            return
+        }
+        self.pendingLines.append(line)
+        self.pendingBytes += line.count
+    }
+
     private func runPendingLines() {
         let lines = self.pendingLines
         self.pendingLines = []
+        self.pendingBytes = 0
         for line in lines where self.phase != .closed {
             if self.phase == .connecting {
-                self.pendingLines.append(line)
+                self.holdWhileConnecting(line)
             } else {
                 self.handleLine(line)
             }

@@ -5,11 +5,35 @@ import Foundation
 import NIOCore
 import Testing
 
-/// What a relay client can make the gateway hold, and for how long: per-channel engine state,
-/// sockets of clients that stopped reading; and that every command is answered, even when the
-/// engine fails.
+/// What a relay client can make the gateway hold, and for how long: commands behind `connect`,
+/// per-channel engine state, sockets of clients that stopped reading; and that every command is
+/// answered, even when the engine fails.
 @Suite("Fluxer Relay: bounded resources and failures", .timeLimit(.minutes(2)))
 struct RelayResourceTests {
+    @Test("commands behind connect wait for its reply, a few of them; too many close the connection with 3501")
+    func commandsBehindConnect() async throws {
+        try await RelayGateway.with { gateway in
+            // Tokens not seen before: verifying them is not answered from the cache, so the
+            // commands sent behind connect in the same frame wait for it.
+            func connectFrame(_ user: String, pings: Int) throws -> String {
+                let token = try RelayTokens.mint(user, extra: ["jti": UUID().uuidString])
+                let pingLines = (0..<pings).map { #"{"id":\#($0 + 2),"ping":{}}"# }
+                return ([#"{"id":1,"connect":{"token":"\#(token)"}}"#] + pingLines).joined(separator: "\n")
+            }
+            let polite = try await RelayTestClient.connect(port: gateway.port("https"))
+            polite.send(try connectFrame("pia", pings: 3))
+            #expect(result(try await polite.reply(to: 1), "connect") != nil)
+            for id in 2...4 { #expect(result(try await polite.reply(to: id), "ping") != nil) }
+            polite.close()
+
+            let eager = try await RelayTestClient.connect(port: gateway.port("https"))
+            eager.send(try connectFrame("eli", pings: 40))
+            let closed = try await eager.waitForClose()
+            #expect(closed.code == 3501)
+            #expect(closed.reason.contains("too many commands before the connect reply"))
+        }
+    }
+
     static let stateRelay = """
         "allowAnonymous": true, "commandsPerSecond": 100000, "commandBurst": 100000,
         "namespaces": {
