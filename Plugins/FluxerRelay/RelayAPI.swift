@@ -569,37 +569,38 @@ final class RelayAPI: RequestBodyReceiver, @unchecked Sendable {
                 self.respondProblem(.badRequest, problems.map { "$.\($0.key): \($0.message)" }.joined(separator: "; "))
                 return
             }
-            do {
-                let created = try store.update { namespaces -> Bool in
-                    let created = namespaces[name] == nil
-                    if isPatch && created { throw NamespaceStoreError(message: "no namespace \"\(name)\"") }
-                    namespaces[name] = options
-                    return created
+            store.update(on: self.request.eventLoop) { namespaces -> Bool in
+                let created = namespaces[name] == nil
+                if isPatch && created { throw NamespaceStoreError(message: "no namespace \"\(name)\"") }
+                namespaces[name] = options
+                return created
+            }.whenComplete { outcome in
+                switch outcome {
+                case .success(let created): self.respondJSON(created ? .created : .ok, Self.wire(options))
+                case .failure(let error):
+                    self.respondProblem(.internalServerError, "the namespace could not be saved: \(error)")
                 }
-                self.respondJSON(created ? .created : .ok, Self.wire(options))
-            } catch {
-                self.respondProblem(.internalServerError, "the namespace could not be saved: \(error)")
             }
         case .DELETE:
-            do {
-                let existed = try store.update { $0.removeValue(forKey: name) != nil }
-                guard existed else {
-                    self.respondProblem(.notFound, "no namespace \"\(name)\"")
-                    return
-                }
-            } catch {
-                self.respondProblem(.internalServerError, "the namespace could not be saved: \(error)")
-                return
-            }
-            // Subscribers of the namespace's channels are unsubscribed: their channel is gone.
-            _ = self.relay.hub.collect(on: self.request.eventLoop) { hub in
-                for connection in hub.connections.values {
-                    for channel in connection.subscribedChannels where ChannelName(channel)?.namespace == name {
-                        connection.unsubscribeByServer(channel)
+            store.update(on: self.request.eventLoop) { $0.removeValue(forKey: name) != nil }.whenComplete { outcome in
+                switch outcome {
+                case .success(true):
+                    // Subscribers of the namespace's channels are unsubscribed: their channel is gone.
+                    _ = self.relay.hub.collect(on: self.request.eventLoop) { hub in
+                        for connection in hub.connections.values {
+                            for channel in connection.subscribedChannels
+                            where ChannelName(channel)?.namespace == name {
+                                connection.unsubscribeByServer(channel)
+                            }
+                        }
                     }
+                    self.response.respond(GatewayResponse(status: .noContent))
+                case .success(false):
+                    self.respondProblem(.notFound, "no namespace \"\(name)\"")
+                case .failure(let error):
+                    self.respondProblem(.internalServerError, "the namespace could not be saved: \(error)")
                 }
             }
-            self.response.respond(GatewayResponse(status: .noContent))
         default:
             self.respondProblem(.methodNotAllowed, "namespaces take GET, PUT, PATCH and DELETE")
         }

@@ -2,12 +2,17 @@ import EthicalGateway
 import EthicalGatewayTesting
 @_spi(Testing) import FluxerRelayPlugin
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import Testing
 
-/// What a relay client can make the gateway hold, and for how long: commands behind `connect`,
-/// per-channel engine state, sockets of clients that stopped reading; and that every command is
-/// answered, even when the engine fails.
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// What a relay client (or the relay's own storage) can make the gateway hold, and for how long:
+/// commands behind `connect`, per-channel engine state, sockets of clients that stopped reading,
+/// namespace writes; and that every command is answered, even when the engine fails.
 @Suite("Fluxer Relay: bounded resources and failures", .timeLimit(.minutes(2)))
 struct RelayResourceTests {
     @Test("commands behind connect wait for its reply, a few of them; too many close the connection with 3501")
@@ -143,6 +148,93 @@ struct RelayResourceTests {
             let api = try await RelayGateway.api(gateway, "presence", ["channel": "chat:p"])
             #expect((api["error"] as? [String: Any])?["code"] as? Int == 100, "\(api)")
             client.close()
+        }
+    }
+
+    @Test("namespace changes are written off the event loop: subscribes go on while the file write is stuck")
+    func namespaceWriteOffTheLoop() async throws {
+        let folder = "state/fluxer-relay"
+        let relay = #""commandsPerSecond": 100000, "commandBurst": 100000, "# + RelayGateway.namespaces
+        try await RelayGateway.with(
+            relay: relay,
+            prepare: { directory in
+                let url = directory.url.appendingPathComponent(folder)
+                try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+                // The temporary file the write goes through is a FIFO: opening it to write waits
+                // for a reader, so the write is stuck until the test reads it.
+                let fifo = url.appendingPathComponent("relay-namespaces.json.tmp").path
+                guard mkfifo(fifo, 0o600) == 0 else { throw RelayTestClientError(message: "mkfifo \(fifo) failed") }
+            }
+        ) { gateway in
+            let directory = gateway.directory.url.appendingPathComponent(folder)
+            let (client, _) = try await RelayGateway.connect(gateway, token: try RelayTokens.mint("wes"))
+            let finished = NIOLockedValueBox(false)
+            let put = Task {
+                defer { finished.withLockedValue { $0 = true } }
+                return try await Self.putNamespace(gateway, "news", #"{"subscribe":"authenticated","historySize":5}"#)
+            }
+            // For a second of the write being stuck, subscribes are answered at once.
+            let started = ContinuousClock.now
+            var round = 0
+            var stalled: (any Error)?
+            do {
+                while ContinuousClock.now - started < .seconds(1) {
+                    round += 1
+                    let channel = "chat:w-\(round)"
+                    let subscribed = try await client.call("subscribe", ["channel": channel], timeout: .seconds(2))
+                    #expect(result(subscribed, "subscribe") != nil, "\(subscribed)")
+                    _ = try await client.call("unsubscribe", ["channel": channel], timeout: .seconds(2))
+                }
+            } catch {
+                stalled = error
+            }
+            #expect(finished.withLockedValue { $0 } == false, "the PUT waits for its write")
+
+            // Reading the FIFO lets the write finish (also when the subscribes stalled, so the
+            // gateway can stop).
+            let written = await Self.readFIFO(directory.appendingPathComponent("relay-namespaces.json.tmp").path)
+            if let stalled { throw stalled }
+            #expect(written.contains(#""news""#))
+            let created = try await put.value
+            #expect(created.status == 201, "\(created.status) \(created.bodyText)")
+            #expect(result(try await client.call("subscribe", ["channel": "news:x"]), "subscribe") != nil)
+
+            // The next change goes through a regular temporary file and replaces the saved one.
+            #expect(try await Self.putNamespace(gateway, "later", #"{"subscribe":"any"}"#).status == 201)
+            let saved = try Data(contentsOf: directory.appendingPathComponent("relay-namespaces.json"))
+            let names = try JSONSerialization.jsonObject(with: saved) as? [String: Any]
+            #expect(names?["news"] != nil && names?["later"] != nil)
+            client.close()
+        }
+    }
+
+    static func putNamespace(_ gateway: LiveGateway, _ name: String, _ body: String) async throws -> CurlResponse {
+        try await Curl.request(
+            "https://127.0.0.1:\(gateway.port("https"))/relay/api/namespaces/\(name)",
+            [
+                "-X", "PUT", "-H", "X-API-Key: \(RelayGateway.apiKey)", "-H", "Content-Type: application/json",
+                "--data-raw", body,
+            ]
+        )
+    }
+
+    /// Opens a FIFO for reading (which lets its writer go on) and reads it to its end, on a
+    /// thread of its own: both calls block.
+    static func readFIFO(_ path: String) async -> String {
+        await withCheckedContinuation { continuation in
+            Thread {
+                let descriptor = open(path, O_RDONLY)
+                guard descriptor >= 0 else { return continuation.resume(returning: "") }
+                var data = [UInt8]()
+                var chunk = [UInt8](repeating: 0, count: 4096)
+                while true {
+                    let count = read(descriptor, &chunk, chunk.count)
+                    guard count > 0 else { break }
+                    data += chunk[0..<count]
+                }
+                close(descriptor)
+                continuation.resume(returning: String(decoding: data, as: UTF8.self))
+            }.start()
         }
     }
 

@@ -90,12 +90,14 @@ enum RelayGateway {
         relay relayConfig: String = namespaces,
         plugin: String = "fluxer-relay",
         registry: PluginRegistry = gatewayRegistry,
+        prepare: (TemporaryDirectory) throws -> Void = { _ in },
         _ body: (LiveGateway) async throws -> Result
     ) async throws -> Result {
         try await LiveGateway.with(
             config: self.config(relay: relayConfig, plugin: plugin),
             files: ["api.key": self.apiKey + "\n"],
             registry: registry,
+            prepare: prepare,
             body
         )
     }
