@@ -98,7 +98,7 @@ struct RelayResourceTests {
         }
     }
 
-    @Test("a slow consumer's socket is closed a second after its close frame, though the peer never reads it")
+    @Test("a slow consumer's socket is closed within seconds of its close frame, though the peer never reads it")
     func slowConsumerSocketIsClosed() async throws {
         let relay = """
             "maxQueuedBytes": 65536, "sendBufferBytes": 8192, "commandsPerSecond": 100000, "commandBurst": 100000,
@@ -122,8 +122,10 @@ struct RelayResourceTests {
                 $0["slowDisconnects"] as? Int ?? 0 >= 1
             }
             #expect(disconnected["slowDisconnects"] as? Int == 1)
-            // The stalled client still reads nothing; its socket goes anyway.
-            let released = try await RelayGateway.waitForStats(gateway, seconds: 6) {
+            // The stalled client still reads nothing; its socket goes anyway: 1 s for the close
+            // frame, then up to NIOSSL's shutdown timeout (5 s) for a close_notify that cannot be
+            // written either. Without the bound it would stay until the idle timeout (60 s).
+            let released = try await RelayGateway.waitForStats(gateway, seconds: 15) {
                 $0["closingConnections"] as? Int == 0
             }
             #expect(released["closingConnections"] as? Int == 0, "\(released)")
