@@ -16,6 +16,17 @@ public enum FluxerRelayPlugin: BackendPlugin {
     public typealias Configuration = RelayConfiguration
 
     public static func provision(_ configuration: RelayConfiguration, context: PluginContext) throws -> any Backend {
+        try self.provision(configuration, context: context, engine: MemoryEngine())
+    }
+
+    /// Provisions the relay on `engine` instead of the embedded in-memory one. SPI for tests
+    /// that need an engine that fails (`@_spi(Testing) import FluxerRelayPlugin`).
+    @_spi(Testing)
+    public static func provision(
+        _ configuration: RelayConfiguration,
+        context: PluginContext,
+        engine: any RelayEngine
+    ) throws -> any Backend {
         var issues = configuration.problems().map {
             ConfigIssue(path: "\(context.configPath).\($0.key)", message: $0.message)
         }
@@ -61,7 +72,7 @@ public enum FluxerRelayPlugin: BackendPlugin {
         let relay = Relay(
             name: context.name,
             configuration: configuration,
-            engine: MemoryEngine(),
+            engine: engine,
             namespaces: namespaces,
             eventLoopGroup: context.eventLoopGroup,
             tokenVerifier: context.tokenVerifier,

@@ -1,26 +1,50 @@
 import DequeModule
 import Foundation
+import HeapModule
 import NIOConcurrencyHelpers
 public import NIOCore
 
 /// The embedded engine: streams and presence in this process's memory, under one lock. History
 /// lives as long as the process; a restart starts every channel in a new epoch, so clients that
 /// recover across it are told they missed publications (`recovered: false`).
+///
+/// A channel holds state only while it is worth keeping: while this node has subscribers of it
+/// (its stream position, so they can recover), while its history lives (until the namespace's
+/// `historyTTLSeconds` after the last publication), and while it has presence. Reading the
+/// history of a channel that holds nothing creates nothing, so clients asking about any channel
+/// name cannot grow the engine.
 public final class MemoryEngine: RelayEngine {
     private struct Stream {
         var epoch: String
         var top: UInt64 = 0
         var publications = Deque<RelayPublication>()
         var lastPublishedAt: Double = 0
+        /// When the publications expire: the last publication's time plus its namespace's TTL.
+        var expiresAt: Double = 0
+        /// Whether an entry for this stream waits in ``State/expiries``.
+        var expiryQueued = false
+    }
+
+    /// When a stream's history is due to expire; the stream's own `expiresAt` wins when a later
+    /// publication moved it.
+    private struct Expiry: Comparable {
+        let at: Double
+        let channel: String
+
+        static func < (lhs: Expiry, rhs: Expiry) -> Bool { lhs.at < rhs.at }
+        static func == (lhs: Expiry, rhs: Expiry) -> Bool { lhs.at == rhs.at && lhs.channel == rhs.channel }
     }
 
     private struct State {
         var streams: [String: Stream] = [:]
+        /// Per channel, how many of this node's event loops have subscribers of it.
+        var retained: [String: Int] = [:]
+        /// At most one entry per stream with publications, soonest first.
+        var expiries = Heap<Expiry>()
         var presence: [String: [String: ClientInfo]] = [:]
         /// `channel \0 key` to the first publication's outcome and when the key is forgotten.
         var idempotency: [String: (outcome: PublishOutcome, expiresAt: Double)] = [:]
         var lastIdempotencySweep: Double = 0
-        var lastStreamSweep: Double = 0
         var deliver: (@Sendable (RelayEvent) -> Void)?
     }
 
@@ -49,6 +73,7 @@ public final class MemoryEngine: RelayEngine {
     ) -> EventLoopFuture<PublishOutcome> {
         let now = Date().timeIntervalSince1970
         let outcome = self.state.withLockedValue { state -> PublishOutcome in
+            Self.sweepExpired(&state, now: now)
             let idempotencyEntry = idempotencyKey.map { "\(channel)\u{0}\($0)" }
             if let idempotencyEntry, let seen = state.idempotency[idempotencyEntry], seen.expiresAt > now {
                 return PublishOutcome(position: seen.outcome.position, duplicate: true)
@@ -63,6 +88,11 @@ public final class MemoryEngine: RelayEngine {
                 stream.publications.append(publication)
                 while stream.publications.count > history.size { stream.publications.removeFirst() }
                 stream.lastPublishedAt = now
+                stream.expiresAt = now + Double(history.ttlSeconds)
+                if !stream.expiryQueued {
+                    state.expiries.insert(Expiry(at: stream.expiresAt, channel: channel))
+                    stream.expiryQueued = true
+                }
                 position = StreamPosition(offset: stream.top, epoch: stream.epoch)
                 state.streams[channel] = stream
             }
@@ -71,7 +101,6 @@ public final class MemoryEngine: RelayEngine {
                 state.idempotency[idempotencyEntry] = (outcome, now + idempotencyWindow)
                 Self.sweepIdempotency(&state, now: now)
             }
-            Self.sweepStreams(&state, now: now)
             // Delivered under the lock, so every channel's events leave in offset order.
             state.deliver?(.publication(channel: channel, publication))
             return outcome
@@ -92,13 +121,27 @@ public final class MemoryEngine: RelayEngine {
         state.idempotency = state.idempotency.filter { $0.value.expiresAt > now }
     }
 
-    /// Forgets the publications of streams idle for a day, once a minute at most.
-    private static func sweepStreams(_ state: inout State, now: Double) {
-        guard now - state.lastStreamSweep > 60 else { return }
-        state.lastStreamSweep = now
-        for (channel, stream) in state.streams where now - stream.lastPublishedAt > 86_400 {
-            state.streams[channel]?.publications.removeAll()
+    /// Drops the history of streams whose TTL passed, and the streams themselves when this node
+    /// has no subscribers of them. Costs a look at the soonest expiry when nothing is due.
+    private static func sweepExpired(_ state: inout State, now: Double) {
+        while let due = state.expiries.min, due.at <= now {
+            state.expiries.removeMin()
+            guard var stream = state.streams[due.channel] else { continue }
+            if stream.expiresAt > now {
+                // Published again since: due later.
+                state.expiries.insert(Expiry(at: stream.expiresAt, channel: due.channel))
+                continue
+            }
+            stream.expiryQueued = false
+            stream.publications.removeAll()
+            state.streams[due.channel] = state.retained[due.channel] == nil ? nil : stream
         }
+    }
+
+    /// Whether a stream holds anything a client could still ask for without a subscriber
+    /// keeping its position: publications within their TTL.
+    private static func holdsHistory(_ stream: Stream, now: Double) -> Bool {
+        !stream.publications.isEmpty && stream.expiresAt > now
     }
 
     public func history(
@@ -111,9 +154,16 @@ public final class MemoryEngine: RelayEngine {
     ) -> EventLoopFuture<HistoryPage> {
         let now = Date().timeIntervalSince1970
         let page = self.state.withLockedValue { state -> HistoryPage in
+            Self.sweepExpired(&state, now: now)
+            let retained = state.retained[channel] != nil
+            // A channel that holds nothing gets a stream only when a subscriber needs its position.
             var stream = state.streams[channel] ?? Stream(epoch: Self.newEpoch())
             Self.expire(&stream, ttl: history.ttlSeconds, now: now)
-            state.streams[channel] = stream
+            if retained || Self.holdsHistory(stream, now: now) {
+                state.streams[channel] = stream
+            } else {
+                state.streams[channel] = nil
+            }
             let position = StreamPosition(offset: stream.top, epoch: stream.epoch)
             var selected: [RelayPublication]
             var complete = true
@@ -137,7 +187,36 @@ public final class MemoryEngine: RelayEngine {
     }
 
     public func removeHistory(channel: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
-        self.state.withLockedValue { _ = $0.streams[channel]?.publications.removeAll() }
+        self.state.withLockedValue { state in
+            guard state.streams[channel] != nil else { return }
+            if state.retained[channel] == nil {
+                state.streams[channel] = nil
+            } else {
+                state.streams[channel]?.publications.removeAll()
+            }
+        }
+        return eventLoop.makeSucceededVoidFuture()
+    }
+
+    public func retainChannel(_ channel: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        self.state.withLockedValue { $0.retained[channel, default: 0] += 1 }
+        return eventLoop.makeSucceededVoidFuture()
+    }
+
+    public func releaseChannel(_ channel: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        let now = Date().timeIntervalSince1970
+        self.state.withLockedValue { state in
+            Self.sweepExpired(&state, now: now)
+            let remaining = state.retained[channel, default: 1] - 1
+            guard remaining <= 0 else {
+                state.retained[channel] = remaining
+                return
+            }
+            state.retained[channel] = nil
+            if let stream = state.streams[channel], !Self.holdsHistory(stream, now: now) {
+                state.streams[channel] = nil
+            }
+        }
         return eventLoop.makeSucceededVoidFuture()
     }
 
@@ -174,5 +253,17 @@ public final class MemoryEngine: RelayEngine {
 
     public func presence(channel: String, on eventLoop: any EventLoop) -> EventLoopFuture<[String: ClientInfo]> {
         eventLoop.makeSucceededFuture(self.state.withLockedValue { $0.presence[channel] ?? [:] })
+    }
+
+    public func stats(on eventLoop: any EventLoop) -> EventLoopFuture<RelayEngineStats> {
+        let now = Date().timeIntervalSince1970
+        let stats = self.state.withLockedValue { state in
+            Self.sweepExpired(&state, now: now)
+            var channels = Set(state.streams.keys)
+            channels.formUnion(state.retained.keys)
+            channels.formUnion(state.presence.keys)
+            return RelayEngineStats(channels: channels.count, streams: state.streams.count)
+        }
+        return eventLoop.makeSucceededFuture(stats)
     }
 }

@@ -1,16 +1,42 @@
+import DequeModule
 import Foundation
 import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// The relay's namespaces: read on every subscribe and publish, changed through the HTTP API,
 /// and persisted with an atomic write so changes survive a restart.
+///
+/// Reads take a lock only for a dictionary lookup. Changes are applied to a copy, written to the
+/// file on a thread pool (never on an event loop, never under the lock readers take) and then
+/// swapped in, one change at a time and in the order they were asked for.
 final class NamespaceStore: Sendable {
     private let namespaces: NIOLockedValueBox<[String: NamespaceOptions]>
     /// Where changes are written; `nil` keeps them in memory only.
     let file: URL?
+    private let threadPool: NIOThreadPool
+    /// Changes waiting for the writer, oldest first; each pool task runs the oldest.
+    private let pending = NIOLockedValueBox(Deque<PendingChange>())
+    /// Held by the one change being applied and written; readers never take it.
+    private let writer = NIOLock()
+
+    private struct PendingChange: Sendable {
+        /// Applies the change, persists it and completes its future.
+        let run: @Sendable () -> Void
+        /// Fails its future: the thread pool is gone.
+        let cancel: @Sendable () -> Void
+    }
 
     /// Starts from the persisted namespaces when `file` exists, else from `configured`.
-    init(configured: [String: NamespaceOptions], file: URL?) throws {
+    init(configured: [String: NamespaceOptions], file: URL?, threadPool: NIOThreadPool = .singleton) throws {
         self.file = file
+        self.threadPool = threadPool
         var initial = configured
         if let file, FileManager.default.fileExists(atPath: file.path) {
             let data = try Data(contentsOf: file)
@@ -33,23 +59,73 @@ final class NamespaceStore: Sendable {
         self.namespaces.withLockedValue { $0 }
     }
 
-    /// Applies `change` and persists the result; nothing changes when writing fails.
-    @discardableResult
-    func update<Result>(_ change: (inout [String: NamespaceOptions]) throws -> Result) throws -> Result {
-        try self.namespaces.withLockedValue { namespaces in
-            var changed = namespaces
-            let result = try change(&changed)
-            if let file = self.file, changed != namespaces {
-                try FileManager.default.createDirectory(
-                    at: file.deletingLastPathComponent(),
-                    withIntermediateDirectories: true
-                )
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                try encoder.encode(changed).write(to: file, options: .atomic)
+    /// Applies `change` to a copy of the namespaces, persists the copy and then makes it the
+    /// namespaces; nothing changes when `change` throws or writing fails.
+    ///
+    /// - Returns: a future of `change`'s result, completed on `eventLoop`.
+    func update<Result: Sendable>(
+        on eventLoop: any EventLoop,
+        _ change: @escaping @Sendable (inout [String: NamespaceOptions]) throws -> Result
+    ) -> EventLoopFuture<Result> {
+        let promise = eventLoop.makePromise(of: Result.self)
+        let job = PendingChange(
+            run: {
+                do {
+                    let current = self.all
+                    var changed = current
+                    let result = try change(&changed)
+                    if let file = self.file, changed != current { try Self.persist(changed, to: file) }
+                    self.namespaces.withLockedValue { $0 = changed }
+                    promise.succeed(result)
+                } catch {
+                    promise.fail(error)
+                }
+            },
+            cancel: { promise.fail(NamespaceStoreError(message: "the gateway is shutting down")) }
+        )
+        self.pending.withLockedValue { $0.append(job) }
+        self.threadPool.submit { state in
+            // Runs the oldest change, not necessarily this one: pool threads may start their
+            // tasks in any order, the queue keeps the order changes were asked for.
+            self.writer.withLock {
+                guard let next = self.pending.withLockedValue({ $0.popFirst() }) else { return }
+                if case .active = state { next.run() } else { next.cancel() }
             }
-            namespaces = changed
-            return result
+        }
+        return promise.futureResult
+    }
+
+    /// Writes `namespaces` to `file` atomically: a temporary file beside it (`<file>.tmp`),
+    /// flushed to disk, then renamed over it, so a crash leaves the old file or the new one.
+    private static func persist(_ namespaces: [String: NamespaceOptions], to file: URL) throws {
+        try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let data = try encoder.encode(namespaces)
+        let temporary = file.path + ".tmp"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw NamespaceStoreError(posix: "cannot create \(temporary)") }
+        var written = 0
+        let complete = data.withUnsafeBytes { bytes -> Bool in
+            while written < bytes.count {
+                let count = write(descriptor, bytes.baseAddress! + written, bytes.count - written)
+                if count < 0 && errno == EINTR { continue }
+                guard count > 0 else { return false }
+                written += count
+            }
+            return true
+        }
+        // EINVAL: a file that cannot be synchronised (a pipe); there is nothing to flush.
+        let synced = complete && (fsync(descriptor) == 0 || errno == EINVAL)
+        let failure = errno
+        close(descriptor)
+        guard synced else {
+            unlink(temporary)
+            errno = failure
+            throw NamespaceStoreError(posix: "cannot write \(temporary)")
+        }
+        guard rename(temporary, file.path) == 0 else {
+            throw NamespaceStoreError(posix: "cannot rename \(temporary) to \(file.path)")
         }
     }
 }
@@ -57,4 +133,13 @@ final class NamespaceStore: Sendable {
 struct NamespaceStoreError: Error, CustomStringConvertible {
     let message: String
     var description: String { self.message }
+
+    init(message: String) {
+        self.message = message
+    }
+
+    /// `what`, with the reason `errno` gives.
+    init(posix what: String) {
+        self.message = "\(what): \(String(cString: strerror(errno)))"
+    }
 }

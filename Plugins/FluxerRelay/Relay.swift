@@ -34,7 +34,7 @@ final class Relay: Sendable {
         self.configuration = configuration
         self.engine = engine
         self.namespaces = namespaces
-        self.hub = RelayHub(eventLoopGroup: eventLoopGroup)
+        self.hub = RelayHub(eventLoopGroup: eventLoopGroup, engine: engine)
         self.tokenVerifier = tokenVerifier
         self.apiKey = apiKey
         self.clientScript = clientScript

@@ -37,6 +37,9 @@ final class RelayAPI: RequestBodyReceiver, @unchecked Sendable {
         case .refused(let reason):
             self.refuse(reason)
             return DiscardingBodyReceiver.shared
+        case .forbidden(let reason):
+            self.forbid(reason)
+            return DiscardingBodyReceiver.shared
         case .verify(let token, let verifier):
             verifier.verify(token, issuers: self.relay.configuration.issuers, on: self.request.eventLoop).whenSuccess {
                 result in
@@ -46,20 +49,36 @@ final class RelayAPI: RequestBodyReceiver, @unchecked Sendable {
                     if self.bodyComplete { self.dispatch() }
                 case .success:
                     self.authorized = false
-                    self.refuse("the token lacks the scope \(self.relay.configuration.apiScope)")
+                    self.forbid("the token lacks the scope \(self.relay.configuration.apiScope)")
                 case .failure(let refusal):
                     self.authorized = false
-                    self.refuse("the token was refused: \(refusal.reason)")
+                    self.refuse("the token was refused: \(refusal.reason)", error: refusal.errorCode ?? "invalid_token")
                 }
             }
         }
         return self
     }
 
-    private func refuse(_ reason: String) {
+    /// 401: no credentials, or ones that are not valid (RFC 6750 3.1: `invalid_token` for a
+    /// bearer token that was refused).
+    private func refuse(_ reason: String, error: String? = nil) {
+        var challenge = "Bearer realm=\"fluxer-relay\""
+        if let error { challenge += ", error=\"\(error)\"" }
         var headers = HTTPHeaders()
-        headers.add(name: "www-authenticate", value: "Bearer realm=\"fluxer-relay\"")
+        headers.add(name: "www-authenticate", value: challenge)
         self.respondProblem(.unauthorized, reason, headers: headers)
+    }
+
+    /// 403: a valid token without the API scope (RFC 6750 3.1: `insufficient_scope`, naming
+    /// the scope needed), as routes with `auth` answer; a new token with the scope would do.
+    private func forbid(_ reason: String) {
+        let scope = self.relay.configuration.apiScope
+        var headers = HTTPHeaders()
+        headers.add(
+            name: "www-authenticate",
+            value: "Bearer realm=\"fluxer-relay\", error=\"insufficient_scope\", scope=\"\(scope)\""
+        )
+        self.respondProblem(.forbidden, reason, headers: headers)
     }
 
     func receiveBody(_ buffer: ByteBuffer) {
@@ -95,7 +114,10 @@ final class RelayAPI: RequestBodyReceiver, @unchecked Sendable {
 
     private enum Credentials {
         case accepted
+        /// Missing or not valid: 401.
         case refused(String)
+        /// A valid token without the API scope: 403.
+        case forbidden(String)
         case verify(String, TokenVerifier)
     }
 
@@ -114,7 +136,7 @@ final class RelayAPI: RequestBodyReceiver, @unchecked Sendable {
             return constantTimeEquals(presentedKey, key) ? .accepted : .refused("the API key is wrong")
         }
         if let identity = self.request.identity {
-            return identity.scopes.contains(scope) ? .accepted : .refused("the token lacks the scope \(scope)")
+            return identity.scopes.contains(scope) ? .accepted : .forbidden("the token lacks the scope \(scope)")
         }
         if let authorization, authorization.lowercased().hasPrefix("bearer "),
             let verifier = self.relay.tokenVerifier, !self.relay.configuration.issuers.isEmpty
@@ -446,8 +468,8 @@ final class RelayAPI: RequestBodyReceiver, @unchecked Sendable {
                 connections: hub.connections.count,
                 subscribers: hub.subscribers.mapValues(\.count)
             )
-        }.whenComplete { outcome in
-            guard case .success(let perLoop) = outcome else {
+        }.and(relay.engine.stats(on: self.request.eventLoop)).whenComplete { outcome in
+            guard case .success((let perLoop, let engine)) = outcome else {
                 self.respondProblem(.internalServerError, "statistics could not be collected")
                 return
             }
@@ -469,7 +491,12 @@ final class RelayAPI: RequestBodyReceiver, @unchecked Sendable {
                 "pushesOut": .number(String(counters.pushesOut)),
                 "publicationsDropped": .number(String(counters.publicationsDropped)),
                 "slowDisconnects": .number(String(counters.slowDisconnects)),
+                "closingConnections": .number(String(counters.closingConnections)),
                 "uptimeSeconds": .number(String(Int(Date().timeIntervalSince(relay.startedAt)))),
+                "engine": .object([
+                    "channels": .number(String(engine.channels)),
+                    "streams": .number(String(engine.streams)),
+                ]),
                 "namespaces": .object(
                     namespaces.mapValues {
                         .object([
@@ -542,37 +569,38 @@ final class RelayAPI: RequestBodyReceiver, @unchecked Sendable {
                 self.respondProblem(.badRequest, problems.map { "$.\($0.key): \($0.message)" }.joined(separator: "; "))
                 return
             }
-            do {
-                let created = try store.update { namespaces -> Bool in
-                    let created = namespaces[name] == nil
-                    if isPatch && created { throw NamespaceStoreError(message: "no namespace \"\(name)\"") }
-                    namespaces[name] = options
-                    return created
+            store.update(on: self.request.eventLoop) { namespaces -> Bool in
+                let created = namespaces[name] == nil
+                if isPatch && created { throw NamespaceStoreError(message: "no namespace \"\(name)\"") }
+                namespaces[name] = options
+                return created
+            }.whenComplete { outcome in
+                switch outcome {
+                case .success(let created): self.respondJSON(created ? .created : .ok, Self.wire(options))
+                case .failure(let error):
+                    self.respondProblem(.internalServerError, "the namespace could not be saved: \(error)")
                 }
-                self.respondJSON(created ? .created : .ok, Self.wire(options))
-            } catch {
-                self.respondProblem(.internalServerError, "the namespace could not be saved: \(error)")
             }
         case .DELETE:
-            do {
-                let existed = try store.update { $0.removeValue(forKey: name) != nil }
-                guard existed else {
-                    self.respondProblem(.notFound, "no namespace \"\(name)\"")
-                    return
-                }
-            } catch {
-                self.respondProblem(.internalServerError, "the namespace could not be saved: \(error)")
-                return
-            }
-            // Subscribers of the namespace's channels are unsubscribed: their channel is gone.
-            _ = self.relay.hub.collect(on: self.request.eventLoop) { hub in
-                for connection in hub.connections.values {
-                    for channel in connection.subscribedChannels where ChannelName(channel)?.namespace == name {
-                        connection.unsubscribeByServer(channel)
+            store.update(on: self.request.eventLoop) { $0.removeValue(forKey: name) != nil }.whenComplete { outcome in
+                switch outcome {
+                case .success(true):
+                    // Subscribers of the namespace's channels are unsubscribed: their channel is gone.
+                    _ = self.relay.hub.collect(on: self.request.eventLoop) { hub in
+                        for connection in hub.connections.values {
+                            for channel in connection.subscribedChannels
+                            where ChannelName(channel)?.namespace == name {
+                                connection.unsubscribeByServer(channel)
+                            }
+                        }
                     }
+                    self.response.respond(GatewayResponse(status: .noContent))
+                case .success(false):
+                    self.respondProblem(.notFound, "no namespace \"\(name)\"")
+                case .failure(let error):
+                    self.respondProblem(.internalServerError, "the namespace could not be saved: \(error)")
                 }
             }
-            self.response.respond(GatewayResponse(status: .noContent))
         default:
             self.respondProblem(.methodNotAllowed, "namespaces take GET, PUT, PATCH and DELETE")
         }

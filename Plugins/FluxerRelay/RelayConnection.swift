@@ -47,8 +47,10 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
     private var permissions = ChannelPermissions(user: "", scopes: [], channelGrants: [], publishScope: "")
     private var subscriptions: [String: Subscription] = [:]
     private var subscribeAttempts: UInt64 = 0
-    /// Lines received while the connect command was being verified.
+    /// Lines received while the connect command was being verified, and their bytes; bounded
+    /// by ``maxPendingLines`` and ``maxPendingBytes``.
     private var pendingLines: [[UInt8]] = []
+    private var pendingBytes = 0
 
     private var queue = Deque<Queued>()
     private var queuedBytes = 0
@@ -60,6 +62,10 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
     private var pingTask: RepeatedTask?
     private var deadlineTask: Scheduled<Void>?
     private var expiryTask: Scheduled<Void>?
+    /// Closes the socket if the close frame has not left by then.
+    private var closeTimeoutTask: Scheduled<Void>?
+    /// Whether this connection counts in the hub's `closingConnections`.
+    private var countedAsClosing = false
 
     init(relay: Relay, hub: LoopHub, rawWriter: RawFrameWriter, identity: VerifiedIdentity?, logger: Logger) {
         self.relay = relay
@@ -93,12 +99,24 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         self.tearDown()
+        self.socketClosed()
         context.fireChannelInactive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.tearDown()
+        self.socketClosed()
         self.context = nil
+    }
+
+    /// The socket is gone: nothing left to wait for.
+    private func socketClosed() {
+        self.closeTimeoutTask?.cancel()
+        self.closeTimeoutTask = nil
+        if self.countedAsClosing {
+            self.countedAsClosing = false
+            self.hub.counters.closingConnections -= 1
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -138,7 +156,7 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
                 for line in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true) {
                     guard self.phase != .closed else { return }
                     if self.phase == .connecting {
-                        self.pendingLines.append(Array(line))
+                        self.holdWhileConnecting(Array(line))
                     } else {
                         self.handleLine(Array(line))
                     }
@@ -251,8 +269,14 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
                 self.disconnect(.invalidToken)
                 return
             }
-            verifier.verify(token, issuers: self.configuration.issuers, on: self.hub.eventLoop).whenSuccess {
-                [self] result in
+            verifier.verify(token, issuers: self.configuration.issuers, on: self.hub.eventLoop).whenComplete {
+                [self] outcome in
+                guard case .success(let result) = outcome else {
+                    guard self.phase == .connecting else { return }
+                    self.reply(id: id, error: .internal)
+                    self.disconnect(.serverError)
+                    return
+                }
                 switch result {
                 case .success(let identity):
                     self.completeConnect(id: id, identity: identity)
@@ -319,12 +343,43 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
         self.runPendingLines()
     }
 
+    /// Commands a client may send behind `connect` before its reply: SDKs send a few (the
+    /// subscriptions they restore); more is a client that does not wait for the reply.
+    static let maxPendingLines = 32
+
+    /// Bytes of commands a client may send behind `connect` before its reply: one message's worth.
+    private var maxPendingBytes: Int { self.configuration.maxMessageBytes }
+
+    /// Keeps a command that arrived while `connect` is verified, to run once it is answered.
+    ///
+    /// Past ``maxPendingLines`` or ``maxPendingBytes`` the client is closed with 3501 (bad
+    /// request). Centrifugo never buffers here: it handles one command at a time and does not
+    /// read the next until `connect` is answered, so a client cannot pile commands up; its code
+    /// for a client that breaks the command order is 3501 ("malformed protocol frames or wrong
+    /// order of commands"), which is also terminal, so the client does not reconnect to do it
+    /// again. 3009 is Centrifugo's write error and would tell the client to reconnect.
+    private func holdWhileConnecting(_ line: [UInt8]) {
+        guard self.pendingLines.count < Self.maxPendingLines,
+            self.pendingBytes + line.count <= self.maxPendingBytes
+        else {
+            self.pendingLines = []
+            self.pendingBytes = 0
+            self.disconnect(
+                RelayDisconnect.badRequest.with(reason: "bad request: too many commands before the connect reply")
+            )
+            return
+        }
+        self.pendingLines.append(line)
+        self.pendingBytes += line.count
+    }
+
     private func runPendingLines() {
         let lines = self.pendingLines
         self.pendingLines = []
+        self.pendingBytes = 0
         for line in lines where self.phase != .closed {
             if self.phase == .connecting {
-                self.pendingLines.append(line)
+                self.holdWhileConnecting(line)
             } else {
                 self.handleLine(line)
             }
@@ -371,9 +426,13 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
             )
             return
         }
-        verifier.verify(token, issuers: self.configuration.issuers, on: self.hub.eventLoop).whenSuccess {
-            [self] result in
+        verifier.verify(token, issuers: self.configuration.issuers, on: self.hub.eventLoop).whenComplete {
+            [self] outcome in
             guard self.phase == .connected else { return }
+            guard case .success(let result) = outcome else {
+                self.reply(id: id, error: .internal)
+                return
+            }
             switch result {
             case .success(let identity):
                 guard identity.subject == self.identity?.subject || (self.identity == nil && self.user.isEmpty) else {
@@ -637,8 +696,17 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
             )
             return
         }
-        self.relay.engine.presence(channel: channel, on: self.hub.eventLoop).whenSuccess { [self] clients in
-            self.reply(id: id, method: method, result: RelayWire.presence(clients, stats: stats))
+        self.relay.engine.presence(channel: channel, on: self.hub.eventLoop).whenComplete { [self] outcome in
+            switch outcome {
+            case .success(let clients):
+                self.reply(id: id, method: method, result: RelayWire.presence(clients, stats: stats))
+            case .failure(let error):
+                self.logger.warning(
+                    "relay presence lookup failed",
+                    metadata: ["channel": "\(channel)", "error": "\(error)"]
+                )
+                self.reply(id: id, error: .internal)
+            }
         }
     }
 
@@ -811,16 +879,29 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
     /// The channels this connection is subscribed to.
     var subscribedChannels: [String] { Array(self.subscriptions.keys) }
 
+    /// How long the socket stays open for the close frame to be written. A peer that stopped
+    /// reading never takes it (the frame waits behind what it did not read), and would hold its
+    /// socket until the gateway's idle timeout. A reader that is merely slow still gets the code.
+    static let closeFrameTimeout = TimeAmount.seconds(1)
+
+    /// Sends a close frame and closes the socket once it is written, or after
+    /// ``closeFrameTimeout`` if it cannot be, or at once if writing fails.
     private func closeWebSocket(code: WebSocketErrorCode, reason: String) {
         guard self.phase != .closed, let context = self.context else { return }
         self.tearDown()
         self.queue.removeAll()
+        self.queuedBytes = 0
         var data = context.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
         data.write(webSocketErrorCode: code)
         // A close frame's payload is at most 125 bytes.
         data.writeString(String(decoding: reason.utf8.prefix(123), as: UTF8.self))
         let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: data)
         let channel = context.channel
+        self.countedAsClosing = true
+        self.hub.counters.closingConnections += 1
+        self.closeTimeoutTask = context.eventLoop.scheduleTask(in: Self.closeFrameTimeout) {
+            channel.close(promise: nil)
+        }
         context.writeAndFlush(self.wrapOutboundOut(frame)).whenComplete { _ in
             channel.close(promise: nil)
         }

@@ -74,6 +74,19 @@ public struct PublishOutcome: Sendable, Equatable {
     public let duplicate: Bool
 }
 
+/// What an engine holds, for the relay's statistics.
+public struct RelayEngineStats: Sendable, Equatable {
+    /// Channels the engine keeps any state for (a stream, presence, or this node's interest).
+    public let channels: Int
+    /// Channels with a stream (a position, and history while it lives).
+    public let streams: Int
+
+    public init(channels: Int, streams: Int) {
+        self.channels = channels
+        self.streams = streams
+    }
+}
+
 /// A page of a channel's history.
 public struct HistoryPage: Sendable {
     public let publications: [RelayPublication]
@@ -118,8 +131,20 @@ public protocol RelayEngine: Sendable {
         on eventLoop: any EventLoop
     ) -> EventLoopFuture<HistoryPage>
 
-    /// Drops a channel's history; its position stays.
+    /// Drops a channel's history; its position stays while this node has subscribers of it.
     func removeHistory(channel: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void>
+
+    /// This node gained subscribers of `channel` on one more of its event loops. While any
+    /// remain, the engine keeps the channel's stream position, so they can recover from it (a
+    /// shared engine would also start listening for the channel's events here).
+    func retainChannel(_ channel: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void>
+
+    /// Balances one ``retainChannel(_:on:)``: one event loop has no subscribers of `channel`
+    /// left. Once none has, the engine forgets the channel unless it still has history.
+    func releaseChannel(_ channel: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void>
+
+    /// What the engine holds, for statistics.
+    func stats(on eventLoop: any EventLoop) -> EventLoopFuture<RelayEngineStats>
 
     /// Adds a client to a channel's presence; with `announce`, subscribers get a `join`.
     func addPresence(

@@ -6,8 +6,8 @@ final class RelayHub: Sendable {
     let loopHubs: [LoopHub]
     private let byLoop: [ObjectIdentifier: LoopHub]
 
-    init(eventLoopGroup: any EventLoopGroup) {
-        let hubs = eventLoopGroup.makeIterator().map { LoopHub(eventLoop: $0) }
+    init(eventLoopGroup: any EventLoopGroup, engine: any RelayEngine) {
+        let hubs = eventLoopGroup.makeIterator().map { LoopHub(eventLoop: $0, engine: engine) }
         self.loopHubs = hubs
         self.byLoop = Dictionary(uniqueKeysWithValues: hubs.map { (ObjectIdentifier($0.eventLoop), $0) })
     }
@@ -63,6 +63,8 @@ final class RelayHub: Sendable {
 /// The connections of one event loop and what they subscribed to. Only touched on its loop.
 final class LoopHub: @unchecked Sendable {
     let eventLoop: any EventLoop
+    /// Told when this loop's first subscriber of a channel arrives and its last one leaves.
+    private let engine: any RelayEngine
     private(set) var connections: [ObjectIdentifier: RelayConnection] = [:]
     private(set) var subscribers: [String: [ObjectIdentifier: RelayConnection]] = [:]
     var counters = RelayCounters()
@@ -70,8 +72,9 @@ final class LoopHub: @unchecked Sendable {
     private var pendingFlushes: [RelayConnection] = []
     private var flushTaskQueued = false
 
-    init(eventLoop: any EventLoop) {
+    init(eventLoop: any EventLoop, engine: any RelayEngine) {
         self.eventLoop = eventLoop
+        self.engine = engine
     }
 
     func add(_ connection: RelayConnection) {
@@ -83,13 +86,21 @@ final class LoopHub: @unchecked Sendable {
     }
 
     func subscribe(_ connection: RelayConnection, to channel: String) {
+        if self.subscribers[channel] == nil {
+            _ = self.engine.retainChannel(channel, on: self.eventLoop)
+        }
         self.subscribers[channel, default: [:]][ObjectIdentifier(connection)] = connection
     }
 
     func unsubscribe(_ connection: RelayConnection, from channel: String) {
         guard var members = self.subscribers[channel] else { return }
         members[ObjectIdentifier(connection)] = nil
-        self.subscribers[channel] = members.isEmpty ? nil : members
+        if members.isEmpty {
+            self.subscribers[channel] = nil
+            _ = self.engine.releaseChannel(channel, on: self.eventLoop)
+        } else {
+            self.subscribers[channel] = members
+        }
     }
 
     /// Flushes `connection` in the loop's next flush task: one task per tick for all connections,
@@ -126,6 +137,10 @@ struct RelayCounters: Sendable {
     var slowDisconnects = 0
     /// Connections accepted since start.
     var connectionsAccepted = 0
+    /// Connections the relay closed whose sockets are still open: the close frame is on its
+    /// way, for ``RelayConnection/closeFrameTimeout`` and then, over TLS, up to the TLS
+    /// handler's shutdown timeout (5 s) for a `close_notify` the peer may never take either.
+    var closingConnections = 0
 
     static func + (lhs: RelayCounters, rhs: RelayCounters) -> RelayCounters {
         RelayCounters(
@@ -133,7 +148,8 @@ struct RelayCounters: Sendable {
             pushesOut: lhs.pushesOut + rhs.pushesOut,
             publicationsDropped: lhs.publicationsDropped + rhs.publicationsDropped,
             slowDisconnects: lhs.slowDisconnects + rhs.slowDisconnects,
-            connectionsAccepted: lhs.connectionsAccepted + rhs.connectionsAccepted
+            connectionsAccepted: lhs.connectionsAccepted + rhs.connectionsAccepted,
+            closingConnections: lhs.closingConnections + rhs.closingConnections
         )
     }
 }

@@ -112,7 +112,7 @@ struct RelayAPITests {
                 api,
                 ["-X", "POST", "-H", "Authorization: Bearer \(try RelayTokens.mint("svc"))", "--data-raw", "{}"]
             )
-            #expect(noScope.status == 401)
+            #expect(noScope.status == 403)
             #expect(noScope.bodyText.contains("relay:admin"))
             let scoped = try await Curl.request(
                 api,

@@ -55,8 +55,9 @@ extension Data {
 enum RelayGateway {
     static let apiKey = "relay-test-api-key-0123456789"
 
-    /// The gateway config: the relay's `config` members are `relayConfig` (without braces).
-    static func config(relay relayConfig: String, routeAuth: Bool = true) -> String {
+    /// The gateway config: the relay's `config` members are `relayConfig` (without braces);
+    /// `plugin` is the backend's plugin id (a test variant of the relay).
+    static func config(relay relayConfig: String, routeAuth: Bool = true, plugin: String = "fluxer-relay") -> String {
         let auth =
             routeAuth
             ? #", "auth": { "issuers": ["tests"], "anonymous": true, "queryParameter": "token" }"# : ""
@@ -66,7 +67,7 @@ enum RelayGateway {
               "issuers": { "tests": \(RelayTokens.issuerJSON) },
               "routes": [ { "name": "relay", "match": { "pathPrefix": "/relay" }, "stripPrefix": true,
                             "backend": "relay"\(auth) } ],
-              "backends": { "relay": { "plugin": "fluxer-relay", "config": {
+              "backends": { "relay": { "plugin": "\(plugin)", "config": {
                   "issuers": ["tests"], "apiKeyFile": "api.key", \(relayConfig) } } } }
             """
     }
@@ -87,14 +88,45 @@ enum RelayGateway {
     /// Runs `body` with a live gateway whose relay has `relayConfig` (default: the namespaces above).
     static func with<Result: Sendable>(
         relay relayConfig: String = namespaces,
+        plugin: String = "fluxer-relay",
+        registry: PluginRegistry = gatewayRegistry,
+        prepare: (TemporaryDirectory) throws -> Void = { _ in },
         _ body: (LiveGateway) async throws -> Result
     ) async throws -> Result {
         try await LiveGateway.with(
-            config: self.config(relay: relayConfig),
+            config: self.config(relay: relayConfig, plugin: plugin),
             files: ["api.key": self.apiKey + "\n"],
-            registry: gatewayRegistry,
+            registry: registry,
+            prepare: prepare,
             body
         )
+    }
+
+    /// `GET <mount>/api/stats` with the API key, decoded.
+    static func stats(_ gateway: LiveGateway) async throws -> [String: Any] {
+        let response = try await Curl.request(
+            "https://127.0.0.1:\(gateway.port("https"))/relay/api/stats",
+            ["-H", "X-API-Key: \(self.apiKey)"]
+        )
+        guard let stats = try JSONSerialization.jsonObject(with: response.body) as? [String: Any] else {
+            throw RelayTestClientError(message: "stats: not a JSON object: \(response.status) \(response.bodyText)")
+        }
+        return stats
+    }
+
+    /// Polls ``stats(_:)`` until `condition` holds, for at most `seconds`; returns the last stats.
+    static func waitForStats(
+        _ gateway: LiveGateway,
+        seconds: Double = 10,
+        until condition: ([String: Any]) -> Bool
+    ) async throws -> [String: Any] {
+        let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+        var stats = try await self.stats(gateway)
+        while !condition(stats), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+            stats = try await self.stats(gateway)
+        }
+        return stats
     }
 
     /// A connected client: WebSocket opened and `connect` answered.

@@ -402,9 +402,11 @@ struct RelayTests {
             // No timing assertion (speed is for the benchmarks): the fast reader got every publication
             // while both stalled readers were still paused, so delivery to it never waited for them.
 
-            // The stalled strict reader was closed as slow.
+            // The stalled strict reader was closed as slow (counted below): its close frame (3008)
+            // waited behind what it did not read, and the socket was closed a second later, so
+            // it reads the bytes that had left and then finds the connection dropped.
             try await strict.setReading(true)
-            #expect(try await strict.waitForClose(timeout: .seconds(10)).code == 3008)
+            #expect([3008, 1006].contains(try await strict.waitForClose(timeout: .seconds(10)).code))
 
             // The stalled dropOldest reader got an "insufficient state" unsubscribe and can recover.
             try await slow.setReading(true)
