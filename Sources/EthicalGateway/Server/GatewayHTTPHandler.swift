@@ -207,8 +207,11 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.current = exchange
 
         let limits = self.runtime.limits
+        // An oversized head on HTTP/1 ends the connection (as nginx does); an HTTP/2 stream
+        // just ends.
+        let closeOnOversize = !self.isHTTP2
         if head.uri.utf8.count > limits.maxURIBytes {
-            exchange.closeAfterResponse = true
+            exchange.closeAfterResponse = closeOnOversize
             return self.reject(
                 exchange,
                 .uriTooLong,
@@ -216,7 +219,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             )
         }
         if head.headers.count > limits.maxHeaderCount {
-            exchange.closeAfterResponse = true
+            exchange.closeAfterResponse = closeOnOversize
             return self.reject(
                 exchange,
                 .requestHeaderFieldsTooLarge,
@@ -226,7 +229,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var headerBytes = 0
         for (name, value) in head.headers { headerBytes += name.utf8.count + value.utf8.count }
         if headerBytes > limits.maxHeaderBytes {
-            exchange.closeAfterResponse = true
+            exchange.closeAfterResponse = closeOnOversize
             return self.reject(
                 exchange,
                 .requestHeaderFieldsTooLarge,
