@@ -109,6 +109,7 @@ struct RunCommand: AsyncParsableCommand {
                 services: [
                     .init(service: server, successTerminationBehavior: .gracefullyShutdownGroup),
                     .init(service: CertificateReloadService(server: server, logger: logger)),
+                    .init(service: MemoryReclaimer(logger: logger, counts: { server.takeConnectionPeak() })),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger

@@ -141,11 +141,16 @@ public struct RequestLimits: Sendable, Decodable, Equatable {
     public var idleTimeoutSeconds: Double = 60
     /// Seconds a new connection gets to send a complete request head. Slower: 408. Default 10.
     public var headerReadTimeoutSeconds: Double = 10
+    /// Most client connections open at once, over all listeners; a connection accepted past it
+    /// is closed at once. Bounds the memory a flood of idle or slow connections can take.
+    /// Default 16384.
+    public var maxConnections: Int = 16384
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
         case maxHeaderBytes, maxHeaderCount, maxURIBytes, maxBodyBytes, idleTimeoutSeconds, headerReadTimeoutSeconds
+        case maxConnections
     }
 
     public init(from decoder: any Decoder) throws {
@@ -177,6 +182,7 @@ public struct RequestLimits: Sendable, Decodable, Equatable {
         self.maxBodyBytes = try positive(.maxBodyBytes, self.maxBodyBytes)
         self.idleTimeoutSeconds = try positive(.idleTimeoutSeconds, self.idleTimeoutSeconds)
         self.headerReadTimeoutSeconds = try positive(.headerReadTimeoutSeconds, self.headerReadTimeoutSeconds)
+        self.maxConnections = try positive(.maxConnections, self.maxConnections)
     }
 }
 

@@ -26,6 +26,10 @@ public final class GatewayServer: Service, Sendable {
         var listeningWaiters: [CheckedContinuation<[String: SocketAddress], any Error>] = []
         /// Every accepted connection still open: what a shutdown asks to finish, then closes.
         var connections: [ObjectIdentifier: any Channel] = [:]
+        /// The most connections open at once since ``takeConnectionPeak()`` last asked.
+        var connectionPeak = 0
+        /// Connections closed at once because `limits.maxConnections` were open.
+        var refusedConnections = 0
         /// The shutdown has begun: connections still arriving are closed at once.
         var draining = false
         /// Completed when the last connection closes during the shutdown.
@@ -158,7 +162,10 @@ public final class GatewayServer: Service, Sendable {
             // 1 KiB per idle connection. Bigger reads double it as they come.
             .childChannelOption(.recvAllocator, value: ListenerPipeline.receiveBuffers)
             .childChannelInitializer { [self] channel in
-                self.track(channel)
+                guard self.track(channel) else {
+                    // Past limits.maxConnections: failing the initializer closes the connection.
+                    return channel.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
+                }
                 return channel.eventLoop.makeCompletedFuture {
                     try pipeline.configure(channel)
                 }
@@ -179,14 +186,35 @@ public final class GatewayServer: Service, Sendable {
         }
     }
 
-    /// Records an accepted connection until it closes (one lock, no event loop hop); the
-    /// shutdown asks each recorded connection to finish and closes what is left.
-    private func track(_ channel: any Channel) {
-        let id = ObjectIdentifier(channel)
-        let draining = self.state.withLockedValue { state in
-            state.connections[id] = channel
-            return state.draining
+    /// How many client connections are open, and the most that were open at once since the
+    /// previous call (the peak then restarts from the current count).
+    public func takeConnectionPeak() -> (peak: Int, open: Int) {
+        self.state.withLockedValue { state in
+            let result = (state.connectionPeak, state.connections.count)
+            state.connectionPeak = state.connections.count
+            return result
         }
+    }
+
+    /// Connections closed at once because `limits.maxConnections` were already open.
+    public var refusedConnections: Int { self.state.withLockedValue { $0.refusedConnections } }
+
+    /// Records an accepted connection until it closes (one lock, no event loop hop); the
+    /// shutdown asks each recorded connection to finish and closes what is left. A connection
+    /// past `limits.maxConnections` is closed at once.
+    private func track(_ channel: any Channel) -> Bool {
+        let id = ObjectIdentifier(channel)
+        let maxConnections = self.runtime.limits.maxConnections
+        let (draining, overLimit) = self.state.withLockedValue { state -> (Bool, Bool) in
+            guard state.connections.count < maxConnections else {
+                state.refusedConnections += 1
+                return (state.draining, true)
+            }
+            state.connections[id] = channel
+            state.connectionPeak = max(state.connectionPeak, state.connections.count)
+            return (state.draining, false)
+        }
+        if overLimit { return false }
         channel.closeFuture.whenComplete { _ in
             let drained = self.state.withLockedValue { state -> EventLoopPromise<Void>? in
                 state.connections.removeValue(forKey: id)
@@ -198,6 +226,7 @@ public final class GatewayServer: Service, Sendable {
         }
         // Accepted while the listeners were closing: nothing is in flight on it yet.
         if draining { channel.close(promise: nil) }
+        return true
     }
 
     /// Stops accepting, asks every connection to finish its in-flight requests (HTTP/1.1 closes

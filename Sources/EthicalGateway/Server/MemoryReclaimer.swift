@@ -1,0 +1,71 @@
+public import Logging
+import NIOPosix
+public import ServiceLifecycle
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Gives memory back to the operating system after a burst of connections has ended.
+///
+/// glibc's allocator keeps freed memory in its per-thread arenas: after 1,500 slow TLS clients
+/// went away, the gateway's resident memory stayed at its peak (measured: 100 MB, of which
+/// `malloc_trim` returned 53 MB). Every ``interval`` this service compares the most connections
+/// open at once since its last look with those open now; when at least ``threshold`` have gone,
+/// it asks the allocator to return its free pages (`malloc_trim(0)`, on a thread-pool thread,
+/// never on an event loop). Steady traffic, even with many short connections, never triggers it.
+public struct MemoryReclaimer: Service {
+    /// How many connections must have gone since the peak before memory is released.
+    public var threshold: Int
+    /// How often the connection counts are looked at.
+    public var interval: Duration
+    private let counts: @Sendable () -> (peak: Int, open: Int)
+    private let release: @Sendable () -> Void
+    private let logger: Logger
+
+    /// - Parameters:
+    ///   - counts: the peak and current open connections (``GatewayServer/takeConnectionPeak()``).
+    ///   - release: what releasing memory means; `malloc_trim(0)` by default.
+    public init(
+        threshold: Int = 256,
+        interval: Duration = .seconds(10),
+        logger: Logger,
+        counts: @escaping @Sendable () -> (peak: Int, open: Int),
+        release: @escaping @Sendable () -> Void = MemoryReclaimer.trimAllocator
+    ) {
+        self.threshold = threshold
+        self.interval = interval
+        self.counts = counts
+        self.release = release
+        self.logger = logger
+    }
+
+    /// Whether the connections that went since the peak are enough to release memory.
+    public static func shouldRelease(peak: Int, open: Int, threshold: Int) -> Bool {
+        peak - open >= threshold
+    }
+
+    public func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            try? await Task.sleep(for: self.interval)
+            let (peak, open) = self.counts()
+            guard Self.shouldRelease(peak: peak, open: open, threshold: self.threshold) else { continue }
+            let release = self.release
+            try? await NIOThreadPool.singleton.runIfActive { release() }
+            self.logger.debug(
+                "released free memory after connections closed",
+                metadata: ["peak-connections": "\(peak)", "open-connections": "\(open)"]
+            )
+        }
+    }
+
+    /// `malloc_trim(0)` where the C library has it (glibc), looked up at run time: Swift's
+    /// Glibc module does not export `malloc.h`.
+    public static let trimAllocator: @Sendable () -> Void = {
+        #if canImport(Glibc)
+            typealias Trim = @convention(c) (Int) -> Int32
+            guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return }
+            _ = unsafeBitCast(symbol, to: Trim.self)(0)
+        #endif
+    }
+}

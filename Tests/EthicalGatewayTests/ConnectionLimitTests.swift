@@ -1,0 +1,80 @@
+import EthicalGateway
+import EthicalGatewayTesting
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import Testing
+
+@Suite("Connection floods: a bound on open connections, and memory given back after them")
+struct ConnectionLimitTests {
+    static let config = plainConfig(
+        routes: #"[ { "backend": "ok" } ]"#,
+        backends: #"{ "ok": { "plugin": "respond", "config": { "body": "ok" } } }"#,
+        extra: #""limits": { "maxConnections": 40 }"#
+    )
+
+    @Test("past limits.maxConnections a new connection is closed at once; the ones open keep working")
+    func maxConnections() async throws {
+        try await LiveGateway.with(config: Self.config, registry: gatewayRegistry) { gateway in
+            let port = gateway.port("http")
+            var held: [RawConnection] = []
+            for _ in 0..<40 { held.append(try RawConnection(port: port)) }
+            // Each held connection has been accepted once it answers a request.
+            for connection in held {
+                connection.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+                #expect(await connection.read(until: "ok", timeout: 5).hasSuffix("ok"))
+            }
+            let extra = try RawConnection(port: port)
+            let refused = await extra.readUntilClosed(timeout: 5)
+            #expect(refused.closed && refused.text.isEmpty)
+            #expect(gateway.server.refusedConnections == 1)
+            held[0].send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            #expect(await held[0].read(until: "ok", timeout: 5).hasSuffix("ok"))
+            held.removeAll()
+            // Once they are gone, new connections are served again (bounded wait).
+            var served = false
+            for _ in 0..<50 where !served {
+                let connection = try RawConnection(port: port)
+                connection.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+                served = await connection.read(until: "ok", timeout: 1).hasSuffix("ok")
+            }
+            #expect(served)
+        }
+    }
+
+    @Test("memory is released only after a burst of connections has gone, not under steady traffic")
+    func releasePolicy() {
+        #expect(MemoryReclaimer.shouldRelease(peak: 1500, open: 3, threshold: 256))
+        #expect(!MemoryReclaimer.shouldRelease(peak: 1500, open: 1400, threshold: 256))
+        #expect(!MemoryReclaimer.shouldRelease(peak: 0, open: 0, threshold: 256))
+    }
+
+    @Test("the reclaimer releases memory once a burst of real connections has closed")
+    func reclaimerRuns() async throws {
+        try await LiveGateway.with(config: Self.config, registry: gatewayRegistry) { gateway in
+            let releases = NIOLockedValueBox(0)
+            let server = gateway.server
+            let reclaimer = MemoryReclaimer(
+                threshold: 30,
+                interval: .milliseconds(100),
+                logger: Logger(label: "test"),
+                counts: { server.takeConnectionPeak() },
+                release: { releases.withLockedValue { $0 += 1 } }
+            )
+            let running = Task { try await reclaimer.run() }
+            var burst: [RawConnection] = []
+            for _ in 0..<35 { burst.append(try RawConnection(port: gateway.port("http"))) }
+            for connection in burst {
+                connection.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+                _ = await connection.read(until: "ok", timeout: 5)
+            }
+            #expect(releases.withLockedValue { $0 } == 0)
+            burst.removeAll()
+            for _ in 0..<100 where releases.withLockedValue({ $0 }) == 0 {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(releases.withLockedValue { $0 } == 1)
+            running.cancel()
+        }
+    }
+}
