@@ -152,6 +152,33 @@ struct CommandLineTests {
         )
     }
 
+    @Test("a config file replaced with garbage changes nothing in the running binary; validate names the error")
+    func garbageConfig() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let file = try directory.write(
+            """
+            { "listeners": [ { "name": "http", "address": "127.0.0.1", "port": 0 } ],
+              "routes": [ { "backend": "ok" } ], "backends": { "ok": { "plugin": "respond", "config": { "body": "ok" } } } }
+            """,
+            to: "gateway.json"
+        )
+        let gateway = try await GatewayProcess(arguments: ["--config", file.path], expectedListeners: 1)
+        let port = try #require(gateway.listeningPorts["http"])
+        try directory.write("{ \"listeners\": [ { \"port\": 80, \"port\": \u{0}garbage", to: "gateway.json")
+        gateway.signal(SIGHUP)
+        for _ in 0..<3 {
+            let response = try await Curl.request("http://127.0.0.1:\(port)/")
+            #expect(response.bodyText == "ok")
+        }
+        let validate = try await GatewayProcess.run(["validate", file.path])
+        #expect(validate.exitCode == 1)
+        #expect(validate.standardOutput.contains("not valid JSON") || validate.standardError.contains("not valid JSON"))
+        let restart = try await GatewayProcess.run(["--config", file.path], timeout: 30)
+        #expect(restart.exitCode != 0)
+        #expect(gateway.stop() == 0)
+    }
+
     @Test("SIGHUP reloads certificates in the running binary")
     func sighup() async throws {
         let directory = try TemporaryDirectory()
