@@ -18,11 +18,15 @@ struct ConnectionLimitTests {
         try await LiveGateway.with(config: Self.config, registry: gatewayRegistry) { gateway in
             let port = gateway.port("http")
             var held: [RawConnection] = []
-            for _ in 0..<40 { held.append(try RawConnection(port: port)) }
-            // Each held connection has been accepted once it answers a request.
-            for connection in held {
+            // Each held connection sends its request at once (a connection that sent nothing
+            // would get 408 after the header-read timeout), and has been accepted once answered.
+            for _ in 0..<40 {
+                let connection = try RawConnection(port: port)
                 connection.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-                #expect(await connection.read(until: "ok", timeout: 5).hasSuffix("ok"))
+                held.append(connection)
+            }
+            for connection in held {
+                #expect(await connection.read(until: "ok", timeout: 10).hasSuffix("ok"))
             }
             let extra = try RawConnection(port: port)
             let refused = await extra.readUntilClosed(timeout: 5)
@@ -63,11 +67,12 @@ struct ConnectionLimitTests {
             )
             let running = Task { try await reclaimer.run() }
             var burst: [RawConnection] = []
-            for _ in 0..<35 { burst.append(try RawConnection(port: gateway.port("http"))) }
-            for connection in burst {
+            for _ in 0..<35 {
+                let connection = try RawConnection(port: gateway.port("http"))
                 connection.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-                _ = await connection.read(until: "ok", timeout: 5)
+                burst.append(connection)
             }
+            for connection in burst { _ = await connection.read(until: "ok", timeout: 10) }
             #expect(releases.withLockedValue { $0 } == 0)
             burst.removeAll()
             for _ in 0..<100 where releases.withLockedValue({ $0 }) == 0 {
