@@ -31,12 +31,8 @@ struct CompactToken: Sendable {
         else {
             throw .invalid(.malformed, "the token is not valid base64url")
         }
-        guard case .object(let header)? = try? JSONDecoder().decode(JSONValue.self, from: headerBytes) else {
-            throw .invalid(.malformed, "the token header is not a JSON object")
-        }
-        guard case .object(let claims)? = try? JSONDecoder().decode(JSONValue.self, from: claimBytes) else {
-            throw .invalid(.malformed, "the token payload is not a JSON object")
-        }
+        let header = try Self.object(headerBytes, part: "header")
+        let claims = try Self.object(claimBytes, part: "payload")
         guard case .string(let alg)? = header["alg"] else {
             throw .invalid(.malformed, "the token header has no \"alg\"")
         }
@@ -74,6 +70,30 @@ struct CompactToken: Sendable {
         self.claims = claims
         self.algorithm = algorithm
         self.kid = kid
+    }
+
+    /// Parses the header or the payload strictly (``JSONParser``).
+    ///
+    /// A member given twice is refused: JSON parsers disagree on which one counts (Foundation's
+    /// `JSONDecoder`, which jwt-kit uses, keeps one; a backend reading the forwarded payload may
+    /// keep the other), so `{"sub":"alice","sub":"admin"}` or `{"alg":"RS256","alg":"none"}` could
+    /// mean one thing to the gateway's checks and another to whoever reads the token next.
+    private static func object(_ bytes: Data, part: String) throws(TokenRefusal) -> [String: JSONValue] {
+        let value: JSONValue
+        do {
+            value = try JSONValue.parse(bytes)
+        } catch {
+            let issues = (error as? ConfigValidationError)?.issues ?? []
+            if let duplicate = issues.first(where: { $0.message.hasPrefix(JSONParser.duplicateKeyMessage) }) {
+                let name = duplicate.path.hasPrefix("$.") ? String(duplicate.path.dropFirst(2)) : duplicate.path
+                throw .invalid(.malformed, "the token \(part) has the member \"\(name)\" twice")
+            }
+            throw .invalid(.malformed, "the token \(part) is not a JSON object")
+        }
+        guard case .object(let members) = value else {
+            throw .invalid(.malformed, "the token \(part) is not a JSON object")
+        }
+        return members
     }
 
     /// The `iss` claim, if it is a string.

@@ -11,6 +11,9 @@ struct JSONParser {
     /// must not be the client's to choose.
     static let maximumDepth = 256
 
+    /// How the message of a duplicate-key issue begins, for callers that tell it from the others.
+    static let duplicateKeyMessage = "duplicate key"
+
     private let bytes: [UInt8]
     private var position = 0
     private var path: [AnyCodingKey] = []
@@ -135,7 +138,8 @@ struct JSONParser {
                 self.issues.append(
                     ConfigIssue(
                         path: self.currentPath,
-                        message: "duplicate key \"\(key)\": JSON tools disagree on which one counts; keep one"
+                        message: "\(Self.duplicateKeyMessage) \"\(key)\": "
+                            + "JSON tools disagree on which one counts; keep one"
                     )
                 )
             } else {

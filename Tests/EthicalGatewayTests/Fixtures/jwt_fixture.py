@@ -7,6 +7,21 @@
   jwt_fixture.py mint DIR  < specs.json
       specs: [{"key": "rsa" | "secret:<base64url>" | "none", "alg": "RS256", "headers": {...},
       "claims": {...}}]; prints one token per line. The "kid" header defaults to the key name.
+  jwt_fixture.py forge DIR  < specs.json
+      Hand-built tokens for the attack corpus; prints one token per line. Each spec has the header
+      as "header" (an object) or "headerJSON" (exact text, e.g. with a member twice), the payload as
+      "claims" or "claimsJSON", and "sign", one of:
+        {"key": "rsa", "alg": "RS256", "form": "raw" | "der"}  a lab key (ES signatures as R||S,
+            or DER with "form": "der");
+        {"hmac": "pem" | "pem-nonl" | "der" | "text", "key": "rsa", "text": "...", "alg": "HS256"}
+            HMAC with a public key's bytes as the secret (the algorithm confusion attack): the
+            SubjectPublicKeyInfo PEM (with or without its final newline), its DER, or "text" as is;
+        {"attacker": "jwk" | "x5c" | "plain", "alg": "RS256"}  a fresh attacker RSA key, put in the
+            header as "jwk" or as a self-signed chain in "x5c" ("plain": not put anywhere);
+        {"raw": "<hex>"}  these signature bytes; {"none": true}  an empty signature.
+      "truncate": n drops the signature's last n bytes, "append": "<hex>" adds bytes to it.
+      "awkward": true adds a claim "x" sized so the payload's base64url has "-" and "_" and
+      needs padding (for re-encoding attacks).
   jwt_fixture.py serve DIR CERT KEY
       HTTPS on 127.0.0.1: GET /<path> answers DIR/<path> (read per request; 404 when absent)
       with Cache-Control from DIR/cache-control (default max-age=300); every request's path is
@@ -108,6 +123,117 @@ def mint(directory, specs):
         print(jwt.encode(claims, key, algorithm=alg, headers=headers))
 
 
+def compact_json(value):
+    return json.dumps(value, separators=(",", ":"))
+
+
+def attacker_chain(key):
+    """A self-signed attacker CA and a leaf it signs for `key`, as x5c (standard base64 DER)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "attacker CA")])
+    ca = (
+        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "issuer.test")]))
+        .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
+        .sign(ca_key, hashes.SHA256())
+    )
+    return [base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode() for cert in (leaf, ca)]
+
+
+def sign_with(key, alg, data, form="raw"):
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    digest = {"256": hashes.SHA256(), "384": hashes.SHA384(), "512": hashes.SHA512()}.get(alg[-3:])
+    if alg.startswith("RS"):
+        return key.sign(data, padding.PKCS1v15(), digest)
+    if alg.startswith("PS"):
+        return key.sign(data, padding.PSS(mgf=padding.MGF1(digest), salt_length=digest.digest_size), digest)
+    if alg.startswith("ES"):
+        der = key.sign(data, ec.ECDSA(digest))
+        if form == "der":
+            return der
+        size = (key.curve.key_size + 7) // 8
+        r, s = decode_dss_signature(der)
+        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+    if alg == "EdDSA":
+        return key.sign(data)
+    raise ValueError("cannot sign " + alg)
+
+
+def forge(directory, specs):
+    for spec in specs:
+        header = spec.get("header", {})
+        claims = spec.get("claims", {})
+        sign = spec["sign"]
+        attacker = None
+        if "attacker" in sign:
+            attacker = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            if sign["attacker"] == "jwk":
+                header = dict(header, jwk=public_jwk("attacker", attacker))
+            elif sign["attacker"] == "x5c":
+                header = dict(header, x5c=attacker_chain(attacker))
+        if spec.get("awkward"):
+            # Bytes "?>" encode to "/" and "+" in base64 wherever they fall: "_" and "-" in base64url.
+            filler = "?>?>?>?>?>?>"
+            while True:
+                encoded = b64(compact_json(dict(claims, x=filler)).encode())
+                if "-" in encoded and "_" in encoded and len(encoded) % 4 != 0:
+                    break
+                filler += "a"
+            claims = dict(claims, x=filler)
+        header_text = spec["headerJSON"] if "headerJSON" in spec else compact_json(header)
+        claims_text = spec["claimsJSON"] if "claimsJSON" in spec else compact_json(claims)
+        signing_input = (b64(header_text.encode()) + "." + b64(claims_text.encode())).encode()
+        if "key" in sign and "hmac" not in sign:
+            with open(os.path.join(directory, sign["key"] + ".pem"), "rb") as handle:
+                key = serialization.load_pem_private_key(handle.read(), password=None)
+            signature = sign_with(key, sign["alg"], signing_input, sign.get("form", "raw"))
+        elif "hmac" in sign:
+            form = sign["hmac"]
+            if form == "text":
+                secret = sign["text"].encode()
+            else:
+                with open(os.path.join(directory, sign["key"] + ".pub.pem"), "rb") as handle:
+                    pem = handle.read()
+                if form == "pem":
+                    secret = pem
+                elif form == "pem-nonl":
+                    secret = pem.rstrip(b"\n")
+                else:
+                    secret = serialization.load_pem_public_key(pem).public_bytes(
+                        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+                    )
+            digest = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}[sign["alg"]]
+            signature = hmac.new(secret, signing_input, digest).digest()
+        elif attacker is not None:
+            signature = sign_with(attacker, sign["alg"], signing_input)
+        elif "raw" in sign:
+            signature = bytes.fromhex(sign["raw"])
+        else:
+            signature = b""
+        if spec.get("truncate"):
+            signature = signature[: -spec["truncate"]]
+        signature += bytes.fromhex(spec.get("append", ""))
+        print(signing_input.decode() + "." + b64(signature))
+
+
 class Handler(BaseHTTPRequestHandler):
     directory = "."
 
@@ -178,5 +304,7 @@ if __name__ == "__main__":
         make_keys(sys.argv[2])
     elif command == "mint":
         mint(sys.argv[2], json.load(sys.stdin))
+    elif command == "forge":
+        forge(sys.argv[2], json.load(sys.stdin))
     elif command == "serve":
         serve(*sys.argv[2:5])
