@@ -37,6 +37,19 @@ struct ConfigStrictnessTests {
         )
     }
 
+    @Test("head limits beyond what the HTTP/1.1 parser accepts (80 KiB) are refused")
+    func headLimitsWithinParser() async throws {
+        let issues = try await configIssues(
+            plainConfig(
+                routes: #"[{"backend": "ok"}]"#,
+                backends: #"{"ok": {"plugin": "respond"}}"#,
+                extra: #""limits": { "maxHeaderBytes": 2097152 }"#
+            )
+        )
+        #expect(issues.map(\.path) == ["$.limits"])
+        #expect(issues.first?.message.contains("81920") == true)
+    }
+
     @Test("a number out of range names its path instead of a raw decoding error")
     func numberOutOfRange() async throws {
         let issues = try await configIssues(

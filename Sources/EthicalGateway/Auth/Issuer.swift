@@ -152,11 +152,16 @@ final class Issuer: Sendable {
             let binding = KeySet.Binding(kid: token.kid, algorithm: token.algorithm)
             if let kid = token.kid, !keys.kids.contains(kid) {
                 if let fresh = await self.keySource.refetchForUnknownKid() { keys = fresh }
-                guard keys.kids.contains(kid) else { throw .invalid(.key, "unknown key id \"\(kid)\"") }
+                guard keys.kids.contains(kid) else {
+                    throw .invalid(.key, "unknown key id \(CanonicalRequest.excerpt(kid))")
+                }
             }
             if let kid = token.kid {
                 guard keys.bindings.contains(binding) else {
-                    throw .invalid(.algorithm, "algorithm \(token.algorithm.rawValue) does not fit key \"\(kid)\"")
+                    throw .invalid(
+                        .algorithm,
+                        "algorithm \(token.algorithm.rawValue) does not fit key \(CanonicalRequest.excerpt(kid))"
+                    )
                 }
             } else if !keys.bindings.contains(binding) && keys.count(for: token.algorithm) != 1 {
                 throw .invalid(

@@ -146,6 +146,9 @@ public struct RequestLimits: Sendable, Decodable, Equatable {
     /// Default 16384.
     public var maxConnections: Int = 16384
 
+    /// The largest request head NIO's HTTP/1.1 parser accepts (`HTTP_MAX_HEADER_SIZE`).
+    static let parserHeadLimit = 80 * 1024
+
     public init() {}
 
     enum CodingKeys: String, CodingKey {
@@ -183,6 +186,16 @@ public struct RequestLimits: Sendable, Decodable, Equatable {
         self.idleTimeoutSeconds = try positive(.idleTimeoutSeconds, self.idleTimeoutSeconds)
         self.headerReadTimeoutSeconds = try positive(.headerReadTimeoutSeconds, self.headerReadTimeoutSeconds)
         self.maxConnections = try positive(.maxConnections, self.maxConnections)
+        // NIO's HTTP/1.1 parser refuses heads over 80 KiB on its own (a 400 before any limit
+        // of ours could answer 431): limits above it would be promises the gateway cannot keep.
+        if self.maxHeaderBytes + self.maxURIBytes > Self.parserHeadLimit {
+            let error = decoder.invalid(
+                "maxHeaderBytes + maxURIBytes is \(self.maxHeaderBytes + self.maxURIBytes); the HTTP/1.1 parser "
+                    + "accepts heads of at most \(Self.parserHeadLimit) bytes"
+            )
+            guard let session else { throw error }
+            session.record(error.issue)
+        }
     }
 }
 
