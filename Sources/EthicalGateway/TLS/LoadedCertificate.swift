@@ -41,7 +41,8 @@ struct LoadedCertificate: Sendable {
         do {
             chain = try NIOSSLCertificate.fromPEMBytes(Array(certificatePEM.utf8))
             guard !chain.isEmpty else { throw CertificateFileError("no certificate found") }
-            parsedLeaf = try Certificate(pemEncoded: certificatePEM)
+            // The file is a chain (leaf first, then intermediates): the leaf is its first certificate.
+            parsedLeaf = try Certificate(derEncoded: try chain[0].toDERBytes())
         } catch {
             throw ConfigIssueError(
                 ConfigIssue(
