@@ -136,4 +136,17 @@ struct RequestProbeTests {
         }
         await upstream.stop()
     }
+
+    @Test("HTTP/2 probes (Python h2, an independent client): CL/TE/CRLF injection, pseudo-headers, host and :authority")
+    func http2Probes() async throws {
+        let script = repositoryRoot.appendingPathComponent("scripts/security/h2-probes.py").path
+        let output = try await ProcessRunner.run(
+            "python3",
+            [script, "--binary", GatewayProcess.binaryPath],
+            timeout: 240
+        )
+        let unmet = output.standardOutput.split(separator: "\n").filter { $0.contains("**NO**") }
+        #expect(output.exitCode == 0, "\(unmet.joined(separator: "\n"))\n\(output.standardError.suffix(2000))")
+        #expect(output.standardOutput.contains("unmet: 0"))
+    }
 }

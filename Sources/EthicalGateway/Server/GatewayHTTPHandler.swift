@@ -132,6 +132,13 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         self.logger.debug("connection error", metadata: ["error": "\(error)"])
+        if self.isHTTP2 {
+            // An HTTP/2 stream failing in its first read (a header block the HTTP/2-to-HTTP/1
+            // conversion refuses) must not close before the connection's stream bookkeeping has
+            // seen it open (an assertion in swift-nio-http2): close on the next tick.
+            context.eventLoop.assumeIsolated().execute { context.close(promise: nil) }
+            return
+        }
         context.close(promise: nil)
     }
 
