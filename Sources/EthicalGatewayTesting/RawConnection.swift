@@ -50,6 +50,14 @@ public final class RawConnection: @unchecked Sendable {
         return true
     }
 
+    /// Sends bytes from a thread of its own: a payload larger than the socket's buffer (a 1 MB
+    /// header, three 60 KB bodies) blocks until the gateway reads it, and must not hold one of
+    /// the concurrency pool's few threads meanwhile. Returns `false` if the peer has closed.
+    @discardableResult
+    public func sendOffThread(_ text: String) async -> Bool {
+        await onOwnThread { self.send(text) }
+    }
+
     /// Closes the sending side only (a TCP FIN), as `nc` does at the end of its input; the
     /// connection can still read the answers.
     public func finishSending() {

@@ -98,7 +98,7 @@ struct RequestProbeTests {
             for probe in table.probes {
                 let before = upstream.receivedText.utf8.count
                 let connection = try RawConnection(port: port)
-                connection.send(probe.send)
+                await connection.sendOffThread(probe.send)
                 let expected = probe.expectStatuses.count
                 let answer = await connection.read(
                     until: { Self.responses($0).count >= max(expected, 1) },

@@ -64,7 +64,7 @@ struct RequestSemanticsTests {
     /// Sends `request` on a new connection, shuts the sending side and returns what came back.
     static func exchange(_ request: String, port: Int) async throws -> String {
         let connection = try RawConnection(port: port)
-        connection.send(request)
+        await connection.sendOffThread(request)
         connection.finishSending()
         return await connection.readUntilClosed(timeout: 10).text
     }
@@ -275,7 +275,9 @@ struct RequestSemanticsTests {
     func oversizedHead() async throws {
         try await Self.withGateway { gateway, upstream in
             let connection = try RawConnection(port: gateway.port("http"))
-            connection.send("GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + String(repeating: "y", count: 80_000) + "\r\n\r\n")
+            await connection.sendOffThread(
+                "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + String(repeating: "y", count: 80_000) + "\r\n\r\n"
+            )
             let answer = await connection.readUntilClosed(timeout: 10).text
             #expect(Self.statuses(answer) == [431])
             #expect(answer.lowercased().contains("x-request-id: "))
