@@ -150,7 +150,10 @@ public final class GatewayServer: Service, Sendable {
         }
         let pipeline = ListenerPipeline(kind: kind, runtime: self.runtime, logger: self.logger)
         let bootstrap = ServerBootstrap(group: self.eventLoopGroup)
-            .serverChannelOption(.backlog, value: 1024)
+            // The kernel caps it at net.core.somaxconn (4096 on current kernels): a burst of
+            // reconnecting clients (1,500 slowloris connections cut at once) otherwise overflows
+            // the accept queue and a normal client's SYN waits a 1 s retransmit.
+            .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)

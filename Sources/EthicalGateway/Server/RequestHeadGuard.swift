@@ -92,7 +92,11 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func startTimer(context: ChannelHandlerContext) {
-        self.timer = context.eventLoop.assumeIsolated().scheduleTask(in: self.timeout) {
+        // Up to 10% earlier at random: connections opened together (a slowloris flood) would
+        // otherwise all be cut, and reconnect, in the same instant, again and again; spread out,
+        // the cuts cost other clients no latency spike.
+        let deadline = TimeAmount.nanoseconds(Int64(Double(self.timeout.nanoseconds) * Double.random(in: 0.9...1.0)))
+        self.timer = context.eventLoop.assumeIsolated().scheduleTask(in: deadline) {
             guard case .awaitingHead = self.state, let context = self.context else { return }
             self.reject(context: context, status: .requestTimeout, linger: false)
         }
