@@ -3,6 +3,7 @@ import EthicalGatewayTesting
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
+import NIOPosix
 import Testing
 
 @Suite("Connection floods: a bound on open connections, and memory given back after them")
@@ -57,13 +58,22 @@ struct ConnectionLimitTests {
     func reclaimerRuns() async throws {
         try await LiveGateway.with(config: Self.config, registry: gatewayRegistry) { gateway in
             let releases = NIOLockedValueBox(0)
+            let looks = NIOLockedValueBox<[String]>([])
             let server = gateway.server
+            // A pool of its own: the shared one also serves other tests' blocking file work.
+            let pool = NIOThreadPool(numberOfThreads: 1)
+            pool.start()
             let reclaimer = MemoryReclaimer(
                 threshold: 30,
                 interval: .milliseconds(100),
                 logger: Logger(label: "test"),
-                counts: { server.takeConnectionPeak() },
-                release: { releases.withLockedValue { $0 += 1 } }
+                counts: {
+                    let counts = server.takeConnectionPeak()
+                    looks.withLockedValue { $0.append("\(counts.peak)/\(counts.open)") }
+                    return counts
+                },
+                release: { releases.withLockedValue { $0 += 1 } },
+                threadPool: pool
             )
             let running = Task { try await reclaimer.run() }
             var burst: [RawConnection] = []
@@ -80,10 +90,14 @@ struct ConnectionLimitTests {
             for _ in 0..<400 where releases.withLockedValue({ $0 }) < 2 {
                 try await Task.sleep(for: .milliseconds(50))
             }
-            #expect(releases.withLockedValue { $0 } == 2)
+            #expect(
+                releases.withLockedValue { $0 } == 2,
+                "peak/open per look: \(looks.withLockedValue { $0.suffix(20) })"
+            )
             try await Task.sleep(for: .milliseconds(500))
             #expect(releases.withLockedValue { $0 } == 2)
             running.cancel()
+            try await pool.shutdownGracefully()
         }
     }
 }

@@ -1,5 +1,5 @@
 public import Logging
-import NIOPosix
+public import NIOPosix
 public import ServiceLifecycle
 
 #if canImport(Glibc)
@@ -21,22 +21,26 @@ public struct MemoryReclaimer: Service {
     public var interval: Duration
     private let counts: @Sendable () -> (peak: Int, open: Int)
     private let release: @Sendable () -> Void
+    private let threadPool: NIOThreadPool
     private let logger: Logger
 
     /// - Parameters:
     ///   - counts: the peak and current open connections (``GatewayServer/takeConnectionPeak()``).
     ///   - release: what releasing memory means; `malloc_trim(0)` by default.
+    ///   - threadPool: where `release` runs (it can take milliseconds on a large heap).
     public init(
         threshold: Int = 256,
         interval: Duration = .seconds(10),
         logger: Logger,
         counts: @escaping @Sendable () -> (peak: Int, open: Int),
-        release: @escaping @Sendable () -> Void = MemoryReclaimer.trimAllocator
+        release: @escaping @Sendable () -> Void = MemoryReclaimer.trimAllocator,
+        threadPool: NIOThreadPool = .singleton
     ) {
         self.threshold = threshold
         self.interval = interval
         self.counts = counts
         self.release = release
+        self.threadPool = threadPool
         self.logger = logger
     }
 
@@ -58,7 +62,7 @@ public struct MemoryReclaimer: Service {
             guard burstEnded || followUp else { continue }
             followUp = burstEnded
             let release = self.release
-            try? await NIOThreadPool.singleton.runIfActive { release() }
+            try? await self.threadPool.runIfActive { release() }
             self.logger.debug(
                 "released free memory after connections closed",
                 metadata: ["peak-connections": "\(peak)", "open-connections": "\(open)"]
