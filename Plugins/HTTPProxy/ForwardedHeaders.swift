@@ -29,7 +29,7 @@ enum ForwardedHeaders {
         var tokens: [Substring] = []
         for (name, value) in headers where asciiCaseInsensitiveEquals(name, "connection") {
             for token in value.split(separator: ",") {
-                tokens.append(token.trimmingASCIISpaces())
+                tokens.append(token.trimmingASCIIWhitespace())
             }
         }
         return tokens
@@ -122,7 +122,7 @@ enum ForwardedHeaders {
     static func requestedUpgrade(_ headers: HTTPHeaders) -> String? {
         guard let upgrade = headers.first(name: "upgrade"),
             Self.connectionTokens(headers).contains(where: { asciiCaseInsensitiveEquals($0, "upgrade") }),
-            asciiCaseInsensitiveEquals(Substring(upgrade).trimmingASCIISpaces(), "websocket")
+            asciiCaseInsensitiveEquals(Substring(upgrade).trimmingASCIIWhitespace(), "websocket")
         else { return nil }
         return upgrade
     }
@@ -155,13 +155,4 @@ func asciiCaseInsensitiveEquals<A: StringProtocol, B: StringProtocol>(_ lhs: A, 
         guard left | 0x20 == right | 0x20, left | 0x20 >= 0x61, left | 0x20 <= 0x7A else { return false }
     }
     return true
-}
-
-extension Substring {
-    func trimmingASCIISpaces() -> Substring {
-        var result = self
-        while let first = result.first, first == " " || first == "\t" { result = result.dropFirst() }
-        while let last = result.last, last == " " || last == "\t" { result = result.dropLast() }
-        return result
-    }
 }

@@ -59,7 +59,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
         guard let cookie = key.cookie else { return nil }
         for line in request.head.headers["cookie"] {
             for pair in line.split(separator: ";") {
-                let trimmed = pair.trimmingASCIISpaces()
+                let trimmed = pair.trimmingASCIIWhitespace()
                 if trimmed.hasPrefix(cookie + "="), trimmed.utf8.count > cookie.utf8.count + 1 {
                     return String(trimmed.dropFirst(cookie.count + 1))
                 }

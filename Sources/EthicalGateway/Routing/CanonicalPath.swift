@@ -50,8 +50,8 @@ public struct CanonicalPath: Sendable, Equatable {
                 segment = []
                 decoded.append(byte)
             case UInt8(ascii: "%"):
-                guard let high = iterator.next().flatMap(Self.hexValue),
-                    let low = iterator.next().flatMap(Self.hexValue)
+                guard let high = iterator.next().flatMap(RequestPath.hexValue),
+                    let low = iterator.next().flatMap(RequestPath.hexValue)
                 else {
                     return .failure(Refusal(description: "the path has a malformed percent-escape"))
                 }
@@ -192,15 +192,6 @@ public struct CanonicalPath: Sendable, Equatable {
         output.append(UInt8(ascii: "%"))
         output.append(digits[Int(byte >> 4)])
         output.append(digits[Int(byte & 0x0F)])
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
-        default: return nil
-        }
     }
 }
 

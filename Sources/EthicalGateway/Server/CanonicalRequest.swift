@@ -154,7 +154,8 @@ public struct CanonicalRequest: Sendable {
 }
 
 extension Substring {
-    func trimmingASCIIWhitespace() -> Substring {
+    /// The substring without leading and trailing spaces and tabs (HTTP's OWS).
+    public func trimmingASCIIWhitespace() -> Substring {
         var result = self
         while let first = result.first, first == " " || first == "\t" { result = result.dropFirst() }
         while let last = result.last, last == " " || last == "\t" { result = result.dropLast() }
