@@ -82,7 +82,11 @@ struct ConnectionLimitTests {
                 connection.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
                 burst.append(connection)
             }
-            for connection in burst { _ = await connection.read(until: "ok", timeout: 10) }
+            var answered = 0
+            for connection in burst where await connection.read(until: "ok", timeout: 10).hasSuffix("ok") {
+                answered += 1
+            }
+            #expect(answered == 35)
             #expect(releases.withLockedValue { $0 } == 0)
             burst.removeAll()
             // Bounded (20 s) for a loaded machine; it takes a few 100 ms looks when idle. A
@@ -92,7 +96,7 @@ struct ConnectionLimitTests {
             }
             #expect(
                 releases.withLockedValue { $0 } == 2,
-                "peak/open per look: \(looks.withLockedValue { $0.suffix(20) })"
+                "peak/open per look: \(looks.withLockedValue { $0.filter { $0 != "0/0" } + ["\($0.count) looks"] })"
             )
             try await Task.sleep(for: .milliseconds(500))
             #expect(releases.withLockedValue { $0 } == 2)

@@ -11,7 +11,7 @@ public import ServiceLifecycle
 /// glibc's allocator keeps freed memory in its per-thread arenas: after 1,500 slow TLS clients
 /// went away, the gateway's resident memory stayed at its peak (measured: 100 MB, of which
 /// `malloc_trim` returned 53 MB). Every ``interval`` this service compares the most connections
-/// open at once since its last look with those open now; when at least ``threshold`` have gone,
+/// open at once since its last release with those open now; when at least ``threshold`` have gone,
 /// it asks the allocator to return its free pages (`malloc_trim(0)`, on a thread-pool thread,
 /// never on an event loop). Steady traffic, even with many short connections, never triggers it.
 public struct MemoryReclaimer: Service {
@@ -55,17 +55,22 @@ public struct MemoryReclaimer: Service {
         // a release at the first look left 142 MB that a second one took down to 49 MB. So a
         // release is followed by one more at the next look.
         var followUp = false
+        // The most connections open since the last release: a burst that drains over several
+        // looks (17 gone by one look, 18 by the next) still counts as one.
+        var highest = 0
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             try? await Task.sleep(for: self.interval)
             let (peak, open) = self.counts()
-            let burstEnded = Self.shouldRelease(peak: peak, open: open, threshold: self.threshold)
+            highest = max(highest, peak)
+            let burstEnded = Self.shouldRelease(peak: highest, open: open, threshold: self.threshold)
+            if burstEnded { highest = open }
             guard burstEnded || followUp else { continue }
             followUp = burstEnded
             let release = self.release
             try? await self.threadPool.runIfActive { release() }
             self.logger.debug(
                 "released free memory after connections closed",
-                metadata: ["peak-connections": "\(peak)", "open-connections": "\(open)"]
+                metadata: ["open-connections": "\(open)"]
             )
         }
     }
