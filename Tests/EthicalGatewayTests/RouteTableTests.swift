@@ -161,13 +161,13 @@ struct RequestPathTests {
         ]
     )
     func normalize(input: String, expected: String) {
-        #expect(RequestPath.normalize(Substring(input)) == expected)
+        #expect(CanonicalRequestPathTestSupport.canonical(input) == expected)
     }
 
     @Test("targets that are not absolute paths are refused")
     func notAbsolute() {
-        #expect(RequestPath.normalize("http://x/y") == nil)
-        #expect(RequestPath.normalize("*") == nil)
+        #expect(CanonicalRequestPathTestSupport.canonical("http://x/y") == nil)
+        #expect(CanonicalRequestPathTestSupport.canonical("*") == nil)
     }
 
     @Test("percent-decoding rejects malformed escapes")
@@ -186,5 +186,13 @@ struct RequestIDTests {
         let ids = (0..<100).map { _ in RequestID.generate() }
         #expect(ids.allSatisfy { $0.count == 32 && $0.allSatisfy { "0123456789abcdef".contains($0) } })
         #expect(Set(ids).count == 100)
+    }
+}
+
+/// The path routing sees (``CanonicalPath``), or `nil` when it is refused.
+enum CanonicalRequestPathTestSupport {
+    static func canonical(_ raw: String) -> String? {
+        if case .success(let path) = CanonicalPath.make(Substring(raw)) { return path.path }
+        return nil
     }
 }

@@ -6,43 +6,6 @@ public enum RequestPath {
         return (uri[..<mark], uri[uri.index(after: mark)...])
     }
 
-    /// Removes `.` and `..` segments (RFC 3986 section 5.2.4) and empty segments from repeated
-    /// slashes, so `/static/../admin` routes as `/admin` and cannot slip past a route's checks.
-    /// Returns `nil` for a path that does not start with `/`.
-    public static func normalize(_ path: Substring) -> String? {
-        guard path.first == "/" else { return nil }
-        if !Self.needsNormalization(path) {
-            return String(path)
-        }
-        var output: [Substring] = []
-        let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
-        for (offset, segment) in segments.enumerated() {
-            let isLast = offset == segments.count - 1
-            switch segment {
-            case ".":
-                if isLast { output.append("") }
-            case "..":
-                if !output.isEmpty { output.removeLast() }
-                if isLast { output.append("") }
-            case "":
-                if isLast { output.append("") }
-            default:
-                output.append(segment)
-            }
-        }
-        return "/" + output.joined(separator: "/")
-    }
-
-    /// Whether the path has a `/.` or `//` (a byte scan: Foundation's substring search is slow).
-    private static func needsNormalization(_ path: Substring) -> Bool {
-        var previousWasSlash = false
-        for byte in path.utf8 {
-            if previousWasSlash && (byte == UInt8(ascii: "/") || byte == UInt8(ascii: ".")) { return true }
-            previousWasSlash = byte == UInt8(ascii: "/")
-        }
-        return false
-    }
-
     /// Decodes `%XX` escapes; `nil` when an escape is malformed or decodes to invalid UTF-8.
     public static func percentDecode(_ string: Substring) -> String? {
         guard string.contains("%") else { return String(string) }

@@ -38,18 +38,23 @@ public struct RequestTarget: Sendable, Equatable {
 /// Whether `value` is a valid `Host` field value (RFC 9110 7.2: `uri-host [ ":" port ]`): a
 /// registered name of unreserved and sub-delims characters or escapes, an IPv4 address, or a
 /// bracketed IPv6 literal; an optional decimal port.
-public func isValidHostHeader<S: StringProtocol>(_ value: S) -> Bool {
-    let bytes = Array(value.utf8)
-    guard !bytes.isEmpty, bytes.count <= 255 + 6 else { return false }
-    var hostEnd = bytes.count
-    if bytes[0] == UInt8(ascii: "[") {
+public func isValidHostHeader(_ value: String) -> Bool {
+    isValidHostHeader(Substring(value))
+}
+
+/// ``isValidHostHeader(_:)-(String)`` for part of a string (an absolute-form authority).
+public func isValidHostHeader(_ value: Substring) -> Bool {
+    let bytes = value.utf8
+    guard let first = bytes.first, bytes.count <= 255 + 6 else { return false }
+    var hostEnd = bytes.endIndex
+    if first == UInt8(ascii: "[") {
         guard let close = bytes.firstIndex(of: UInt8(ascii: "]")) else { return false }
-        let literal = bytes[1..<close]
+        let literal = bytes[bytes.index(after: bytes.startIndex)..<close]
         guard !literal.isEmpty,
             literal.allSatisfy({ isASCIIHexDigit($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") })
         else { return false }
-        hostEnd = close + 1
-        if hostEnd < bytes.count && bytes[hostEnd] != UInt8(ascii: ":") { return false }
+        hostEnd = bytes.index(after: close)
+        if hostEnd < bytes.endIndex && bytes[hostEnd] != UInt8(ascii: ":") { return false }
     } else {
         if let colon = bytes.lastIndex(of: UInt8(ascii: ":")) { hostEnd = colon }
         let name = bytes[..<hostEnd]
@@ -64,8 +69,8 @@ public func isValidHostHeader<S: StringProtocol>(_ value: S) -> Bool {
             }
         }
     }
-    if hostEnd < bytes.count {
-        let port = bytes[(hostEnd + 1)...]
+    if hostEnd < bytes.endIndex {
+        let port = bytes[bytes.index(after: hostEnd)...]
         guard port.count <= 5, port.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
             return false
         }

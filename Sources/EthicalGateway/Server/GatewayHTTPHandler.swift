@@ -34,7 +34,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
     /// The connection's idle timer (on HTTP/2, the parent connection's).
-    private var idleHandler: IdleConnectionHandler?
+    private let idleHandler: IdleConnectionHandler?
     /// The client closed its sending side: answer what it sent, then close.
     private var inputClosed = false
     /// The last response of this connection is being written (`Connection: close`, a refused
@@ -54,6 +54,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         isHTTP2: Bool,
         headGuard: RequestHeadGuard?,
         hsts: String? = nil,
+        idleHandler: IdleConnectionHandler? = nil,
         logger: Logger
     ) {
         self.runtime = runtime
@@ -61,15 +62,12 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.isHTTP2 = isHTTP2
         self.headGuard = headGuard
         self.hsts = hsts
+        self.idleHandler = idleHandler
         self.logger = logger
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        // An HTTP/2 stream's parent is its connection (an accepted connection's parent is the
-        // listening socket, on another event loop).
-        let connection = self.isHTTP2 ? (context.channel.parent ?? context.channel) : context.channel
-        self.idleHandler = try? connection.pipeline.syncOperations.handler(type: IdleConnectionHandler.self)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {

@@ -33,10 +33,11 @@ struct ListenerPipeline: Sendable {
     func configure(_ channel: any Channel) throws {
         let limits = self.runtime.limits
         let sync = channel.pipeline.syncOperations
-        try sync.addHandler(IdleConnectionHandler(timeout: .seconds(limits.idleTimeoutSeconds)))
+        let idle = IdleConnectionHandler(timeout: .seconds(limits.idleTimeoutSeconds))
+        try sync.addHandler(idle)
         switch self.kind {
         case .plain:
-            try self.configureHTTP1(channel, scheme: "http")
+            try self.configureHTTP1(channel, scheme: "http", idle: idle)
         case .redirectToHTTPS(let port):
             let headGuard = RequestHeadGuard(limits: limits)
             try sync.addHandler(headGuard)
@@ -47,14 +48,15 @@ struct ListenerPipeline: Sendable {
             try sync.addHandler(NIOSSLServerHandler(context: context))
             try sync.addHandler(TLSHandshakeTimeoutHandler(timeout: .seconds(limits.headerReadTimeoutSeconds)))
             let pipeline = self
+            let loopBoundIdle = NIOLoopBound(idle, eventLoop: channel.eventLoop)
             try sync.addHandler(
                 ApplicationProtocolNegotiationHandler { result, channel in
                     channel.eventLoop.makeCompletedFuture {
                         switch result {
                         case .negotiated("h2"):
-                            try pipeline.configureHTTP2(channel, hsts: hsts)
+                            try pipeline.configureHTTP2(channel, hsts: hsts, idle: loopBoundIdle)
                         default:
-                            try pipeline.configureHTTP1(channel, scheme: "https", hsts: hsts)
+                            try pipeline.configureHTTP1(channel, scheme: "https", hsts: hsts, idle: loopBoundIdle.value)
                         }
                     }
                 }
@@ -62,7 +64,12 @@ struct ListenerPipeline: Sendable {
         }
     }
 
-    private func configureHTTP1(_ channel: any Channel, scheme: String, hsts: String? = nil) throws {
+    private func configureHTTP1(
+        _ channel: any Channel,
+        scheme: String,
+        hsts: String? = nil,
+        idle: IdleConnectionHandler
+    ) throws {
         let sync = channel.pipeline.syncOperations
         let headGuard = RequestHeadGuard(limits: self.runtime.limits)
         try sync.addHandler(headGuard)
@@ -76,12 +83,17 @@ struct ListenerPipeline: Sendable {
                 isHTTP2: false,
                 headGuard: headGuard,
                 hsts: hsts,
+                idleHandler: idle,
                 logger: self.logger
             )
         )
     }
 
-    private func configureHTTP2(_ channel: any Channel, hsts: String?) throws {
+    private func configureHTTP2(
+        _ channel: any Channel,
+        hsts: String?,
+        idle: NIOLoopBound<IdleConnectionHandler>
+    ) throws {
         let limits = self.runtime.limits
         let manager = NIOHTTP2ServerConnectionManagementHandler(
             eventLoop: channel.eventLoop,
@@ -110,6 +122,7 @@ struct ListenerPipeline: Sendable {
                         isHTTP2: true,
                         headGuard: nil,
                         hsts: hsts,
+                        idleHandler: idle.value,
                         logger: logger
                     )
                 )
