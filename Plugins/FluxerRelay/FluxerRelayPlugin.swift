@@ -16,16 +16,16 @@ public enum FluxerRelayPlugin: BackendPlugin {
     public typealias Configuration = RelayConfiguration
 
     public static func provision(_ configuration: RelayConfiguration, context: PluginContext) throws -> any Backend {
-        try self.provision(configuration, context: context, engine: MemoryEngine())
+        try self.provision(configuration, context: context, engine: nil)
     }
 
-    /// Provisions the relay on `engine` instead of the embedded in-memory one. SPI for tests
+    /// Provisions the relay on `engine` instead of the one its config names. SPI for tests
     /// that need an engine that fails (`@_spi(Testing) import FluxerRelayPlugin`).
     @_spi(Testing)
     public static func provision(
         _ configuration: RelayConfiguration,
         context: PluginContext,
-        engine: any RelayEngine
+        engine configuredEngine: (any RelayEngine)?
     ) throws -> any Backend {
         var issues = configuration.problems().map {
             ConfigIssue(path: "\(context.configPath).\($0.key)", message: $0.message)
@@ -60,12 +60,25 @@ public enum FluxerRelayPlugin: BackendPlugin {
             }
         }
         guard issues.isEmpty else { throw ConfigValidationError(issues) }
+        let engine: any RelayEngine
+        if let configuredEngine {
+            engine = configuredEngine
+        } else {
+            switch configuration.engine.type {
+            case .memory: engine = MemoryEngine()
+            case .redis: engine = try RedisEngine.provision(configuration.engine, context: context)
+            }
+        }
 
         let file = context.stateDirectory.appendingPathComponent("fluxer-relay")
             .appendingPathComponent("\(context.name)-namespaces.json")
         let namespaces: NamespaceStore
         do {
-            namespaces = try NamespaceStore(configured: configuration.namespaces, file: file)
+            namespaces = try NamespaceStore(
+                configured: configuration.namespaces,
+                file: file,
+                shared: engine.sharedNamespaces
+            )
         } catch {
             throw context.error("namespaces", "\(error)")
         }
@@ -77,7 +90,8 @@ public enum FluxerRelayPlugin: BackendPlugin {
             eventLoopGroup: context.eventLoopGroup,
             tokenVerifier: context.tokenVerifier,
             apiKey: apiKey,
-            clientScript: ByteBuffer(string: ClientScript.source)
+            clientScript: ByteBuffer(string: ClientScript.source),
+            logger: context.logger
         )
         return RelayBackend(relay: relay)
     }

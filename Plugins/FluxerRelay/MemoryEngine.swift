@@ -4,7 +4,7 @@ import HeapModule
 import NIOConcurrencyHelpers
 public import NIOCore
 
-/// The embedded engine: streams and presence in this process's memory, under one lock. History
+/// The embedded engine: streams and presence in this process's memory. History
 /// lives as long as the process; a restart starts every channel in a new epoch, so clients that
 /// recover across it are told they missed publications (`recovered: false`).
 ///
@@ -13,6 +13,10 @@ public import NIOCore
 /// `historyTTLSeconds` after the last publication), and while it has presence. Reading the
 /// history of a channel that holds nothing creates nothing, so clients asking about any channel
 /// name cannot grow the engine.
+///
+/// Channels are spread over ``shardCount`` shards, each under its own lock, so publishes to
+/// different channels rarely wait for each other; a publication's JSON is encoded before the
+/// lock is taken, and only its offset is written under it.
 public final class MemoryEngine: RelayEngine {
     private struct Stream {
         var epoch: String
@@ -45,15 +49,25 @@ public final class MemoryEngine: RelayEngine {
         /// `channel \0 key` to the first publication's outcome and when the key is forgotten.
         var idempotency: [String: (outcome: PublishOutcome, expiresAt: Double)] = [:]
         var lastIdempotencySweep: Double = 0
-        var deliver: (@Sendable (RelayEvent) -> Void)?
     }
 
-    private let state = NIOLockedValueBox(State())
+    /// Shards of channel state; a channel's shard is fixed by its name's hash.
+    static let shardCount = 64
+    private let shards: [NIOLockedValueBox<State>] = (0..<MemoryEngine.shardCount).map { _ in
+        NIOLockedValueBox(State())
+    }
+    /// Set once by ``start(delivering:)``, before any other call.
+    private let deliverBox = NIOLockedValueBox<(@Sendable (RelayEvent) -> Void)?>(nil)
 
     public init() {}
 
     public func start(delivering handler: @escaping @Sendable (RelayEvent) -> Void) {
-        self.state.withLockedValue { $0.deliver = handler }
+        self.deliverBox.withLockedValue { $0 = handler }
+    }
+
+    /// The state holding `channel`.
+    private func state(of channel: String) -> NIOLockedValueBox<State> {
+        self.shards[Int(ChannelSharding.fnv1a(channel) % UInt64(Self.shardCount))]
     }
 
     static func newEpoch() -> String {
@@ -72,7 +86,9 @@ public final class MemoryEngine: RelayEngine {
         on eventLoop: any EventLoop
     ) -> EventLoopFuture<PublishOutcome> {
         let now = Date().timeIntervalSince1970
-        let outcome = self.state.withLockedValue { state -> PublishOutcome in
+        let deliver = self.deliverBox.withLockedValue { $0 }
+        let encoded = RelayPublication(offset: 0, data: data, info: info, tags: tags).wire.encoded
+        let outcome = self.state(of: channel).withLockedValue { state -> PublishOutcome in
             Self.sweepExpired(&state, now: now)
             let idempotencyEntry = idempotencyKey.map { "\(channel)\u{0}\($0)" }
             if let idempotencyEntry, let seen = state.idempotency[idempotencyEntry], seen.expiresAt > now {
@@ -102,7 +118,13 @@ public final class MemoryEngine: RelayEngine {
                 Self.sweepIdempotency(&state, now: now)
             }
             // Delivered under the lock, so every channel's events leave in offset order.
-            state.deliver?(.publication(channel: channel, publication))
+            deliver?(
+                .encodedPublication(
+                    channel: channel,
+                    offset: publication.offset,
+                    body: RedisPubSubPayload.withOffset(encoded, offset: publication.offset)
+                )
+            )
             return outcome
         }
         return eventLoop.makeSucceededFuture(outcome)
@@ -153,7 +175,7 @@ public final class MemoryEngine: RelayEngine {
         on eventLoop: any EventLoop
     ) -> EventLoopFuture<HistoryPage> {
         let now = Date().timeIntervalSince1970
-        let page = self.state.withLockedValue { state -> HistoryPage in
+        let page = self.state(of: channel).withLockedValue { state -> HistoryPage in
             Self.sweepExpired(&state, now: now)
             let retained = state.retained[channel] != nil
             // A channel that holds nothing gets a stream only when a subscriber needs its position.
@@ -187,7 +209,7 @@ public final class MemoryEngine: RelayEngine {
     }
 
     public func removeHistory(channel: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
-        self.state.withLockedValue { state in
+        self.state(of: channel).withLockedValue { state in
             guard state.streams[channel] != nil else { return }
             if state.retained[channel] == nil {
                 state.streams[channel] = nil
@@ -199,13 +221,13 @@ public final class MemoryEngine: RelayEngine {
     }
 
     public func retainChannel(_ channel: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
-        self.state.withLockedValue { $0.retained[channel, default: 0] += 1 }
+        self.state(of: channel).withLockedValue { $0.retained[channel, default: 0] += 1 }
         return eventLoop.makeSucceededVoidFuture()
     }
 
     public func releaseChannel(_ channel: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
         let now = Date().timeIntervalSince1970
-        self.state.withLockedValue { state in
+        self.state(of: channel).withLockedValue { state in
             Self.sweepExpired(&state, now: now)
             let remaining = state.retained[channel, default: 1] - 1
             guard remaining <= 0 else {
@@ -228,9 +250,10 @@ public final class MemoryEngine: RelayEngine {
     )
         -> EventLoopFuture<Void>
     {
-        self.state.withLockedValue { state in
+        let deliver = self.deliverBox.withLockedValue { $0 }
+        self.state(of: channel).withLockedValue { state in
             state.presence[channel, default: [:]][info.client] = info
-            if announce { state.deliver?(.join(channel: channel, info)) }
+            if announce { deliver?(.join(channel: channel, info)) }
         }
         return eventLoop.makeSucceededVoidFuture()
     }
@@ -243,27 +266,33 @@ public final class MemoryEngine: RelayEngine {
     )
         -> EventLoopFuture<Void>
     {
-        self.state.withLockedValue { state in
+        let deliver = self.deliverBox.withLockedValue { $0 }
+        self.state(of: channel).withLockedValue { state in
             guard state.presence[channel]?.removeValue(forKey: info.client) != nil else { return }
             if state.presence[channel]?.isEmpty == true { state.presence[channel] = nil }
-            if announce { state.deliver?(.leave(channel: channel, info)) }
+            if announce { deliver?(.leave(channel: channel, info)) }
         }
         return eventLoop.makeSucceededVoidFuture()
     }
 
     public func presence(channel: String, on eventLoop: any EventLoop) -> EventLoopFuture<[String: ClientInfo]> {
-        eventLoop.makeSucceededFuture(self.state.withLockedValue { $0.presence[channel] ?? [:] })
+        eventLoop.makeSucceededFuture(self.state(of: channel).withLockedValue { $0.presence[channel] ?? [:] })
     }
 
     public func stats(on eventLoop: any EventLoop) -> EventLoopFuture<RelayEngineStats> {
         let now = Date().timeIntervalSince1970
-        let stats = self.state.withLockedValue { state in
-            Self.sweepExpired(&state, now: now)
-            var channels = Set(state.streams.keys)
-            channels.formUnion(state.retained.keys)
-            channels.formUnion(state.presence.keys)
-            return RelayEngineStats(channels: channels.count, streams: state.streams.count)
+        var channels = 0
+        var streams = 0
+        for shard in self.shards {
+            shard.withLockedValue { state in
+                Self.sweepExpired(&state, now: now)
+                var names = Set(state.streams.keys)
+                names.formUnion(state.retained.keys)
+                names.formUnion(state.presence.keys)
+                channels += names.count
+                streams += state.streams.count
+            }
         }
-        return eventLoop.makeSucceededFuture(stats)
+        return eventLoop.makeSucceededFuture(RelayEngineStats(channels: channels, streams: streams))
     }
 }

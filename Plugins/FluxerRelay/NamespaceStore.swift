@@ -11,7 +11,8 @@ import NIOPosix
 #endif
 
 /// The relay's namespaces: read on every subscribe and publish, changed through the HTTP API,
-/// and persisted with an atomic write so changes survive a restart.
+/// and persisted with an atomic write so changes survive a restart. With a shared engine
+/// (Redis), changes are made in the engine's storage first, and every node applies them.
 ///
 /// Reads take a lock only for a dictionary lookup. Changes are applied to a copy, written to the
 /// file on a thread pool (never on an event loop, never under the lock readers take) and then
@@ -25,6 +26,8 @@ final class NamespaceStore: Sendable {
     private let pending = NIOLockedValueBox(Deque<PendingChange>())
     /// Held by the one change being applied and written; readers never take it.
     private let writer = NIOLock()
+    /// Where every node's namespaces live, for shared engines.
+    let shared: (any SharedNamespaceStorage)?
 
     private struct PendingChange: Sendable {
         /// Applies the change, persists it and completes its future.
@@ -34,8 +37,14 @@ final class NamespaceStore: Sendable {
     }
 
     /// Starts from the persisted namespaces when `file` exists, else from `configured`.
-    init(configured: [String: NamespaceOptions], file: URL?, threadPool: NIOThreadPool = .singleton) throws {
+    init(
+        configured: [String: NamespaceOptions],
+        file: URL?,
+        shared: (any SharedNamespaceStorage)? = nil,
+        threadPool: NIOThreadPool = .singleton
+    ) throws {
         self.file = file
+        self.shared = shared
         self.threadPool = threadPool
         var initial = configured
         if let file, FileManager.default.fileExists(atPath: file.path) {
@@ -60,10 +69,35 @@ final class NamespaceStore: Sendable {
     }
 
     /// Applies `change` to a copy of the namespaces, persists the copy and then makes it the
-    /// namespaces; nothing changes when `change` throws or writing fails.
+    /// namespaces; nothing changes when `change` throws or writing fails. With shared storage,
+    /// the change is made there first (atomically, on the namespaces every node sees), then
+    /// applied here; the other nodes apply it when the storage tells them.
     ///
     /// - Returns: a future of `change`'s result, completed on `eventLoop`.
     func update<Result: Sendable>(
+        on eventLoop: any EventLoop,
+        _ change: @escaping @Sendable (inout [String: NamespaceOptions]) throws -> Result
+    ) -> EventLoopFuture<Result> {
+        guard let shared = self.shared else { return self.updateLocally(on: eventLoop, change) }
+        return shared.update(initial: self.all, on: eventLoop, change).flatMap { outcome in
+            self.updateLocally(on: eventLoop) { $0 = outcome.namespaces }.map { outcome.result }
+        }
+    }
+
+    /// Takes the namespaces every node shares, as stored by a node's change.
+    ///
+    /// - Returns: the names of namespaces that are gone, whose subscribers must leave.
+    func adoptShared(_ namespaces: [String: NamespaceOptions], on eventLoop: any EventLoop) -> EventLoopFuture<[String]>
+    {
+        self.updateLocally(on: eventLoop) { current in
+            let removed = current.keys.filter { namespaces[$0] == nil }
+            current = namespaces
+            return removed
+        }
+    }
+
+    /// ``update(on:_:)`` on this node only.
+    private func updateLocally<Result: Sendable>(
         on eventLoop: any EventLoop,
         _ change: @escaping @Sendable (inout [String: NamespaceOptions]) throws -> Result
     ) -> EventLoopFuture<Result> {

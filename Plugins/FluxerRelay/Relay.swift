@@ -1,5 +1,6 @@
 import EthicalGateway
 import Foundation
+import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 
@@ -10,6 +11,8 @@ final class Relay: Sendable {
     let namespaces: NamespaceStore
     let hub: RelayHub
     let tokenVerifier: TokenVerifier?
+    /// Verifies tokens of `connect`, `refresh` and the HTTP API.
+    let authenticator: RelayAuthenticator
     /// The HTTP API key, when `apiKeyFile` is set.
     let apiKey: String?
     /// The browser client, served at `/fluxer-relay.js`.
@@ -17,6 +20,7 @@ final class Relay: Sendable {
     let startedAt = Date()
     let nodeID = UUID().uuidString.lowercased()
     let name: String
+    let logger: Logger
     /// Open connections per user, for `maxConnectionsPerUser`.
     private let userConnections = NIOLockedValueBox<[String: Int]>([:])
 
@@ -28,18 +32,57 @@ final class Relay: Sendable {
         eventLoopGroup: any EventLoopGroup,
         tokenVerifier: TokenVerifier?,
         apiKey: String?,
-        clientScript: ByteBuffer
+        clientScript: ByteBuffer,
+        logger: Logger
     ) {
         self.name = name
+        self.logger = logger
         self.configuration = configuration
         self.engine = engine
         self.namespaces = namespaces
         self.hub = RelayHub(eventLoopGroup: eventLoopGroup, engine: engine)
         self.tokenVerifier = tokenVerifier
+        self.authenticator = RelayAuthenticator(verifier: tokenVerifier, issuers: configuration.issuers)
         self.apiKey = apiKey
         self.clientScript = clientScript
         let hub = self.hub
         engine.start { event in hub.dispatch(event) }
+        namespaces.shared?.onChange { [weak self] in self?.adoptSharedNamespaces(attempt: 1) }
+    }
+
+    /// Takes the namespaces of a shared engine (another node changed them, or they may have
+    /// changed while this node could not hear it); subscribers of namespaces that are gone are
+    /// unsubscribed. Retried while the engine cannot be reached.
+    private func adoptSharedNamespaces(attempt: Int) {
+        guard let shared = self.namespaces.shared else { return }
+        let eventLoop = self.hub.loopHubs[0].eventLoop
+        shared.load(on: eventLoop).flatMap { stored -> EventLoopFuture<[String]> in
+            guard let stored else { return eventLoop.makeSucceededFuture([]) }
+            return self.namespaces.adoptShared(stored, on: eventLoop)
+        }.whenComplete { outcome in
+            switch outcome {
+            case .success(let removed):
+                guard !removed.isEmpty else { return }
+                let gone = Set(removed)
+                _ = self.hub.collect(on: eventLoop) { hub in
+                    for connection in hub.connections.values {
+                        for channel in connection.subscribedChannels
+                        where gone.contains(ChannelName(channel)?.namespace ?? "default") {
+                            connection.unsubscribeByServer(channel)
+                        }
+                    }
+                }
+            case .failure(let error):
+                guard attempt < 30 else {
+                    self.logger.error(
+                        "relay: the shared namespaces could not be read",
+                        metadata: ["error": "\(error)"]
+                    )
+                    return
+                }
+                eventLoop.scheduleTask(in: .seconds(1)) { self.adoptSharedNamespaces(attempt: attempt + 1) }
+            }
+        }
     }
 
     /// Counts a new connection of `user`; `false` when the user is at the limit.
@@ -98,6 +141,15 @@ final class Relay: Sendable {
             }
             return .success(RelayWire.history(page))
         }
+    }
+
+    /// Answers `presence` (the clients) or `presence_stats` (their counts, which a shared engine
+    /// computes without listing them).
+    func presence(channel: String, stats: Bool, on eventLoop: any EventLoop) -> EventLoopFuture<WireJSON> {
+        if stats {
+            return self.engine.presenceStats(channel: channel, on: eventLoop).map(RelayWire.presenceStats)
+        }
+        return self.engine.presence(channel: channel, on: eventLoop).map(RelayWire.presence)
     }
 
     /// Resolves a channel to its parsed name and namespace options.

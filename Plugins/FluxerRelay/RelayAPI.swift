@@ -40,19 +40,26 @@ final class RelayAPI: RequestBodyReceiver, @unchecked Sendable {
         case .forbidden(let reason):
             self.forbid(reason)
             return DiscardingBodyReceiver.shared
-        case .verify(let token, let verifier):
-            verifier.verify(token, issuers: self.relay.configuration.issuers, on: self.request.eventLoop).whenSuccess {
-                result in
-                switch result {
-                case .success(let identity) where identity.scopes.contains(self.relay.configuration.apiScope):
+        case .verify(let token):
+            self.relay.authenticator.verify(token, on: self.request.eventLoop).whenSuccess { outcome in
+                let scope = self.relay.configuration.apiScope
+                switch outcome {
+                case .success(let identity) where identity.scopes.contains(scope):
                     self.authorized = true
                     if self.bodyComplete { self.dispatch() }
                 case .success:
                     self.authorized = false
-                    self.forbid("the token lacks the scope \(self.relay.configuration.apiScope)")
-                case .failure(let refusal):
+                    self.forbid("the token lacks the scope \(scope)")
+                case .failure(.refused(let refusal)):
                     self.authorized = false
                     self.refuse("the token was refused: \(refusal.reason)", error: refusal.errorCode ?? "invalid_token")
+                case .failure(.notAccepted):
+                    self.authorized = false
+                    self.refuse("this relay verifies no bearer tokens; send the API key")
+                case .failure(.failed(let error)):
+                    self.authorized = false
+                    self.request.logger.warning("relay API token verification failed", metadata: ["error": "\(error)"])
+                    self.respondProblem(.serviceUnavailable, "the token could not be verified now; retry")
                 }
             }
         }
@@ -118,7 +125,8 @@ final class RelayAPI: RequestBodyReceiver, @unchecked Sendable {
         case refused(String)
         /// A valid token without the API scope: 403.
         case forbidden(String)
-        case verify(String, TokenVerifier)
+        /// A bearer token for ``RelayAuthenticator``.
+        case verify(String)
     }
 
     /// An API key (`X-API-Key` or `Authorization: apikey KEY`), a token the route's `auth`
@@ -138,10 +146,8 @@ final class RelayAPI: RequestBodyReceiver, @unchecked Sendable {
         if let identity = self.request.identity {
             return identity.scopes.contains(scope) ? .accepted : .forbidden("the token lacks the scope \(scope)")
         }
-        if let authorization, authorization.lowercased().hasPrefix("bearer "),
-            let verifier = self.relay.tokenVerifier, !self.relay.configuration.issuers.isEmpty
-        {
-            return .verify(String(authorization.dropFirst("bearer ".count)), verifier)
+        if let authorization, authorization.lowercased().hasPrefix("bearer "), self.relay.authenticator.acceptsTokens {
+            return .verify(String(authorization.dropFirst("bearer ".count)))
         }
         return .refused("send an API key (X-API-Key) or a bearer token with the scope \(scope)")
     }
@@ -313,8 +319,8 @@ final class RelayAPI: RequestBodyReceiver, @unchecked Sendable {
             self.respondError(RelayError.notAvailable.with(message: "not available: presence is off in this namespace"))
             return
         }
-        self.relay.engine.presence(channel: channel, on: self.request.eventLoop).whenComplete { outcome in
-            self.respond(outcome.map { RelayWire.presence($0, stats: stats) })
+        self.relay.presence(channel: channel, stats: stats, on: self.request.eventLoop).whenComplete { outcome in
+            self.respond(outcome)
         }
     }
 
@@ -494,6 +500,8 @@ final class RelayAPI: RequestBodyReceiver, @unchecked Sendable {
                 "closingConnections": .number(String(counters.closingConnections)),
                 "uptimeSeconds": .number(String(Int(Date().timeIntervalSince(relay.startedAt)))),
                 "engine": .object([
+                    "type": .string(relay.configuration.engine.type.rawValue),
+                    "ready": .bool(relay.engine.health.ready),
                     "channels": .number(String(engine.channels)),
                     "streams": .number(String(engine.streams)),
                 ]),
@@ -616,7 +624,7 @@ final class RelayAPI: RequestBodyReceiver, @unchecked Sendable {
         switch outcome {
         case .success(let result): self.respondJSON(.ok, .object(["result": result]))
         case .failure(let error as RelayError): self.respondError(error)
-        case .failure: self.respondError(.internal)
+        case .failure(let error): self.respondError(RelayError(engineFailure: error))
         }
     }
 
@@ -632,19 +640,25 @@ final class RelayAPI: RequestBodyReceiver, @unchecked Sendable {
         self.response.respond(GatewayResponse(status: status, headers: headers, body: body))
     }
 
-    private func respondProblem(_ status: HTTPResponseStatus, _ detail: String, headers: HTTPHeaders = [:]) {
+    /// A problem document, as the gateway renders its own (``ProblemDetails``), with `headers`
+    /// (a `WWW-Authenticate` challenge, say) added.
+    func respondProblem(_ status: HTTPResponseStatus, _ detail: String, headers: HTTPHeaders = [:]) {
         if headers.isEmpty {
             self.response.respondWithProblem(status, detail: detail)
             return
         }
-        var body = ByteBuffer()
-        WireJSON.object([
-            "type": .string("about:blank"), "title": .string(status.reasonPhrase),
-            "status": .number(String(status.code)), "detail": .string(detail),
-        ]).write(to: &body)
+        let problem = ProblemDetails(
+            status: status,
+            detail: detail,
+            instance: self.request.path,
+            requestID: self.request.requestID
+        )
         var headers = headers
         headers.add(name: "content-type", value: "application/problem+json")
-        self.response.respond(GatewayResponse(status: status, headers: headers, body: body))
+        headers.add(name: "cache-control", value: "no-store")
+        self.response.respond(
+            GatewayResponse(status: status, headers: headers, body: problem.jsonBody(allocator: ByteBufferAllocator()))
+        )
     }
 }
 

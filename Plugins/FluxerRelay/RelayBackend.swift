@@ -8,12 +8,15 @@ import NIOWebSocket
 /// - `GET /connection/websocket` with `Upgrade: websocket`: the client protocol.
 /// - `/api/…`: the HTTP API for services (``RelayAPI``).
 /// - `GET /fluxer-relay.js`: the browser client.
+/// - `GET /health`: readiness, 200 while the engine can serve and 503 (a problem document
+///   saying what is unavailable) while it cannot; no credentials, nothing confidential.
 struct RelayBackend: Backend {
     let relay: Relay
 
     static let websocketPath = "/connection/websocket"
     static let apiPrefix = "/api/"
     static let clientScriptPath = "/fluxer-relay.js"
+    static let healthPath = "/health"
 
     func handle(_ request: GatewayRequest, response: ResponseWriter) -> any RequestBodyReceiver {
         let path = request.path
@@ -31,10 +34,14 @@ struct RelayBackend: Backend {
             response.respond(GatewayResponse(status: .ok, headers: headers, body: self.relay.clientScript))
             return DiscardingBodyReceiver.shared
         }
+        if path == Self.healthPath, request.head.method == .GET || request.head.method == .HEAD {
+            self.health(response: response)
+            return DiscardingBodyReceiver.shared
+        }
         response.respondWithProblem(
             .notFound,
             detail:
-                "the relay answers \(Self.websocketPath) (WebSocket), \(Self.apiPrefix)… (HTTP API) and \(Self.clientScriptPath)"
+                "the relay answers \(Self.websocketPath) (WebSocket), \(Self.apiPrefix)… (HTTP API), \(Self.clientScriptPath) and \(Self.healthPath)"
         )
         return DiscardingBodyReceiver.shared
     }
@@ -98,5 +105,22 @@ struct RelayBackend: Backend {
         }
     }
 
-    func shutdown() async {}
+    private func health(response: ResponseWriter) {
+        let health = self.relay.engine.health
+        guard health.ready else {
+            response.respondWithProblem(.serviceUnavailable, detail: "not ready: \(health.detail)")
+            return
+        }
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: "application/json")
+        headers.add(name: "cache-control", value: "no-store")
+        let body = WireJSON.object([
+            "status": .string("ready"), "engine": .string(self.relay.configuration.engine.type.rawValue),
+        ]).encoded
+        response.respond(GatewayResponse(status: .ok, headers: headers, body: body))
+    }
+
+    func shutdown() async {
+        await self.relay.engine.shutdown()
+    }
 }

@@ -46,6 +46,9 @@ public struct RelayConfiguration: Decodable, Sendable {
     /// On shutdown, clients are told to reconnect spread over this many seconds, so they do not
     /// all come back at once. Default 2.
     public var shutdownSpreadSeconds: Double
+    /// Where channels live: `{"type": "memory"}` (default, one node) or `{"type": "redis", …}`
+    /// (every node with the same Redis serves every channel); see ``RelayEngineConfiguration``.
+    public var engine: RelayEngineConfiguration
     /// Channel namespaces by name. `default` holds channels without a `namespace:` prefix.
     /// Namespaces changed through the HTTP API are persisted in the gateway's state folder and
     /// win over these on restart. Default: a `default` namespace with default options.
@@ -56,7 +59,7 @@ public struct RelayConfiguration: Decodable, Sendable {
         case pongTimeoutSeconds, connectTimeoutSeconds, maxMessageBytes, maxQueuedBytes, sendBufferBytes
         case commandsPerSecond
         case commandBurst, maxSubscriptionsPerConnection, maxConnectionsPerUser, idempotencyWindowSeconds
-        case shutdownSpreadSeconds, namespaces
+        case shutdownSpreadSeconds, namespaces, engine
     }
 
     public init(from decoder: any Decoder) throws {
@@ -83,6 +86,7 @@ public struct RelayConfiguration: Decodable, Sendable {
         self.idempotencyWindowSeconds = try value(.idempotencyWindowSeconds, 300)
         self.shutdownSpreadSeconds = try value(.shutdownSpreadSeconds, 2)
         self.namespaces = try value(.namespaces, ["default": NamespaceOptions()])
+        self.engine = try value(.engine, RelayEngineConfiguration())
     }
 
     /// Every problem with the values, as (key, message) pairs; namespace keys are nested.
@@ -108,6 +112,9 @@ public struct RelayConfiguration: Decodable, Sendable {
         }
         if !(0...60).contains(self.shutdownSpreadSeconds) {
             problems.append(("shutdownSpreadSeconds", "expected 0 to 60 seconds, found \(self.shutdownSpreadSeconds)"))
+        }
+        for problem in self.engine.problems(namespaces: self.namespaces) {
+            problems.append(("engine.\(problem.key)", problem.message))
         }
         for (name, options) in self.namespaces.sorted(by: { $0.key < $1.key }) {
             if !NamespaceOptions.isValidName(name) {

@@ -261,27 +261,22 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
     private func connect(id: UInt64, params: WireJSON) {
         self.phase = .connecting
         if let token = params["token"]?.stringValue, !token.isEmpty {
-            guard let verifier = self.relay.tokenVerifier, !self.configuration.issuers.isEmpty else {
-                self.reply(
-                    id: id,
-                    error: RelayError.unauthorized.with(message: "unauthorized: this relay takes no connect tokens")
-                )
-                self.disconnect(.invalidToken)
-                return
-            }
-            verifier.verify(token, issuers: self.configuration.issuers, on: self.hub.eventLoop).whenComplete {
-                [self] outcome in
-                guard case .success(let result) = outcome else {
-                    guard self.phase == .connecting else { return }
-                    self.reply(id: id, error: .internal)
-                    self.disconnect(.serverError)
-                    return
-                }
-                switch result {
+            self.relay.authenticator.verify(token, on: self.hub.eventLoop).whenSuccess { [self] outcome in
+                guard self.phase == .connecting else { return }
+                switch outcome {
                 case .success(let identity):
                     self.completeConnect(id: id, identity: identity)
-                case .failure(let refusal):
+                case .failure(.notAccepted):
+                    self.reply(
+                        id: id,
+                        error: RelayError.unauthorized.with(message: "unauthorized: this relay takes no connect tokens")
+                    )
+                    self.disconnect(.invalidToken)
+                case .failure(.refused(let refusal)):
                     self.refuseToken(id: id, refusal)
+                case .failure(.failed):
+                    self.reply(id: id, error: .internal)
+                    self.disconnect(.serverError)
                 }
             }
         } else if let identity = self.upgradeIdentity {
@@ -419,21 +414,9 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
             self.reply(id: id, error: RelayError.badRequest.with(message: "bad request: refresh needs a token"))
             return
         }
-        guard let verifier = self.relay.tokenVerifier, !self.configuration.issuers.isEmpty else {
-            self.reply(
-                id: id,
-                error: RelayError.unauthorized.with(message: "unauthorized: this relay takes no refresh tokens")
-            )
-            return
-        }
-        verifier.verify(token, issuers: self.configuration.issuers, on: self.hub.eventLoop).whenComplete {
-            [self] outcome in
+        self.relay.authenticator.verify(token, on: self.hub.eventLoop).whenSuccess { [self] outcome in
             guard self.phase == .connected else { return }
-            guard case .success(let result) = outcome else {
-                self.reply(id: id, error: .internal)
-                return
-            }
-            switch result {
+            switch outcome {
             case .success(let identity):
                 guard identity.subject == self.identity?.subject || (self.identity == nil && self.user.isEmpty) else {
                     self.reply(
@@ -464,9 +447,16 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
                         "expires": .bool(true), "ttl": .number(String(ttl)),
                     ])
                 )
-            case .failure(let refusal):
+            case .failure(.notAccepted):
+                self.reply(
+                    id: id,
+                    error: RelayError.unauthorized.with(message: "unauthorized: this relay takes no refresh tokens")
+                )
+            case .failure(.refused(let refusal)):
                 let error = refusal.category == .expired ? RelayError.tokenExpired : RelayError.unauthorized
                 self.reply(id: id, error: error.with(message: "\(error.message): \(refusal.reason)"))
+            case .failure(.failed):
+                self.reply(id: id, error: .internal)
             }
         }
     }
@@ -521,7 +511,7 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
         self.subscribeAttempts += 1
         let attempt = self.subscribeAttempts
         self.subscriptions[channel] = Subscription(options: options, attempt: attempt)
-        self.hub.subscribe(self, to: channel)
+        let listening = self.hub.subscribe(self, to: channel)
 
         let wantsRecovery = params["recover"]?.boolValue == true && options.recovery
         let since: StreamPosition? =
@@ -531,17 +521,21 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
                 epoch: params["epoch"]?.stringValue ?? ""
             ) : nil
         let eventLoop = self.hub.eventLoop
-        let page: EventLoopFuture<HistoryPage?> =
+        let engine = self.relay.engine
+        // The position is read once the node listens to the channel, so nothing published in
+        // between is missed; what arrives meanwhile is held and deduplicated by offset.
+        let page: EventLoopFuture<HistoryPage?> = listening.flatMap { _ in
             options.historySize > 0
-            ? self.relay.engine.history(
-                channel: channel,
-                since: since,
-                limit: since == nil ? 0 : nil,
-                reverse: false,
-                history: Relay.historyPolicy(options),
-                on: eventLoop
-            ).map { Optional($0) }
-            : eventLoop.makeSucceededFuture(nil)
+                ? engine.history(
+                    channel: channel,
+                    since: since,
+                    limit: since == nil ? 0 : nil,
+                    reverse: false,
+                    history: Relay.historyPolicy(options),
+                    on: eventLoop
+                ).map { Optional($0) }
+                : eventLoop.makeSucceededFuture(nil)
+        }
         page.whenComplete { [self] outcome in
             guard self.phase == .connected else { return }
             guard self.subscriptions[channel]?.attempt == attempt else {
@@ -554,9 +548,12 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
                 )
                 return
             }
-            guard case .success(let page) = outcome else {
+            let page: HistoryPage?
+            switch outcome {
+            case .success(let value): page = value
+            case .failure(let error):
                 self.dropSubscription(channel)
-                self.reply(id: id, error: .internal)
+                self.reply(id: id, error: RelayError(engineFailure: error))
                 return
             }
             var result: [String: WireJSON] = [:]
@@ -657,7 +654,7 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
         ).whenComplete { [self] outcome in
             switch outcome {
             case .success: self.reply(id: id, method: "publish", result: .object([:]))
-            case .failure: self.reply(id: id, error: .internal)
+            case .failure(let error): self.reply(id: id, error: RelayError(engineFailure: error))
             }
         }
     }
@@ -696,16 +693,16 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
             )
             return
         }
-        self.relay.engine.presence(channel: channel, on: self.hub.eventLoop).whenComplete { [self] outcome in
+        self.relay.presence(channel: channel, stats: stats, on: self.hub.eventLoop).whenComplete { [self] outcome in
             switch outcome {
-            case .success(let clients):
-                self.reply(id: id, method: method, result: RelayWire.presence(clients, stats: stats))
+            case .success(let result):
+                self.reply(id: id, method: method, result: result)
             case .failure(let error):
                 self.logger.warning(
                     "relay presence lookup failed",
                     metadata: ["channel": "\(channel)", "error": "\(error)"]
                 )
-                self.reply(id: id, error: .internal)
+                self.reply(id: id, error: RelayError(engineFailure: error))
             }
         }
     }
@@ -724,7 +721,7 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
             switch outcome {
             case .success(.success(let result)): self.reply(id: id, method: "history", result: result)
             case .success(.failure(let error)): self.reply(id: id, error: error)
-            case .failure: self.reply(id: id, error: .internal)
+            case .failure(let error): self.reply(id: id, error: RelayError(engineFailure: error))
             }
         }
     }
@@ -869,11 +866,12 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
         self.closeWebSocket(code: WebSocketErrorCode(codeNumber: Int(reason.code)), reason: reason.reason)
     }
 
-    /// Ends the subscription to `channel` from the server's side with an `unsubscribe` push.
-    func unsubscribeByServer(_ channel: String) {
+    /// Ends the subscription to `channel` from the server's side with an `unsubscribe` push:
+    /// code 2000 by default; 2500 (insufficient state) makes the client subscribe again and recover.
+    func unsubscribeByServer(_ channel: String, _ reason: RelayUnsubscribe = .server) {
         guard self.subscriptions[channel] != nil else { return }
         self.dropSubscription(channel)
-        self.send(Push.frame(Push.unsubscribe(channel: channel, .server)), publicationOf: nil, options: nil)
+        self.send(Push.frame(Push.unsubscribe(channel: channel, reason)), publicationOf: nil, options: nil)
     }
 
     /// The channels this connection is subscribed to.

@@ -62,8 +62,41 @@ public struct HistoryPolicy: Sendable, Equatable {
 /// What an engine hands the relay for delivery to this node's subscribers.
 public enum RelayEvent: Sendable {
     case publication(channel: String, RelayPublication)
+    /// A publication already encoded as its JSON object (`{"data":…,"offset":…,…}`), as a
+    /// shared engine receives it: pushed without decoding it.
+    case encodedPublication(channel: String, offset: UInt64, body: ByteBuffer)
     case join(channel: String, ClientInfo)
     case leave(channel: String, ClientInfo)
+    /// The node may have missed publications of `channel` (a gap in the engine's stream, or a
+    /// lost connection to it): its subscribers are unsubscribed with code 2500 (insufficient
+    /// state), so their SDKs subscribe again and recover from history.
+    case insufficientState(channel: String)
+}
+
+/// Whether an engine can serve, for the relay's readiness.
+public struct RelayEngineHealth: Sendable, Equatable {
+    /// Whether publishes, history and presence can be served now.
+    public let ready: Bool
+    /// What is wrong when not ready, in words an operator acts on.
+    public let detail: String
+
+    public init(ready: Bool, detail: String) {
+        self.ready = ready
+        self.detail = detail
+    }
+
+    public static let ready = RelayEngineHealth(ready: true, detail: "ready")
+}
+
+/// Presence counts of a channel.
+public struct PresenceStats: Sendable, Equatable {
+    public let clients: Int
+    public let users: Int
+
+    public init(clients: Int, users: Int) {
+        self.clients = clients
+        self.users = users
+    }
 }
 
 /// The result of a publish.
@@ -166,4 +199,50 @@ public protocol RelayEngine: Sendable {
 
     /// The clients in a channel's presence, by client id.
     func presence(channel: String, on eventLoop: any EventLoop) -> EventLoopFuture<[String: ClientInfo]>
+
+    /// How many clients and users a channel's presence holds, without listing them.
+    func presenceStats(channel: String, on eventLoop: any EventLoop) -> EventLoopFuture<PresenceStats>
+
+    /// Whether the engine can serve now.
+    var health: RelayEngineHealth { get }
+
+    /// Namespaces shared by every node using the engine; `nil` when each node keeps its own.
+    var sharedNamespaces: (any SharedNamespaceStorage)? { get }
+
+    /// Stops background work and closes connections; called once when the relay is retired.
+    func shutdown() async
+}
+
+extension RelayEngine {
+    public func presenceStats(channel: String, on eventLoop: any EventLoop) -> EventLoopFuture<PresenceStats> {
+        self.presence(channel: channel, on: eventLoop).map { clients in
+            PresenceStats(clients: clients.count, users: Set(clients.values.map(\.user)).count)
+        }
+    }
+
+    public var health: RelayEngineHealth { .ready }
+
+    public var sharedNamespaces: (any SharedNamespaceStorage)? { nil }
+
+    public func shutdown() async {}
+}
+
+/// Namespaces kept where every node of a shared engine reads them (Redis), so a change made
+/// through one node's HTTP API applies on all of them.
+public protocol SharedNamespaceStorage: Sendable {
+    /// The shared namespaces; `nil` when none were stored yet (each node keeps its own until the
+    /// first change through the HTTP API).
+    func load(on eventLoop: any EventLoop) -> EventLoopFuture<[String: NamespaceOptions]?>
+
+    /// Applies `change` to the shared namespaces (to `initial` when none are stored yet) and
+    /// stores the result, as one atomic change: if another node changed them meanwhile, `change`
+    /// runs again on theirs. Nothing is stored when `change` throws.
+    func update<Result: Sendable>(
+        initial: [String: NamespaceOptions],
+        on eventLoop: any EventLoop,
+        _ change: @escaping @Sendable (inout [String: NamespaceOptions]) throws -> Result
+    ) -> EventLoopFuture<(result: Result, namespaces: [String: NamespaceOptions])>
+
+    /// Calls `handler` when the namespaces changed, or may have changed unseen.
+    func onChange(_ handler: @escaping @Sendable () -> Void)
 }

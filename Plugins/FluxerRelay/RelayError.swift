@@ -26,6 +26,16 @@ public struct RelayError: Error, Sendable, Equatable {
     public static let tooManyRequests = RelayError(code: 111, message: "too many requests", temporary: true)
     public static let unrecoverablePosition = RelayError(code: 112, message: "unrecoverable position")
 
+    /// Error 100 (internal, temporary: the client retries) for a failed engine call; the
+    /// message says so when the engine was unavailable, without internal details otherwise.
+    public init(engineFailure error: any Error) {
+        if let unavailable = error as? RelayEngineUnavailable {
+            self.init(code: 100, message: "internal server error: \(unavailable.reason); retry", temporary: true)
+        } else {
+            self = .internal
+        }
+    }
+
     /// The same code with a more specific message.
     public func with(message: String) -> RelayError {
         RelayError(code: self.code, message: message, temporary: self.temporary)
@@ -74,4 +84,17 @@ struct RelayUnsubscribe: Sendable {
     static let server = RelayUnsubscribe(code: 2000, reason: "server unsubscribe")
     static let insufficientState = RelayUnsubscribe(code: 2500, reason: "insufficient state")
     static let expired = RelayUnsubscribe(code: 2501, reason: "subscription expired")
+}
+
+/// An engine call failed because the engine cannot be reached (Redis down or reconnecting):
+/// temporary, the same call may succeed later.
+public struct RelayEngineUnavailable: Error, Sendable, CustomStringConvertible {
+    /// What is unavailable, e.g. `the relay's Redis at redis://10.0.0.5:6379 is unavailable`.
+    public let reason: String
+
+    public init(reason: String) {
+        self.reason = reason
+    }
+
+    public var description: String { self.reason }
 }

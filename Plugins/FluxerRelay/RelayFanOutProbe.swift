@@ -24,6 +24,8 @@ public final class RelayFanOutProbe {
         var configuration = try JSONValue.parse(Data(#"{ "allowAnonymous": true, "pingIntervalSeconds": 3600 }"#.utf8))
             .decodeStrictly(RelayConfiguration.self)
         configuration.namespaces = ["bench": NamespaceOptions(subscribe: .any, publish: .any)]
+        var logger = Logger(label: "relay-benchmark")
+        logger.logLevel = .critical
         self.relay = Relay(
             name: "bench",
             configuration: configuration,
@@ -32,10 +34,9 @@ public final class RelayFanOutProbe {
             eventLoopGroup: self.loop,
             tokenVerifier: nil,
             apiKey: nil,
-            clientScript: ByteBuffer()
+            clientScript: ByteBuffer(),
+            logger: logger
         )
-        var logger = Logger(label: "relay-benchmark")
-        logger.logLevel = .critical
         var channels: [EmbeddedChannel] = []
         for _ in 0..<subscribers {
             let channel = EmbeddedChannel(loop: self.loop)

@@ -33,6 +33,11 @@ final class RelayHub: Sendable {
             offset = publication.offset
             isPublication = true
             frame = Push.frame(Push.encode(channel: name, kind: "pub", body: publication.wire))
+        case .encodedPublication(let name, let publicationOffset, let body):
+            channel = name
+            offset = publicationOffset
+            isPublication = true
+            frame = Push.frame(Push.encode(channel: name, kind: "pub", encodedBody: body))
         case .join(let name, let info):
             channel = name
             offset = 0
@@ -41,6 +46,11 @@ final class RelayHub: Sendable {
             channel = name
             offset = 0
             frame = Push.frame(Push.encode(channel: name, kind: "leave", body: .object(["info": info.wire])))
+        case .insufficientState(let name):
+            for hub in self.loopHubs {
+                hub.eventLoop.execute { hub.requireResubscribe(channel: name) }
+            }
+            return
         }
         let publication = isPublication
         for hub in self.loopHubs {
@@ -67,6 +77,9 @@ final class LoopHub: @unchecked Sendable {
     private let engine: any RelayEngine
     private(set) var connections: [ObjectIdentifier: RelayConnection] = [:]
     private(set) var subscribers: [String: [ObjectIdentifier: RelayConnection]] = [:]
+    /// Per channel with subscribers here, the engine's answer to this loop's interest: done once
+    /// the node listens to the channel's events.
+    private var interest: [String: EventLoopFuture<Void>] = [:]
     var counters = RelayCounters()
     /// Connections that wrote since the last flush task, and whether that task is queued.
     private var pendingFlushes: [RelayConnection] = []
@@ -85,11 +98,18 @@ final class LoopHub: @unchecked Sendable {
         self.connections[ObjectIdentifier(connection)] = nil
     }
 
-    func subscribe(_ connection: RelayConnection, to channel: String) {
-        if self.subscribers[channel] == nil {
-            _ = self.engine.retainChannel(channel, on: self.eventLoop)
+    /// Adds a subscriber; the future succeeds once the node listens to the channel's events
+    /// (at once when the engine delivers everything anyway), so history read after it misses nothing.
+    func subscribe(_ connection: RelayConnection, to channel: String) -> EventLoopFuture<Void> {
+        let ready: EventLoopFuture<Void>
+        if let pending = self.interest[channel] {
+            ready = pending
+        } else {
+            ready = self.engine.retainChannel(channel, on: self.eventLoop)
+            self.interest[channel] = ready
         }
         self.subscribers[channel, default: [:]][ObjectIdentifier(connection)] = connection
+        return ready
     }
 
     func unsubscribe(_ connection: RelayConnection, from channel: String) {
@@ -97,6 +117,7 @@ final class LoopHub: @unchecked Sendable {
         members[ObjectIdentifier(connection)] = nil
         if members.isEmpty {
             self.subscribers[channel] = nil
+            self.interest[channel] = nil
             _ = self.engine.releaseChannel(channel, on: self.eventLoop)
         } else {
             self.subscribers[channel] = members
@@ -115,6 +136,12 @@ final class LoopHub: @unchecked Sendable {
             self.pendingFlushes.removeAll(keepingCapacity: true)
             for connection in connections { connection.performFlush() }
         }
+    }
+
+    /// Unsubscribes every subscriber of `channel` here with code 2500, so they recover.
+    func requireResubscribe(channel: String) {
+        guard let members = self.subscribers[channel] else { return }
+        for connection in members.values { connection.unsubscribeByServer(channel, .insufficientState) }
     }
 
     func deliver(channel: String, offset: UInt64, frame: ByteBuffer, isPublication: Bool) {
@@ -188,6 +215,21 @@ enum Push {
         buffer.writeStaticString(kind)
         buffer.writeStaticString("\":")
         body.write(to: &buffer)
+        buffer.writeStaticString("}}")
+        return buffer
+    }
+
+    /// `{"push":{"channel":…,"<kind>":<encodedBody>}}` around a body already encoded as JSON.
+    static func encode(channel: String, kind: StaticString, encodedBody: ByteBuffer) -> ByteBuffer {
+        var body = encodedBody
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(body.readableBytes + channel.utf8.count + 32)
+        buffer.writeStaticString("{\"push\":{\"channel\":")
+        buffer.writeJSONString(channel)
+        buffer.writeStaticString(",\"")
+        buffer.writeStaticString(kind)
+        buffer.writeStaticString("\":")
+        buffer.writeBuffer(&body)
         buffer.writeStaticString("}}")
         return buffer
     }

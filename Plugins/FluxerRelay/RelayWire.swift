@@ -1,15 +1,13 @@
 /// Result objects shared by the WebSocket and HTTP APIs, in the protocol's field names.
 enum RelayWire {
-    /// `{"presence":{client: info}}`, or `{"num_clients":…,"num_users":…}` for stats.
-    static func presence(_ clients: [String: ClientInfo], stats: Bool) -> WireJSON {
-        if stats {
-            let users = Set(clients.values.map(\.user))
-            return .object([
-                "num_clients": .number(String(clients.count)),
-                "num_users": .number(String(users.count)),
-            ])
-        }
-        return .object(["presence": .object(clients.mapValues(\.wire))])
+    /// `{"presence":{client: info}}`.
+    static func presence(_ clients: [String: ClientInfo]) -> WireJSON {
+        .object(["presence": .object(clients.mapValues(\.wire))])
+    }
+
+    /// `{"num_clients":…,"num_users":…}`.
+    static func presenceStats(_ stats: PresenceStats) -> WireJSON {
+        .object(["num_clients": .number(String(stats.clients)), "num_users": .number(String(stats.users))])
     }
 
     /// `{"publications":[…],"epoch":…,"offset":…}`.

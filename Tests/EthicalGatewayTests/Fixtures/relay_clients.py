@@ -5,6 +5,7 @@ happened; the Swift test decides pass or fail.
     relay_clients.py roundtrip  WS_URL TOKEN
     relay_clients.py recovery   WS_URL TOKEN API_URL API_KEY USER
     relay_clients.py server-api API_URL API_KEY
+    relay_clients.py cross-node WS_URL_A WS_URL_B API_URL_A API_URL_B API_KEY TOKEN
 """
 
 import asyncio
@@ -32,6 +33,7 @@ from centrifuge import (
     Client,
     ClientEventHandler,
     PublicationContext,
+    StreamPosition,
     SubscribedContext,
     SubscriptionEventHandler,
 )
@@ -135,6 +137,77 @@ async def recovery(ws_url, token, api_url, api_key, user):
     }
 
 
+async def cross_node(ws_a, ws_b, api_a, api_b, api_key, token):
+    """Two gateway nodes sharing a Redis engine: publications made through either node reach a
+    client on the other in order; a client that moves from A to B mid-stream recovers exactly
+    what it missed; presence, presence_stats and idempotency keys agree across nodes."""
+    node_a, node_b = cent_client(api_a, api_key), cent_client(api_b, api_key)
+    channel = "chat:moving"
+    first_client = Client(ws_a, token=token, ssl_context=insecure_context(), proxy=None, timeout=TIMEOUT)
+    first_events = Collector()
+    await first_client.connect()
+    await first_client.ready(timeout=TIMEOUT)
+    first_sub = first_client.new_subscription(channel, events=first_events)
+    await first_sub.subscribe()
+    await asyncio.wait_for(first_events.subscribed.get(), TIMEOUT)
+    received = []
+    position = None
+    for n in range(1, 4):
+        node_b.publish(PublishRequest(channel=channel, data={"n": n}))
+    for _ in range(3):
+        pub = await asyncio.wait_for(first_events.publications.get(), TIMEOUT)
+        received.append(pub.data["n"])
+        position = pub.offset
+    history_a = node_a.history(HistoryRequest(channel=channel, limit=1))
+    epoch = history_a.epoch
+    # Presence of the first client, seen from both nodes.
+    presence_a = node_a.presence(PresenceRequest(channel=channel))
+    presence_b = node_b.presence(PresenceRequest(channel=channel))
+    stats_a = node_a.presence_stats(PresenceStatsRequest(channel=channel))
+    stats_b = node_b.presence_stats(PresenceStatsRequest(channel=channel))
+    await first_client.disconnect()
+    for n in range(4, 8):
+        node_a.publish(PublishRequest(channel=channel, data={"n": n}))
+
+    # The client comes back through node B with the position it had on node A.
+    async def saved_state(_channel):
+        return StreamPosition(offset=position, epoch=epoch)
+
+    second_client = Client(ws_b, token=token, ssl_context=insecure_context(), proxy=None, timeout=TIMEOUT)
+    second_events = Collector()
+    await second_client.connect()
+    await second_client.ready(timeout=TIMEOUT)
+    second_sub = second_client.new_subscription(
+        channel, events=second_events, positioned=True, recoverable=True, get_state=saved_state
+    )
+    await second_sub.subscribe()
+    moved = await asyncio.wait_for(second_events.subscribed.get(), TIMEOUT)
+    while len(received) < 7:
+        received.append((await asyncio.wait_for(second_events.publications.get(), TIMEOUT)).data["n"])
+    node_a.publish(PublishRequest(channel=channel, data={"n": 8}))
+    received.append((await asyncio.wait_for(second_events.publications.get(), TIMEOUT)).data["n"])
+    await asyncio.sleep(0.3)
+    extra = second_events.publications.qsize()
+    # The same idempotency key through both nodes publishes once.
+    once_a = node_a.publish(PublishRequest(channel=channel, data={"n": 9}, idempotency_key="cross-node"))
+    once_b = node_b.publish(PublishRequest(channel=channel, data={"n": 9}, idempotency_key="cross-node"))
+    received.append((await asyncio.wait_for(second_events.publications.get(), TIMEOUT)).data["n"])
+    await asyncio.sleep(0.3)
+    extra += second_events.publications.qsize()
+    await second_client.disconnect()
+    return {
+        "received": received,
+        "extra": extra,
+        "was_recovering": moved.was_recovering,
+        "recovered": moved.recovered,
+        "presence_a": sorted(info.user for info in presence_a.presence.values()),
+        "presence_b": sorted(info.user for info in presence_b.presence.values()),
+        "stats_a": [stats_a.num_clients, stats_a.num_users],
+        "stats_b": [stats_b.num_clients, stats_b.num_users],
+        "idempotent": [[once_a.offset, once_a.epoch], [once_b.offset, once_b.epoch]],
+    }
+
+
 def server_api(api_url, api_key):
     api = cent_client(api_url, api_key)
     first = api.publish(PublishRequest(channel="chat:api", data={"n": 1}, idempotency_key="once"))
@@ -186,6 +259,8 @@ def main():
         result = asyncio.run(recovery(*args))
     elif scenario == "server-api":
         result = server_api(*args)
+    elif scenario == "cross-node":
+        result = asyncio.run(cross_node(*args))
     else:
         raise SystemExit(f"unknown scenario {scenario}")
     print(json.dumps(result))
