@@ -59,16 +59,19 @@ public enum FluxerRelayPlugin: BackendPlugin {
                 )
             }
         }
-        guard issues.isEmpty else { throw ConfigValidationError(issues) }
-        let engine: any RelayEngine
-        if let configuredEngine {
-            engine = configuredEngine
-        } else {
+        var engine: (any RelayEngine)? = configuredEngine
+        if engine == nil {
             switch configuration.engine.type {
             case .memory: engine = MemoryEngine()
-            case .redis: engine = try RedisEngine.provision(configuration.engine, context: context)
+            case .redis:
+                do {
+                    engine = try RedisEngine.provision(configuration.engine, context: context)
+                } catch let error as ConfigValidationError {
+                    issues += error.issues
+                }
             }
         }
+        guard issues.isEmpty, let engine else { throw ConfigValidationError(issues) }
 
         let file = context.stateDirectory.appendingPathComponent("fluxer-relay")
             .appendingPathComponent("\(context.name)-namespaces.json")

@@ -77,7 +77,8 @@ extension RedisEngine {
             client.commandTimeout = .milliseconds(Int64(configuration.commandTimeoutSeconds * 1000))
             clients.append(client)
         }
-        guard issues.isEmpty else { throw ConfigValidationError(issues) }
+        // No usable address is reported by the configuration's `problems` (with its path).
+        guard issues.isEmpty, !clients.isEmpty else { throw ConfigValidationError(issues) }
         return RedisEngine(
             configuration: configuration,
             clientConfigurations: clients,
