@@ -21,6 +21,8 @@ final class Relay: Sendable {
     let nodeID = UUID().uuidString.lowercased()
     let name: String
     let logger: Logger
+    /// Set when the relay is retired: background retries stop.
+    private let retired = NIOLockedValueBox(false)
     /// Open connections per user, for `maxConnectionsPerUser`.
     private let userConnections = NIOLockedValueBox<[String: Int]>([:])
 
@@ -54,7 +56,7 @@ final class Relay: Sendable {
     /// changed while this node could not hear it); subscribers of namespaces that are gone are
     /// unsubscribed. Retried while the engine cannot be reached.
     private func adoptSharedNamespaces(attempt: Int) {
-        guard let shared = self.namespaces.shared else { return }
+        guard let shared = self.namespaces.shared, !self.retired.withLockedValue({ $0 }) else { return }
         let eventLoop = self.hub.loopHubs[0].eventLoop
         shared.load(on: eventLoop).flatMap { stored -> EventLoopFuture<[String]> in
             guard let stored else { return eventLoop.makeSucceededFuture([]) }
@@ -83,6 +85,12 @@ final class Relay: Sendable {
                 eventLoop.scheduleTask(in: .seconds(1)) { self.adoptSharedNamespaces(attempt: attempt + 1) }
             }
         }
+    }
+
+    /// Stops background work: the engine's connections and timers, and retries here.
+    func retire() async {
+        self.retired.withLockedValue { $0 = true }
+        await self.engine.shutdown()
     }
 
     /// Counts a new connection of `user`; `false` when the user is at the limit.

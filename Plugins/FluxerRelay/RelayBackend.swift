@@ -121,6 +121,6 @@ struct RelayBackend: Backend {
     }
 
     func shutdown() async {
-        await self.relay.engine.shutdown()
+        await self.relay.retire()
     }
 }

@@ -111,6 +111,8 @@ struct RelayConfigTests {
         )
         let misspelt = try await Self.issues(#"{ "engine": { "type": "redis", "adresses": [] } }"#)
         #expect(misspelt.contains { $0.contains("engine.adresses") }, "\(misspelt)")
-        #expect(try await Self.issues(#"{ "engine": { "type": "redis", "addresses": ["redis://127.0.0.1:1"] } }"#).isEmpty)
+        #expect(
+            try await Self.issues(#"{ "engine": { "type": "redis", "addresses": ["redis://127.0.0.1:1"] } }"#).isEmpty
+        )
     }
 }

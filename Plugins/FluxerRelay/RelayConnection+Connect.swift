@@ -1,0 +1,225 @@
+import DequeModule
+import EthicalGateway
+import Foundation
+import Logging
+import NIOCore
+import NIOWebSocket
+
+/// Who the connection is: the `connect` command (a token, the upgrade request's identity, or
+/// anonymous), the commands held while it is verified, permissions, token expiry and `refresh`.
+extension RelayConnection {
+    func connect(id: UInt64, params: WireJSON) {
+        self.phase = .connecting
+        if let token = params["token"]?.stringValue, !token.isEmpty {
+            self.relay.authenticator.verify(token, on: self.hub.eventLoop).whenSuccess { [self] outcome in
+                guard self.phase == .connecting else { return }
+                switch outcome {
+                case .success(let identity):
+                    self.completeConnect(id: id, identity: identity)
+                case .failure(.notAccepted):
+                    self.reply(
+                        id: id,
+                        error: RelayError.unauthorized.with(message: "unauthorized: this relay takes no connect tokens")
+                    )
+                    self.disconnect(.invalidToken)
+                case .failure(.refused(let refusal)):
+                    self.refuseToken(id: id, refusal)
+                case .failure(.failed):
+                    self.reply(id: id, error: .internal)
+                    self.disconnect(.serverError)
+                }
+            }
+        } else if let identity = self.upgradeIdentity {
+            self.completeConnect(id: id, identity: identity)
+        } else if self.configuration.allowAnonymous {
+            self.completeConnect(id: id, identity: nil)
+        } else {
+            self.reply(id: id, error: RelayError.unauthorized.with(message: "unauthorized: a token is needed"))
+            self.disconnect(.invalidToken)
+        }
+    }
+
+    func refuseToken(id: UInt64, _ refusal: TokenRefusal) {
+        guard self.phase != .closed else { return }
+        if refusal.category == .expired {
+            // The client fetches a new token and connects again.
+            self.reply(id: id, error: RelayError.tokenExpired)
+            self.phase = .awaitingConnect
+            self.startConnectDeadline()
+            self.runPendingLines()
+        } else {
+            self.reply(id: id, error: RelayError.unauthorized.with(message: "unauthorized: \(refusal.reason)"))
+            self.disconnect(RelayDisconnect.invalidToken.with(reason: "invalid token: \(refusal.reason)"))
+        }
+    }
+
+    func completeConnect(id: UInt64, identity: VerifiedIdentity?) {
+        guard self.phase == .connecting else { return }
+        let user = identity?.subject ?? ""
+        if identity != nil && user.isEmpty {
+            self.reply(id: id, error: RelayError.unauthorized.with(message: "unauthorized: the token has no subject"))
+            self.disconnect(.invalidToken)
+            return
+        }
+        guard self.relay.admitConnection(of: user) else {
+            self.disconnect(RelayDisconnect.connectionLimit)
+            return
+        }
+        self.admittedUser = user
+        self.identity = identity
+        self.user = user
+        self.connInfo = identity?.claim("info").map(WireJSON.init)
+        self.permissions = self.permissions(for: identity)
+        self.phase = .connected
+        self.deadlineTask?.cancel()
+        self.deadlineTask = nil
+        self.startPings()
+        var result: [String: WireJSON] = [
+            "client": .string(self.clientID),
+            "version": .string(GatewayVersion.current),
+            "ping": .number(String(self.configuration.pingIntervalSeconds)),
+            "pong": .bool(true),
+        ]
+        if let identity {
+            result["expires"] = .bool(true)
+            result["ttl"] = .number(String(self.scheduleExpiry(at: identity.expiresAt)))
+        }
+        self.reply(id: id, method: "connect", result: .object(result))
+        self.runPendingLines()
+    }
+
+    /// Commands a client may send behind `connect` before its reply: SDKs send a few (the
+    /// subscriptions they restore); more is a client that does not wait for the reply.
+    static let maxPendingLines = 32
+
+    /// Bytes of commands a client may send behind `connect` before its reply: one message's worth.
+    var maxPendingBytes: Int { self.configuration.maxMessageBytes }
+
+    /// Keeps a command that arrived while `connect` is verified, to run once it is answered.
+    ///
+    /// Past ``maxPendingLines`` or ``maxPendingBytes`` the client is closed with 3501 (bad
+    /// request). Centrifugo never buffers here: it handles one command at a time and does not
+    /// read the next until `connect` is answered, so a client cannot pile commands up; its code
+    /// for a client that breaks the command order is 3501 ("malformed protocol frames or wrong
+    /// order of commands"), which is also terminal, so the client does not reconnect to do it
+    /// again. 3009 is Centrifugo's write error and would tell the client to reconnect.
+    func holdWhileConnecting(_ line: [UInt8]) {
+        guard self.pendingLines.count < Self.maxPendingLines,
+            self.pendingBytes + line.count <= self.maxPendingBytes
+        else {
+            self.pendingLines = []
+            self.pendingBytes = 0
+            self.disconnect(
+                RelayDisconnect.badRequest.with(reason: "bad request: too many commands before the connect reply")
+            )
+            return
+        }
+        self.pendingLines.append(line)
+        self.pendingBytes += line.count
+    }
+
+    func runPendingLines() {
+        let lines = self.pendingLines
+        self.pendingLines = []
+        self.pendingBytes = 0
+        for line in lines where self.phase != .closed {
+            if self.phase == .connecting {
+                self.holdWhileConnecting(line)
+            } else {
+                self.handleLine(line)
+            }
+        }
+    }
+
+    func permissions(for identity: VerifiedIdentity?) -> ChannelPermissions {
+        var grants: [String] = []
+        switch identity?.claim(self.configuration.channelsClaim) {
+        case .array(let values)?: grants = values.compactMap(\.stringValue)
+        case .string(let value)?: grants = value.split(separator: " ").map(String.init)
+        default: break
+        }
+        return ChannelPermissions(
+            user: identity?.subject ?? "",
+            scopes: identity?.scopes ?? [],
+            channelGrants: grants,
+            publishScope: self.configuration.publishScope
+        )
+    }
+
+    /// Disconnects the connection when its token expires (after the grace a refresh may take).
+    /// - Returns: the seconds until expiry, for the reply's `ttl`.
+    func scheduleExpiry(at expiresAt: Double) -> Int {
+        self.expiryTask?.cancel()
+        let remaining = max(0, expiresAt - Date().timeIntervalSince1970)
+        let grace = Double(self.configuration.pongTimeoutSeconds)
+        self.expiryTask = self.hub.eventLoop.scheduleTask(in: .milliseconds(Int64((remaining + grace) * 1000))) {
+            [weak self] in
+            self?.disconnect(.expired)
+        }
+        return max(1, Int(remaining.rounded(.down)))
+    }
+
+    func refresh(id: UInt64, params: WireJSON) {
+        guard let token = params["token"]?.stringValue, !token.isEmpty else {
+            self.reply(id: id, error: RelayError.badRequest.with(message: "bad request: refresh needs a token"))
+            return
+        }
+        self.relay.authenticator.verify(token, on: self.hub.eventLoop).whenSuccess { [self] outcome in
+            guard self.phase == .connected else { return }
+            switch outcome {
+            case .success(let identity):
+                guard identity.subject == self.identity?.subject || (self.identity == nil && self.user.isEmpty) else {
+                    self.reply(
+                        id: id,
+                        error: RelayError.permissionDenied.with(
+                            message: "permission denied: the token is for another user"
+                        )
+                    )
+                    return
+                }
+                let user = identity.subject ?? ""
+                if self.identity == nil, !user.isEmpty {
+                    // An anonymous connection becomes its user's only through a new connect.
+                    self.reply(
+                        id: id,
+                        error: RelayError.permissionDenied.with(message: "permission denied: reconnect to change user")
+                    )
+                    return
+                }
+                self.identity = identity
+                self.permissions = self.permissions(for: identity)
+                let ttl = self.scheduleExpiry(at: identity.expiresAt)
+                self.reply(
+                    id: id,
+                    method: "refresh",
+                    result: .object([
+                        "client": .string(self.clientID), "version": .string(GatewayVersion.current),
+                        "expires": .bool(true), "ttl": .number(String(ttl)),
+                    ])
+                )
+            case .failure(.notAccepted):
+                self.reply(
+                    id: id,
+                    error: RelayError.unauthorized.with(message: "unauthorized: this relay takes no refresh tokens")
+                )
+            case .failure(.refused(let refusal)):
+                let error = refusal.category == .expired ? RelayError.tokenExpired : RelayError.unauthorized
+                self.reply(id: id, error: error.with(message: "\(error.message): \(refusal.reason)"))
+            case .failure(.failed):
+                self.reply(id: id, error: .internal)
+            }
+        }
+    }
+
+    func subRefresh(id: UInt64, params: WireJSON) {
+        guard let channel = params["channel"]?.stringValue, self.subscriptions[channel]?.subscribed == true else {
+            self.reply(
+                id: id,
+                error: RelayError.badRequest.with(message: "bad request: not subscribed to that channel")
+            )
+            return
+        }
+        // Subscriptions carry no tokens of their own: the connection's token grants them.
+        self.reply(id: id, method: "sub_refresh", result: .object(["expires": .bool(false)]))
+    }
+}

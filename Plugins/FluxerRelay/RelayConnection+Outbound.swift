@@ -1,0 +1,105 @@
+import DequeModule
+import EthicalGateway
+import Foundation
+import Logging
+import NIOCore
+import NIOWebSocket
+
+/// Replies and pushes on their way out: written at once while the socket keeps up, else queued
+/// with the namespace's slow-consumer policy; one flush per loop tick.
+extension RelayConnection {
+    func reply(id: UInt64, method: String, result: WireJSON) {
+        guard id > 0 else { return }
+        self.send(Push.frame(Push.reply(id: id, method: method, result: result)), publicationOf: nil, options: nil)
+    }
+
+    func reply(id: UInt64, error: RelayError) {
+        guard id > 0 else { return }
+        self.send(Push.frame(Push.error(id: id, error)), publicationOf: nil, options: nil)
+    }
+
+    /// Writes a whole frame (``Push/frame(_:)``) at once while the socket keeps up; otherwise
+    /// queues it, and applies the namespace's slow-consumer policy once the queue is over
+    /// `maxQueuedBytes`.
+    func send(_ frame: ByteBuffer, publicationOf channel: String?, options: NamespaceOptions?) {
+        guard self.phase != .closed, let context = self.context else { return }
+        if self.queue.isEmpty && context.channel.isWritable {
+            self.rawWriter.write(frame: frame)
+            self.scheduleFlush()
+            return
+        }
+        self.queue.append(Queued(frame: frame, channel: channel))
+        self.queuedBytes += frame.readableBytes
+        guard self.queuedBytes > self.configuration.maxQueuedBytes else { return }
+        if options?.slowConsumer == .disconnect || channel == nil {
+            self.hub.counters.slowDisconnects += 1
+            self.disconnect(.slow)
+        } else {
+            self.dropOldestPublications()
+        }
+    }
+
+    /// Drops queued publications, oldest first, until the queue is at half its limit. Every
+    /// channel that loses one loses all its queued publications and gets an "insufficient
+    /// state" unsubscribe: the client subscribes again and recovers from the last publication it
+    /// really got, so nothing is skipped.
+    func dropOldestPublications() {
+        var affected: Set<String> = []
+        var remaining = self.queuedBytes
+        let target = self.configuration.maxQueuedBytes / 2
+        for entry in self.queue where remaining > target {
+            guard let channel = entry.channel else { continue }
+            affected.insert(channel)
+            remaining -= entry.frame.readableBytes
+        }
+        var kept = Deque<Queued>()
+        while let entry = self.queue.popFirst() {
+            if let channel = entry.channel, affected.contains(channel) {
+                self.queuedBytes -= entry.frame.readableBytes
+                self.hub.counters.publicationsDropped += 1
+            } else {
+                kept.append(entry)
+            }
+        }
+        self.queue = kept
+        for channel in affected.sorted() where self.subscriptions[channel] != nil {
+            self.dropSubscription(channel)
+            let push = Push.frame(Push.unsubscribe(channel: channel, .insufficientState))
+            self.queue.append(Queued(frame: push, channel: nil))
+            self.queuedBytes += push.readableBytes
+        }
+        if self.queuedBytes > self.configuration.maxQueuedBytes {
+            self.hub.counters.slowDisconnects += 1
+            self.disconnect(.slow)
+        }
+    }
+
+    func drainQueue() {
+        guard let context = self.context else { return }
+        var wrote = false
+        while context.channel.isWritable, let entry = self.queue.popFirst() {
+            self.queuedBytes -= entry.frame.readableBytes
+            self.rawWriter.write(frame: entry.frame)
+            wrote = true
+        }
+        if wrote { self.rawWriter.flush() }
+    }
+
+    func write(_ frame: WebSocketFrame) {
+        self.context?.write(self.wrapOutboundOut(frame), promise: nil)
+    }
+
+    /// One flush per loop tick, however many pushes arrived in it; the hub runs the flushes of
+    /// all its connections in one task.
+    func scheduleFlush() {
+        guard !self.flushScheduled else { return }
+        self.flushScheduled = true
+        self.hub.requestFlush(self)
+    }
+
+    /// Called by the hub: sends what was written since the last flush.
+    func performFlush() {
+        self.flushScheduled = false
+        self.rawWriter.flush()
+    }
+}

@@ -1,0 +1,190 @@
+import DequeModule
+import EthicalGateway
+import Foundation
+import Logging
+import NIOCore
+import NIOWebSocket
+
+/// Subscriptions: `subscribe` with recovery from history, `unsubscribe`, presence entries, and
+/// the pushes the loop's hub delivers (held while a subscribe is prepared, deduplicated by offset).
+extension RelayConnection {
+    func clientInfo() -> ClientInfo {
+        ClientInfo(user: self.user, client: self.clientID, connInfo: self.connInfo)
+    }
+
+    func subscribe(id: UInt64, params: WireJSON) {
+        guard let channel = self.channelParameter(id: id, params: params, method: "subscribe") else { return }
+        if params["token"]?.stringValue.map({ !$0.isEmpty }) == true {
+            self.reply(
+                id: id,
+                error: RelayError.badRequest.with(
+                    message: "bad request: subscription tokens are not supported; the connection token grants channels"
+                )
+            )
+            return
+        }
+        guard let resolved = self.resolve(channel, replyingTo: id) else { return }
+        guard self.subscriptions[channel] == nil else {
+            self.reply(id: id, error: .alreadySubscribed)
+            return
+        }
+        guard self.subscriptions.count < self.configuration.maxSubscriptionsPerConnection else {
+            self.reply(
+                id: id,
+                error: RelayError.limitExceeded.with(
+                    message: "limit exceeded: at most \(self.configuration.maxSubscriptionsPerConnection) subscriptions"
+                )
+            )
+            return
+        }
+        let options = resolved.options
+        guard self.permissions.maySubscribe(channel, name: resolved.name, options: options) else {
+            self.reply(id: id, error: .permissionDenied)
+            return
+        }
+        // Registered first and holding pushes, so nothing published while history is read is lost.
+        self.subscribeAttempts += 1
+        let attempt = self.subscribeAttempts
+        self.subscriptions[channel] = Subscription(options: options, attempt: attempt)
+        let listening = self.hub.subscribe(self, to: channel)
+
+        let wantsRecovery = params["recover"]?.boolValue == true && options.recovery
+        let since: StreamPosition? =
+            wantsRecovery
+            ? StreamPosition(
+                offset: params["offset"]?.unsignedValue ?? 0,
+                epoch: params["epoch"]?.stringValue ?? ""
+            ) : nil
+        let eventLoop = self.hub.eventLoop
+        let engine = self.relay.engine
+        // The position is read once the node listens to the channel, so nothing published in
+        // between is missed; what arrives meanwhile is held and deduplicated by offset.
+        let page: EventLoopFuture<HistoryPage?> = listening.flatMap { _ in
+            options.historySize > 0
+                ? engine.history(
+                    channel: channel,
+                    since: since,
+                    limit: since == nil ? 0 : nil,
+                    reverse: false,
+                    history: Relay.historyPolicy(options),
+                    on: eventLoop
+                ).map { Optional($0) }
+                : eventLoop.makeSucceededFuture(nil)
+        }
+        page.whenComplete { [self] outcome in
+            guard self.phase == .connected else { return }
+            guard self.subscriptions[channel]?.attempt == attempt else {
+                // Unsubscribed (and maybe subscribed again) while this one was being prepared.
+                self.reply(
+                    id: id,
+                    error: RelayError.badRequest.with(
+                        message: "bad request: unsubscribed before the subscribe completed"
+                    )
+                )
+                return
+            }
+            let page: HistoryPage?
+            switch outcome {
+            case .success(let value): page = value
+            case .failure(let error):
+                self.dropSubscription(channel)
+                self.reply(id: id, error: RelayError(engineFailure: error))
+                return
+            }
+            var result: [String: WireJSON] = [:]
+            var lastOffset: UInt64 = 0
+            if let page {
+                result["recoverable"] = .bool(options.recovery)
+                result["positioned"] = .bool(true)
+                result["epoch"] = .string(page.position.epoch)
+                result["offset"] = .number(String(page.position.offset))
+                lastOffset = page.position.offset
+                if since != nil {
+                    result["was_recovering"] = .bool(true)
+                    result["recovered"] = .bool(page.complete)
+                    if page.complete {
+                        result["publications"] = .array(page.publications.map(\.wire))
+                    }
+                }
+            }
+            if options.presence {
+                _ = self.relay.engine.addPresence(
+                    channel: channel,
+                    info: self.clientInfo(),
+                    announce: options.joinLeave,
+                    on: eventLoop
+                )
+            }
+            self.reply(id: id, method: "subscribe", result: .object(result))
+            self.subscriptions[channel]?.lastOffset = lastOffset
+            self.subscriptions[channel]?.subscribed = true
+            let held = self.subscriptions[channel]?.held ?? []
+            self.subscriptions[channel]?.held = []
+            for push in held {
+                self.deliver(
+                    channel: channel,
+                    offset: push.offset,
+                    frame: push.frame,
+                    isPublication: push.isPublication
+                )
+            }
+        }
+    }
+
+    /// The channel's name and namespace options, or `nil` after replying with why not.
+    func resolve(_ channel: String, replyingTo id: UInt64) -> (name: ChannelName, options: NamespaceOptions)? {
+        switch self.relay.resolve(channel) {
+        case .success(let resolved): return resolved
+        case .failure(let error):
+            self.reply(id: id, error: error)
+            return nil
+        }
+    }
+
+    func unsubscribe(id: UInt64, params: WireJSON) {
+        guard let channel = self.channelParameter(id: id, params: params, method: "unsubscribe") else { return }
+        self.dropSubscription(channel)
+        self.reply(id: id, method: "unsubscribe", result: .object([:]))
+    }
+
+    /// Forgets a subscription: no more pushes, out of presence (with a leave when configured).
+    func dropSubscription(_ channel: String) {
+        guard let subscription = self.subscriptions.removeValue(forKey: channel) else { return }
+        self.hub.unsubscribe(self, from: channel)
+        if subscription.options.presence {
+            _ = self.relay.engine.removePresence(
+                channel: channel,
+                info: self.clientInfo(),
+                announce: subscription.options.joinLeave,
+                on: self.hub.eventLoop
+            )
+        }
+    }
+
+    /// Called by the loop's hub for every event on a channel this connection subscribed to.
+    func deliver(channel: String, offset: UInt64, frame: ByteBuffer, isPublication: Bool) {
+        guard self.phase == .connected, var subscription = self.subscriptions[channel] else { return }
+        guard subscription.subscribed else {
+            self.subscriptions[channel]?.held.append((offset, frame, isPublication))
+            return
+        }
+        if offset > 0 {
+            guard offset > subscription.lastOffset else { return }  // Already sent in the subscribe reply.
+            subscription.lastOffset = offset
+            self.subscriptions[channel] = subscription
+        }
+        self.hub.counters.pushesOut += 1
+        self.send(frame, publicationOf: isPublication ? channel : nil, options: subscription.options)
+    }
+
+    /// Ends the subscription to `channel` from the server's side with an `unsubscribe` push:
+    /// code 2000 by default; 2500 (insufficient state) makes the client subscribe again and recover.
+    func unsubscribeByServer(_ channel: String, _ reason: RelayUnsubscribe = .server) {
+        guard self.subscriptions[channel] != nil else { return }
+        self.dropSubscription(channel)
+        self.send(Push.frame(Push.unsubscribe(channel: channel, reason)), publicationOf: nil, options: nil)
+    }
+
+    /// The channels this connection is subscribed to.
+    var subscribedChannels: [String] { Array(self.subscriptions.keys) }
+}
