@@ -8,15 +8,38 @@ public final class RedisServerProcess: @unchecked Sendable {
     private var process: Process?
     private let extraArguments: [String]
     private let scratch: TemporaryDirectory
+    /// PEM files of a self-signed certificate for `redis.test` when the server speaks only TLS.
+    public private(set) var tlsCertificate: URL?
+    private var tlsKey: URL?
 
     /// `redis://127.0.0.1:<port>`.
     public var url: String { "redis://127.0.0.1:\(self.port)" }
 
-    /// Starts a server with `arguments` added to its command line (`["--requirepass", "x"]`, say).
-    public init(arguments: [String] = []) async throws {
+    /// Starts a server with `arguments` added to its command line (`["--requirepass", "x"]`, say);
+    /// with `tls`, it listens only for TLS, with a self-signed certificate for `redis.test`
+    /// (``tlsCertificate``) made by openssl.
+    public init(arguments: [String] = [], tls: Bool = false) async throws {
         self.extraArguments = arguments
         self.scratch = try TemporaryDirectory(prefix: "redis")
         self.port = 0
+        if tls {
+            let certificate = self.scratch.url.appendingPathComponent("redis.pem")
+            let key = self.scratch.url.appendingPathComponent("redis.key")
+            let made = try await ProcessRunner.run(
+                "openssl",
+                [
+                    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+                    "-subj", "/CN=redis.test", "-addext", "subjectAltName=DNS:redis.test", "-keyout", key.path,
+                    "-out", certificate.path,
+                ],
+                timeout: 30
+            )
+            guard made.exitCode == 0 else {
+                throw ProcessRunnerError(message: "openssl could not make a certificate: \(made.standardError)")
+            }
+            self.tlsCertificate = certificate
+            self.tlsKey = key
+        }
         var lastError: (any Error)?
         // A port found free can be taken before redis-server binds it: try a few.
         for _ in 0..<5 {
@@ -59,9 +82,16 @@ public final class RedisServerProcess: @unchecked Sendable {
     private func launch() async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try ProcessRunner.locate("redis-server"))
+        var ports = ["--port", String(self.port)]
+        if let certificate = self.tlsCertificate, let key = self.tlsKey {
+            ports = [
+                "--port", "0", "--tls-port", String(self.port), "--tls-cert-file", certificate.path, "--tls-key-file",
+                key.path, "--tls-ca-cert-file", certificate.path, "--tls-auth-clients", "no",
+            ]
+        }
         process.arguments =
-            [
-                "--port", String(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            ports + [
+                "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                 "--dir", self.scratch.url.path, "--logfile", self.scratch.url.appendingPathComponent("log").path,
             ] + self.extraArguments
         process.standardOutput = FileHandle.nullDevice
@@ -90,6 +120,9 @@ public final class RedisServerProcess: @unchecked Sendable {
     /// Runs one command with `redis-cli` and returns its output (trimmed).
     public func command(_ arguments: [String], password: String? = nil) async throws -> String {
         var cli = ["-h", "127.0.0.1", "-p", String(self.port)]
+        if let certificate = self.tlsCertificate {
+            cli += ["--tls", "--cacert", certificate.path, "--sni", "redis.test"]
+        }
         if let password { cli += ["--no-auth-warning", "-a", password] }
         let output = try await ProcessRunner.run("redis-cli", cli + arguments, timeout: 10)
         return output.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)

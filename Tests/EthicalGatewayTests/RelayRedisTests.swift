@@ -331,6 +331,61 @@ struct RelayRedisTests {
         }
     }
 
+    @Test("a rediss:// address with the config's CA and server name works; without the CA it is never trusted")
+    func tlsToRedis() async throws {
+        let redis = try await RedisServerProcess(tls: true)
+        defer { redis.stop() }
+        let certificate = try #require(redis.tlsCertificate)
+        #expect(try await redis.command(["PING"]) == "PONG")
+        let pem = try String(contentsOf: certificate, encoding: .utf8)
+        let engine = """
+            \(RelayGateway.namespaces), "pingIntervalSeconds": 600,
+            "engine": { "type": "redis", "addresses": ["rediss://127.0.0.1:\(redis.port)"], "prefix": "tls",
+                        "tls": { "caFile": "redis-ca.pem", "serverName": "redis.test" } }
+            """
+        try await RelayGateway.with(relay: engine, prepare: { try $0.write(pem, to: "redis-ca.pem") }) { node in
+            try await Self.waitUntilReady(node)
+            let (subscriber, _) = try await Self.subscribe(node, "chat:secure")
+            let published = try await RelayGateway.api(node, "publish", ["channel": "chat:secure", "data": ["n": 1]])
+            #expect((published["result"] as? [String: Any])?["offset"] as? Int == 1, "\(published)")
+            #expect(try await subscriber.nextPublication()["offset"] as? Int == 1)
+            subscriber.close()
+        }
+        #expect(try await redis.command(["EXISTS", "tls:meta:{chat:secure}"]) == "1")
+        // The system's roots do not know this certificate: the engine never becomes ready.
+        let untrusted = """
+            \(RelayGateway.namespaces),
+            "engine": { "type": "redis", "addresses": ["rediss://127.0.0.1:\(redis.port)"], "prefix": "tls2",
+                        "tls": { "serverName": "redis.test" }, "connectTimeoutSeconds": 1 }
+            """
+        try await RelayGateway.with(relay: untrusted) { node in
+            let health = try await Curl.request("https://127.0.0.1:\(node.port("https"))/relay/health")
+            #expect(health.status == 503, "\(health.bodyText)")
+            let refused = try await RelayGateway.api(node, "publish", ["channel": "chat:secure", "data": ["n": 2]])
+            #expect((refused["error"] as? [String: Any])?["code"] as? Int == 100, "\(refused)")
+        }
+    }
+
+    @Test("a subject with a newline is one user in presence, not two")
+    func presenceSubjectWithNewline() async throws {
+        let redis = try await RedisServerProcess.shared()
+        try await RelayGateway.with(relay: Self.relayConfig([redis.url])) { node in
+            try await Self.waitUntilReady(node)
+            let (first, _) = try await Self.subscribe(node, "chat:names", user: "eve\nmallory")
+            let (second, _) = try await Self.subscribe(node, "chat:names", user: "eve")
+            let stats = try await RelayGateway.api(node, "presence_stats", ["channel": "chat:names"])
+            #expect(stats["result"] as? [String: Int] == ["num_clients": 2, "num_users": 2], "\(stats)")
+            let presence = try await RelayGateway.api(node, "presence", ["channel": "chat:names"])
+            let clients = ((presence["result"] as? [String: Any])?["presence"] as? [String: [String: Any]]) ?? [:]
+            #expect(Set(clients.values.compactMap { $0["user"] as? String }) == ["eve\nmallory", "eve"])
+            _ = try await first.call("unsubscribe", ["channel": "chat:names"])
+            let after = try await RelayGateway.api(node, "presence_stats", ["channel": "chat:names"])
+            #expect(after["result"] as? [String: Int] == ["num_clients": 1, "num_users": 1], "\(after)")
+            first.close()
+            second.close()
+        }
+    }
+
     /// Polls `condition` for up to 10 s.
     static func poll(_ condition: () async throws -> Bool) async throws -> Bool {
         let deadline = ContinuousClock.now + .seconds(10)

@@ -370,7 +370,8 @@ public final class RedisEngine: RelayEngine {
             RedisEngineScripts.addPresence,
             keys: self.presenceKeys(channel),
             arguments: [
-                RESPArgument(info.client), RESPArgument(info.user), RESPArgument(info.wire.encoded),
+                RESPArgument(info.client), RESPArgument(Self.presenceUserKey(info.user)),
+                RESPArgument(info.wire.encoded),
                 RESPArgument(self.configuration.presenceTTLSeconds), RESPArgument(self.keys.pubSub(channel)),
                 RESPArgument(announce ? "1" : "0"), RESPArgument(shard.publishCommand),
             ],
@@ -450,6 +451,22 @@ public final class RedisEngine: RelayEngine {
             }
             return PresenceStats(clients: Int(clients), users: Int(users))
         }
+    }
+
+    /// The user as the presence scripts keep it: before a newline in the entry (`user \n info`)
+    /// and as a hash field counting the user's clients. `%` and newlines are escaped, so a
+    /// subject holding a newline cannot shift the entry or be counted as another user.
+    static func presenceUserKey(_ user: String) -> String {
+        guard user.utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "\n") }) else { return user }
+        var escaped = String.UnicodeScalarView()
+        for scalar in user.unicodeScalars {
+            switch scalar {
+            case "%": escaped.append(contentsOf: "%25".unicodeScalars)
+            case "\n": escaped.append(contentsOf: "%0A".unicodeScalars)
+            default: escaped.append(scalar)
+            }
+        }
+        return String(escaped)
     }
 
     private func presenceKeys(_ channel: String) -> [RESPArgument] {
