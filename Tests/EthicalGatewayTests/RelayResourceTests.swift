@@ -39,8 +39,10 @@ struct RelayResourceTests {
         }
     }
 
+    // Long pings: the 700 commands here take longer than 25 s + 10 s on a loaded machine, and
+    // the test clients answer no pings.
     static let stateRelay = """
-        "allowAnonymous": true, "commandsPerSecond": 100000, "commandBurst": 100000,
+        "allowAnonymous": true, "commandsPerSecond": 100000, "commandBurst": 100000, "pingIntervalSeconds": 600,
         "namespaces": {
           "default": { "subscribe": "any" },
           "chat": { "subscribe": "authenticated", "presence": true, "joinLeave": true, "historySize": 10 },

@@ -58,6 +58,9 @@ enum RelayGateway {
     /// The gateway config: the relay's `config` members are `relayConfig` (without braces);
     /// `plugin` is the backend's plugin id (a test variant of the relay).
     static func config(relay relayConfig: String, routeAuth: Bool = true, plugin: String = "fluxer-relay") -> String {
+        // A minute to send `connect` (default 10 s): test clients send it at once, but the whole
+        // suite shares two cores, and a starved test task must not look like a stale client.
+        let connectTimeout = #""connectTimeoutSeconds": 60, "#
         let auth =
             routeAuth
             ? #", "auth": { "issuers": ["tests"], "anonymous": true, "queryParameter": "token" }"# : ""
@@ -68,7 +71,7 @@ enum RelayGateway {
               "routes": [ { "name": "relay", "match": { "pathPrefix": "/relay" }, "stripPrefix": true,
                             "backend": "relay"\(auth) } ],
               "backends": { "relay": { "plugin": "\(plugin)", "config": {
-                  "issuers": ["tests"], "apiKeyFile": "api.key", \(relayConfig) } } } }
+                  "issuers": ["tests"], "apiKeyFile": "api.key", \(connectTimeout)\(relayConfig) } } } }
             """
     }
 
