@@ -366,6 +366,36 @@ struct RelayRedisTests {
         }
     }
 
+    @Test("a Redis with a password: the engine's passwordFile authenticates; a wrong one leaves it unready")
+    func passwordFile() async throws {
+        let redis = try await RedisServerProcess(arguments: ["--requirepass", "engine-secret-0123"])
+        defer { redis.stop() }
+        let config = { (prefix: String) in
+            """
+            \(RelayGateway.namespaces), "pingIntervalSeconds": 600,
+            "engine": { "type": "redis", "addresses": ["\(redis.url)"], "prefix": "\(prefix)",
+                        "passwordFile": "redis.password" }
+            """
+        }
+        try await RelayGateway.with(
+            relay: config("auth"),
+            prepare: { try $0.write("engine-secret-0123\n", to: "redis.password") }
+        ) { node in
+            try await Self.waitUntilReady(node)
+            let published = try await RelayGateway.api(node, "publish", ["channel": "chat:auth", "data": ["n": 1]])
+            #expect((published["result"] as? [String: Any])?["offset"] as? Int == 1, "\(published)")
+        }
+        #expect(try await redis.command(["EXISTS", "auth:meta:{chat:auth}"], password: "engine-secret-0123") == "1")
+        try await RelayGateway.with(
+            relay: config("wrong"),
+            prepare: { try $0.write("not-the-password\n", to: "redis.password") }
+        ) { node in
+            let health = try await Curl.request("https://127.0.0.1:\(node.port("https"))/relay/health")
+            #expect(health.status == 503, "\(health.bodyText)")
+            #expect(health.bodyText.contains("Redis unavailable"), "\(health.bodyText)")
+        }
+    }
+
     @Test("a subject with a newline is one user in presence, not two")
     func presenceSubjectWithNewline() async throws {
         let redis = try await RedisServerProcess.shared()
