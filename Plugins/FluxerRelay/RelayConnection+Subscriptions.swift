@@ -108,12 +108,19 @@ extension RelayConnection {
                 }
             }
             if options.presence {
-                _ = self.relay.engine.addPresence(
+                // Not awaited: a shared engine keeps this node's entries and writes them again
+                // on its next refresh (a third of the presence TTL), so a failed write heals.
+                self.relay.engine.addPresence(
                     channel: channel,
                     info: self.clientInfo(),
                     announce: options.joinLeave,
                     on: eventLoop
-                )
+                ).whenFailure { [logger = self.logger] error in
+                    logger.warning(
+                        "relay presence entry not written; the engine's refresh retries it",
+                        metadata: ["channel": "\(channel)", "error": "\(error)"]
+                    )
+                }
             }
             self.reply(id: id, method: "subscribe", result: .object(result))
             self.subscriptions[channel]?.lastOffset = lastOffset
