@@ -244,8 +244,9 @@ public final class RedisEngine: RelayEngine {
         let shard = self.shard(for: channel)
         let body = RelayPublication(offset: 0, data: data, info: info, tags: tags).wire.encoded
         let window = idempotencyKey == nil ? 0 : max(1, Int(idempotencyWindow * 1000))
-        return shard.client.evalSHA(
+        return self.run(
             RedisEngineScripts.publish,
+            on: shard,
             keys: [
                 RESPArgument(self.keys.meta(channel)), RESPArgument(self.keys.history(channel)),
                 RESPArgument(self.keys.idempotency(channel, key: idempotencyKey ?? "")),
@@ -255,16 +256,27 @@ public final class RedisEngine: RelayEngine {
                 RESPArgument(max(1, history.ttlSeconds)), RESPArgument(self.configuration.streamMetaTTLSeconds),
                 RESPArgument(MemoryEngine.newEpoch()), RESPArgument(window), RESPArgument(shard.publishCommand),
             ],
-            on: eventLoop
-        ).flatMapErrorThrowing { error in
-            throw self.engineError(error, shard: shard)
-        }.flatMapThrowing { reply in
+            eventLoop: eventLoop
+        ).flatMapThrowing { reply in
             guard let values = reply.array, values.count == 2, let duplicate = values[0].int64,
                 let position = values[1].string.flatMap(Self.position)
             else {
                 throw RedisEngineReplyError(script: "publish", reply: "\(reply)")
             }
             return PublishOutcome(position: position.offset > 0 ? position : nil, duplicate: duplicate == 1)
+        }
+    }
+
+    /// Runs `script` on `shard`, failures turned into what clients are told (``engineError(_:shard:)``).
+    private func run(
+        _ script: RedisScript,
+        on shard: RedisShard,
+        keys: [RESPArgument],
+        arguments: [RESPArgument],
+        eventLoop: any EventLoop
+    ) -> EventLoopFuture<RESPValue> {
+        shard.client.evalSHA(script, keys: keys, arguments: arguments, on: eventLoop).flatMapErrorThrowing { error in
+            throw self.engineError(error, shard: shard)
         }
     }
 
@@ -284,17 +296,16 @@ public final class RedisEngine: RelayEngine {
     ) -> EventLoopFuture<HistoryPage> {
         let shard = self.shard(for: channel)
         let wantsPublications = limit != 0 || since != nil
-        return shard.client.evalSHA(
+        return self.run(
             RedisEngineScripts.history,
+            on: shard,
             keys: [RESPArgument(self.keys.meta(channel)), RESPArgument(self.keys.history(channel))],
             arguments: [
                 RESPArgument(MemoryEngine.newEpoch()), RESPArgument(self.configuration.streamMetaTTLSeconds),
                 RESPArgument(since.map { String($0.offset) } ?? ""), RESPArgument(wantsPublications ? "1" : "0"),
             ],
-            on: eventLoop
-        ).flatMapErrorThrowing { error in
-            throw self.engineError(error, shard: shard)
-        }.flatMapThrowing { reply in
+            eventLoop: eventLoop
+        ).flatMapThrowing { reply in
             guard let values = reply.array, values.count >= 2, values.count % 2 == 0,
                 let top = values[0].int64.map({ UInt64(max(0, $0)) }), let epoch = values[1].string
             else {
@@ -366,8 +377,9 @@ public final class RedisEngine: RelayEngine {
         shard: RedisShard,
         on eventLoop: any EventLoop
     ) -> EventLoopFuture<Void> {
-        shard.client.evalSHA(
+        self.run(
             RedisEngineScripts.addPresence,
+            on: shard,
             keys: self.presenceKeys(channel),
             arguments: [
                 RESPArgument(info.client), RESPArgument(Self.presenceUserKey(info.user)),
@@ -375,10 +387,8 @@ public final class RedisEngine: RelayEngine {
                 RESPArgument(self.configuration.presenceTTLSeconds), RESPArgument(self.keys.pubSub(channel)),
                 RESPArgument(announce ? "1" : "0"), RESPArgument(shard.publishCommand),
             ],
-            on: eventLoop
-        ).flatMapErrorThrowing { error in
-            throw self.engineError(error, shard: shard)
-        }.map { _ in () }
+            eventLoop: eventLoop
+        ).map { _ in () }
     }
 
     public func removePresence(
@@ -392,29 +402,27 @@ public final class RedisEngine: RelayEngine {
             state.localPresence[channel]?[info.client] = nil
             if state.localPresence[channel]?.isEmpty == true { state.localPresence[channel] = nil }
         }
-        return shard.client.evalSHA(
+        return self.run(
             RedisEngineScripts.removePresence,
+            on: shard,
             keys: self.presenceKeys(channel),
             arguments: [
                 RESPArgument(info.client), RESPArgument(self.keys.pubSub(channel)), RESPArgument(announce ? "1" : "0"),
                 RESPArgument(shard.publishCommand), RESPArgument(info.wire.encoded),
             ],
-            on: eventLoop
-        ).flatMapErrorThrowing { error in
-            throw self.engineError(error, shard: shard)
-        }.map { _ in () }
+            eventLoop: eventLoop
+        ).map { _ in () }
     }
 
     public func presence(channel: String, on eventLoop: any EventLoop) -> EventLoopFuture<[String: ClientInfo]> {
         let shard = self.shard(for: channel)
-        return shard.client.evalSHA(
+        return self.run(
             RedisEngineScripts.presence,
+            on: shard,
             keys: self.presenceKeys(channel),
             arguments: [],
-            on: eventLoop
-        ).flatMapErrorThrowing { error in
-            throw self.engineError(error, shard: shard)
-        }.flatMapThrowing { reply in
+            eventLoop: eventLoop
+        ).flatMapThrowing { reply in
             guard let values = reply.array, values.count % 2 == 0 else {
                 throw RedisEngineReplyError(script: "presence", reply: "\(reply)")
             }
@@ -436,14 +444,13 @@ public final class RedisEngine: RelayEngine {
 
     public func presenceStats(channel: String, on eventLoop: any EventLoop) -> EventLoopFuture<PresenceStats> {
         let shard = self.shard(for: channel)
-        return shard.client.evalSHA(
+        return self.run(
             RedisEngineScripts.presenceStats,
+            on: shard,
             keys: self.presenceKeys(channel),
             arguments: [],
-            on: eventLoop
-        ).flatMapErrorThrowing { error in
-            throw self.engineError(error, shard: shard)
-        }.flatMapThrowing { reply in
+            eventLoop: eventLoop
+        ).flatMapThrowing { reply in
             guard let values = reply.array, values.count == 2, let clients = values[0].int64,
                 let users = values[1].int64
             else {
