@@ -54,14 +54,26 @@ public final class RedisClient: Sendable {
 
     /// Sends a command on `eventLoop`'s own connection (any connection when `eventLoop` is not in the group).
     ///
-    /// Fails fast with ``RedisClientError/unavailable`` while that connection is down; completes on `eventLoop`.
+    /// While that connection is down, another loop's connection that is up carries the command;
+    /// with none up, fails at once with ``RedisClientError/unavailable`` (nothing is queued).
+    /// Completes on `eventLoop`.
     public func send(
         _ command: String,
         _ arguments: [RESPArgument],
         on eventLoop: any EventLoop
     ) -> EventLoopFuture<RESPValue> {
         if let index = self.slotIndex[ObjectIdentifier(eventLoop)] {
-            return self.slots[index].send(command, arguments)
+            return self.slots[index].send(command, arguments).flatMapError { error in
+                // This loop's connection is down (reconnecting after a loss, say) while another
+                // loop's may be up again already: use that one rather than fail. The lock is
+                // taken only on this path.
+                guard error as? RedisClientError == .unavailable,
+                    let other = self.shared.withLockedValue({ state in
+                        state.up.indices.first { $0 != index && state.up[$0] }
+                    })
+                else { return eventLoop.makeFailedFuture(error) }
+                return self.slots[other].send(command, arguments).hop(to: eventLoop)
+            }
         }
         let up = self.shared.withLockedValue { $0.up }
         let slot = up.firstIndex(of: true).map { self.slots[$0] } ?? self.slots[0]

@@ -201,16 +201,22 @@ public final class RedisEngine: RelayEngine {
 
     public func retainChannel(_ channel: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
         let shard = self.shard(for: channel)
-        let first = shard.state.withLockedValue { state -> Bool in
+        let promise = eventLoop.makePromise(of: Void.self)
+        let (listening, first) = shard.state.withLockedValue { state -> (EventLoopFuture<Void>, Bool) in
             state.interest[channel, default: 0] += 1
-            if state.interest[channel] == 1 {
-                state.delivered[channel] = nil
-                return true
-            }
-            return false
+            if let pending = state.listening[channel] { return (pending, false) }
+            // The first loop with subscribers: listen, and let later loops wait for the same
+            // confirmation (a loop that read history before it could miss a publication).
+            state.delivered[channel] = nil
+            state.listening[channel] = promise.futureResult
+            return (promise.futureResult, true)
         }
-        guard first else { return eventLoop.makeSucceededVoidFuture() }
-        return shard.subscriber.subscribe([self.keys.pubSub(channel)]).hop(to: eventLoop)
+        if first {
+            shard.subscriber.subscribe([self.keys.pubSub(channel)]).cascade(to: promise)
+        } else {
+            promise.succeed()  // Unused: this loop waits for the first loop's subscription.
+        }
+        return listening.hop(to: eventLoop)
     }
 
     public func releaseChannel(_ channel: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
@@ -222,6 +228,7 @@ public final class RedisEngine: RelayEngine {
                 return false
             }
             state.interest[channel] = nil
+            state.listening[channel] = nil
             state.delivered[channel] = nil
             return true
         }

@@ -10,6 +10,9 @@ final class RedisShard: Sendable {
     struct State {
         /// Per channel, how many of this node's event loops have subscribers of it.
         var interest: [String: Int] = [:]
+        /// Per channel with interest, the subscription to its pub/sub channel: done once Redis
+        /// confirmed it, so every loop's subscribers read history only after that.
+        var listening: [String: EventLoopFuture<Void>] = [:]
         /// Per channel, the last publication delivered from pub/sub, to notice gaps.
         var delivered: [String: StreamPosition] = [:]
         /// Presence entries of this node's clients, refreshed before they expire in Redis.
