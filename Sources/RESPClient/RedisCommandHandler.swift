@@ -31,6 +31,9 @@ final class RedisCommandHandler: ChannelInboundHandler {
 
     /// Receives push frames; in RESP2 subscriber mode, every frame.
     var pushHandler: ((RESPValue) -> Void)?
+    /// Error replies that answer no command of this handler (refused pub/sub commands, which
+    /// are sent without a promise); logged when nobody takes them.
+    var errorHandler: ((RedisServerError) -> Void)?
     /// Set on a RESP2 subscriber connection, whose messages arrive as ordinary arrays.
     var everyFrameIsPush = false
 
@@ -91,7 +94,11 @@ final class RedisCommandHandler: ChannelInboundHandler {
         }
         guard let entry = self.pending.popFirst() else {
             if case .error(let error) = value {
-                self.logger.warning("Redis error reply without a command", metadata: ["error": "\(error.message)"])
+                if let errorHandler = self.errorHandler {
+                    errorHandler(error)
+                } else {
+                    self.logger.warning("Redis error reply without a command", metadata: ["error": "\(error.message)"])
+                }
                 return
             }
             self.fail(RedisClientError.protocolError("reply without a command"), context: context)

@@ -14,11 +14,22 @@ public import NIOCore
 /// _ = subscriber.subscribe(["room:1"])
 /// ```
 public final class RedisSubscriber: Sendable {
+    /// A (un)subscribe command sent for one channel and not yet confirmed by the server.
+    private struct InFlight {
+        let subscribe: Bool
+        let channel: String
+        var promises: [EventLoopPromise<Void>]
+    }
+
     private struct State {
         var wanted: Set<String> = []
         var confirmed: Set<String> = []
-        var pendingSubscribe: [String: [EventLoopPromise<Void>]] = [:]
-        var pendingUnsubscribe: [String: [EventLoopPromise<Void>]] = [:]
+        /// Per channel, the last command sent on this connection: `true` for a subscribe. A
+        /// subscribe is sent again after an unsubscribe even while that one is unconfirmed.
+        var intent: [String: Bool] = [:]
+        /// Commands awaiting their confirmation, in the order sent (the server answers in order;
+        /// an error reply belongs to the oldest).
+        var inFlight = CircularBuffer<InFlight>()
         var connection: RedisConnection?
         /// The channels still to be confirmed before `.subscribed` is told; nil once told.
         var awaitingResubscribe: Set<String>?
@@ -87,18 +98,24 @@ public final class RedisSubscriber: Sendable {
     public func subscribe(_ channels: [String]) -> EventLoopFuture<Void> {
         self.eventLoop.flatSubmit {
             var futures: [EventLoopFuture<Void>] = []
-            var toSend: [String] = []
             for channel in channels {
                 self.state.value.wanted.insert(channel)
-                guard self.state.value.connection != nil, !self.state.value.confirmed.contains(channel) else {
+                guard self.state.value.connection != nil else { continue }
+                if self.state.value.intent[channel] == true {
+                    // Subscribed, or a subscribe on its way: wait for that one if it is unconfirmed.
+                    if let last = self.state.value.inFlight.lastIndex(where: { $0.channel == channel }),
+                        self.state.value.inFlight[last].subscribe
+                    {
+                        let promise = self.eventLoop.makePromise(of: Void.self)
+                        self.state.value.inFlight[last].promises.append(promise)
+                        futures.append(promise.futureResult)
+                    }
                     continue
                 }
                 let promise = self.eventLoop.makePromise(of: Void.self)
-                if self.state.value.pendingSubscribe[channel] == nil { toSend.append(channel) }
-                self.state.value.pendingSubscribe[channel, default: []].append(promise)
+                self.send(channel, subscribe: true, promises: [promise])
                 futures.append(promise.futureResult)
             }
-            self.sendSubscriptions(toSend, subscribe: true)
             return .andAllSucceed(futures, on: self.eventLoop)
         }
     }
@@ -110,18 +127,16 @@ public final class RedisSubscriber: Sendable {
             for channel in channels {
                 self.state.value.wanted.remove(channel)
                 self.state.value.awaitingResubscribe?.remove(channel)
-                guard self.state.value.connection != nil else { continue }
+                guard self.state.value.connection != nil, self.state.value.intent[channel] == true else { continue }
                 let promise = self.eventLoop.makePromise(of: Void.self)
-                self.state.value.pendingUnsubscribe[channel, default: []].append(promise)
+                self.send(channel, subscribe: false, promises: [promise])
                 futures.append(promise.futureResult)
             }
-            self.sendSubscriptions(channels, subscribe: false)
             self.tellSubscribedIfComplete()
             return .andAllSucceed(futures, on: self.eventLoop)
         }
     }
 
-    /// Closes the connection and stops reconnecting. Idempotent.
     public func shutdown() -> EventLoopFuture<Void> {
         self.eventLoop.flatSubmit {
             self.state.value.shutDown = true
@@ -131,17 +146,20 @@ public final class RedisSubscriber: Sendable {
         }
     }
 
-    private func sendSubscriptions(_ channels: [String], subscribe: Bool) {
-        guard let connection = self.state.value.connection, !channels.isEmpty else { return }
-        let handler = connection.handler.value
+    /// Sends one (un)subscribe command for `channel` and records it as awaiting confirmation.
+    /// One channel per command: the channels of one SSUBSCRIBE must share a cluster slot, and
+    /// an error reply then names exactly one command.
+    private func send(_ channel: String, subscribe: Bool, promises: [EventLoopPromise<Void>]) {
+        guard let connection = self.state.value.connection else { return }
+        let command: String
         if self.usesShardedPubSub {
-            // One channel per command: the channels of one SSUBSCRIBE must share a cluster slot.
-            for channel in channels {
-                handler.send(subscribe ? "SSUBSCRIBE" : "SUNSUBSCRIBE", [RESPArgument(channel)], promise: nil)
-            }
+            command = subscribe ? "SSUBSCRIBE" : "SUNSUBSCRIBE"
         } else {
-            handler.send(subscribe ? "SUBSCRIBE" : "UNSUBSCRIBE", channels.map { RESPArgument($0) }, promise: nil)
+            command = subscribe ? "SUBSCRIBE" : "UNSUBSCRIBE"
         }
+        self.state.value.intent[channel] = subscribe
+        self.state.value.inFlight.append(InFlight(subscribe: subscribe, channel: channel, promises: promises))
+        connection.handler.value.send(command, [RESPArgument(channel)], promise: nil)
     }
 
     private func connect() {
@@ -174,11 +192,14 @@ public final class RedisSubscriber: Sendable {
         let handler = connection.handler.value
         handler.everyFrameIsPush = connection.protocolVersion == 2
         handler.pushHandler = { value in self.received(value) }
+        handler.errorHandler = { error in self.refused(error) }
         self.state.value.connection = connection
         self.state.value.backoff.reset()
         self.state.value.confirmed = []
+        self.state.value.intent = [:]
+        self.state.value.inFlight = []
         self.state.value.awaitingResubscribe = self.state.value.wanted
-        self.sendSubscriptions(Array(self.state.value.wanted), subscribe: true)
+        for channel in self.state.value.wanted { self.send(channel, subscribe: true, promises: []) }
         self.tellSubscribedIfComplete()
         connection.closeFuture.whenComplete { _ in self.lost() }
     }
@@ -190,11 +211,9 @@ public final class RedisSubscriber: Sendable {
         self.state.value.awaitingResubscribe = nil
         self.state.value.lostBefore = true
         // The channels stay wanted and are subscribed on reconnect, so their callers are done.
-        let waiting =
-            Array(self.state.value.pendingSubscribe.values.joined())
-            + Array(self.state.value.pendingUnsubscribe.values.joined())
-        self.state.value.pendingSubscribe = [:]
-        self.state.value.pendingUnsubscribe = [:]
+        let waiting = self.state.value.inFlight.flatMap(\.promises)
+        self.state.value.inFlight = []
+        self.state.value.intent = [:]
         for promise in waiting { promise.succeed() }
         self.handler(.disconnected)
         guard !self.state.value.shutDown else { return }
@@ -221,6 +240,11 @@ public final class RedisSubscriber: Sendable {
     }
 
     private func received(_ value: RESPValue) {
+        if case .error(let error) = value {
+            // RESP2: every frame comes here, errors included.
+            self.refused(error)
+            return
+        }
         guard let elements = value.array, let kind = elements.first?.string?.lowercased() else {
             self.logger.debug("Redis subscriber ignored a frame", metadata: ["frame": "\(value)"])
             return
@@ -234,17 +258,51 @@ public final class RedisSubscriber: Sendable {
         case "subscribe", "ssubscribe":
             guard elements.count >= 2, let channel = elements[1].string else { return }
             self.state.value.confirmed.insert(channel)
-            let promises = self.state.value.pendingSubscribe.removeValue(forKey: channel) ?? []
-            for promise in promises { promise.succeed() }
+            self.confirm(channel, subscribe: true)
             self.state.value.awaitingResubscribe?.remove(channel)
             self.tellSubscribedIfComplete()
         case "unsubscribe", "sunsubscribe":
             guard elements.count >= 2, let channel = elements[1].string else { return }
             self.state.value.confirmed.remove(channel)
-            let promises = self.state.value.pendingUnsubscribe.removeValue(forKey: channel) ?? []
-            for promise in promises { promise.succeed() }
+            self.confirm(channel, subscribe: false)
         default:
             break
         }
+    }
+
+    /// Completes the oldest unconfirmed command of that kind for `channel`.
+    private func confirm(_ channel: String, subscribe: Bool) {
+        guard
+            let index = self.state.value.inFlight.firstIndex(where: {
+                $0.channel == channel && $0.subscribe == subscribe
+            })
+        else { return }
+        let entry = self.state.value.inFlight.remove(at: index)
+        for promise in entry.promises { promise.succeed() }
+    }
+
+    /// The server refused the oldest unconfirmed command (an ACL without the channel, say): its
+    /// callers fail with the server's error; a refused channel stays wanted and is tried again
+    /// on the next connection, and does not hold back `.subscribed`.
+    private func refused(_ error: RedisServerError) {
+        guard let entry = self.state.value.inFlight.popFirst() else {
+            self.logger.warning("Redis subscriber error", metadata: ["error": "\(error.message)"])
+            return
+        }
+        self.logger.error(
+            "Redis refused a subscription command",
+            metadata: [
+                "endpoint": "\(self.configuration.endpoint)", "channel": "\(entry.channel)",
+                "subscribe": "\(entry.subscribe)", "error": "\(error.message)",
+            ]
+        )
+        if entry.subscribe, self.state.value.intent[entry.channel] == true,
+            !self.state.value.inFlight.contains(where: { $0.channel == entry.channel })
+        {
+            self.state.value.intent[entry.channel] = nil
+        }
+        for promise in entry.promises { promise.fail(error) }
+        self.state.value.awaitingResubscribe?.remove(entry.channel)
+        self.tellSubscribedIfComplete()
     }
 }

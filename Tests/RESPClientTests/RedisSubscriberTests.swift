@@ -4,7 +4,7 @@ import NIOPosix
 import RESPClient
 import Testing
 
-@Suite("Redis subscriber")
+@Suite("Redis subscriber", .timeLimit(.minutes(1)))
 struct RedisSubscriberTests {
     /// Records what a subscriber tells, as text: "message ch payload", "subscribed true", "disconnected".
     final class Recorder: Sendable {
@@ -84,5 +84,73 @@ struct RedisSubscriberTests {
         _ = try await again.close().get()
         try await subscriber.shutdown().get()
         #expect(!subscriber.isConnected)
+    }
+
+    @Test(
+        "an unsubscribe followed at once by a subscribe leaves the channel subscribed",
+        arguments: [true, false]
+    )
+    func unsubscribeThenSubscribe(sharded: Bool) async throws {
+        let server = try await RedisTestServer.start()
+        let configuration = try server.configuration()
+        let loop = MultiThreadedEventLoopGroup.singleton.any()
+        let recorder = Recorder()
+        let subscriber = RedisSubscriber(
+            configuration: configuration,
+            eventLoop: loop,
+            sharded: sharded,
+            logger: quietLogger
+        ) { event in
+            recorder.record(event)
+        }
+        subscriber.start()
+        #expect(try await eventually { subscriber.isConnected })
+        try await subscriber.subscribe(["flip"]).get()
+        // Sent back to back, neither awaited: the second must not be skipped because the first
+        // is still unconfirmed (a deaf channel until the next reconnect).
+        for _ in 0..<20 {
+            let gone = subscriber.unsubscribe(["flip"])
+            let back = subscriber.subscribe(["flip"])
+            try await gone.get()
+            try await back.get()
+        }
+        let publisher = try await RedisConnection.connect(configuration, on: loop, logger: quietLogger).get()
+        #expect(try await Self.publish(publisher, sharded: sharded, "flip", "heard") == 1)
+        #expect(try await eventually { recorder.all.last == "message flip heard" })
+        // And the other way round: subscribe then unsubscribe at once leaves it unsubscribed.
+        let back = subscriber.subscribe(["flop"])
+        let gone = subscriber.unsubscribe(["flop"])
+        try await back.get()
+        try await gone.get()
+        #expect(try await Self.publish(publisher, sharded: sharded, "flop", "unheard") == 0)
+        _ = try await publisher.close().get()
+        try await subscriber.shutdown().get()
+    }
+
+    @Test("a subscription the server refuses (ACL) fails its caller with the error, and the rest go on")
+    func refusedSubscription() async throws {
+        let server = try await RedisTestServer.start(configFile: ["user bob on >secret ~* &allowed* +@all"])
+        let configuration = try server.configuration(url: "redis://bob:secret@127.0.0.1:\(server.port)")
+        let loop = MultiThreadedEventLoopGroup.singleton.any()
+        let recorder = Recorder()
+        let subscriber = RedisSubscriber(
+            configuration: configuration,
+            eventLoop: loop,
+            sharded: true,
+            logger: quietLogger
+        ) { event in
+            recorder.record(event)
+        }
+        subscriber.start()
+        #expect(try await eventually { recorder.all == ["subscribed false"] })
+        await #expect(throws: RedisServerError.self) {
+            try await subscriber.subscribe(["denied"]).get()
+        }
+        try await subscriber.subscribe(["allowed-1"]).get()
+        let publisher = try await RedisConnection.connect(configuration, on: loop, logger: quietLogger).get()
+        #expect(try await Self.publish(publisher, sharded: true, "allowed-1", "ok") == 1)
+        #expect(try await eventually { recorder.all.last == "message allowed-1 ok" })
+        _ = try await publisher.close().get()
+        try await subscriber.shutdown().get()
     }
 }
