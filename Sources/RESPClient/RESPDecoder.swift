@@ -14,26 +14,121 @@ struct RESPDecoder: NIOSingleStepByteToMessageDecoder {
     let maxBulkLength: Int
     let maxDepth: Int
 
+    /// An aggregate whose header was read and whose elements are still arriving.
+    private struct Frame {
+        enum Kind { case array, push, map, attribute }
+        let kind: Kind
+        /// Elements still to read (a map's are keys and values, twice its size).
+        var remaining: Int
+        var elements: [RESPValue]
+    }
+
+    /// What one step of parsing read: a whole value, or the header of an aggregate.
+    private enum Token {
+        case value(RESPValue)
+        case aggregate(Frame.Kind, count: Int)
+    }
+
+    /// The aggregates being read, outermost first. Elements are consumed as they complete, so a
+    /// large reply arriving over many reads is parsed once, not again from its start on every
+    /// read (which made a 66 MB history reply cost seconds of an event loop).
+    private var stack: [Frame] = []
+
     init(maxBulkLength: Int = 64 * 1024 * 1024, maxDepth: Int = 32) {
         self.maxBulkLength = maxBulkLength
         self.maxDepth = maxDepth
     }
 
     mutating func decode(buffer: inout ByteBuffer) throws -> RESPValue? {
-        var copy = buffer
-        guard let value = try self.parseValue(&copy, depth: 0) else { return nil }
-        buffer.moveReaderIndex(to: copy.readerIndex)
-        return value
+        while true {
+            var copy = buffer
+            guard let token = try self.parseToken(&copy) else { return nil }
+            buffer.moveReaderIndex(to: copy.readerIndex)
+            var completed: RESPValue
+            switch token {
+            case .aggregate(let kind, let count):
+                if count > 0 {
+                    guard self.stack.count < self.maxDepth else {
+                        throw RedisClientError.protocolError("reply nested deeper than \(self.maxDepth) levels")
+                    }
+                    let total = kind == .map || kind == .attribute ? count * 2 : count
+                    var elements: [RESPValue] = []
+                    elements.reserveCapacity(min(total, 1024))
+                    self.stack.append(Frame(kind: kind, remaining: total, elements: elements))
+                    continue
+                }
+                guard let empty = Self.build(Frame(kind: kind, remaining: 0, elements: [])) else { continue }
+                completed = empty
+            case .value(let value):
+                completed = value
+            }
+            // Hand the value to the aggregates it completes, innermost first.
+            while true {
+                guard !self.stack.isEmpty else { return completed }
+                let top = self.stack.count - 1
+                self.stack[top].elements.append(completed)
+                self.stack[top].remaining -= 1
+                guard self.stack[top].remaining == 0 else { break }
+                let frame = self.stack.removeLast()
+                // An attribute is read and dropped: the value it annotates follows.
+                guard let value = Self.build(frame) else { break }
+                completed = value
+            }
+        }
     }
 
     mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> RESPValue? {
         try self.decode(buffer: &buffer)
     }
 
-    private func parseValue(_ buffer: inout ByteBuffer, depth: Int) throws -> RESPValue? {
-        guard depth <= self.maxDepth else {
-            throw RedisClientError.protocolError("reply nested deeper than \(self.maxDepth) levels")
+    /// The value of a complete aggregate; `nil` for an attribute, which is dropped.
+    private static func build(_ frame: Frame) -> RESPValue? {
+        switch frame.kind {
+        case .array: return .array(frame.elements)
+        case .push: return .push(frame.elements)
+        case .attribute: return nil
+        case .map:
+            var pairs: [(key: RESPValue, value: RESPValue)] = []
+            pairs.reserveCapacity(frame.elements.count / 2)
+            var index = 0
+            while index + 1 < frame.elements.count {
+                pairs.append((frame.elements[index], frame.elements[index + 1]))
+                index += 2
+            }
+            return .map(pairs)
         }
+    }
+
+    /// Reads one value, or one aggregate's header; `nil` (consuming nothing) when incomplete.
+    private func parseToken(_ buffer: inout ByteBuffer) throws -> Token? {
+        guard let type = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) else { return nil }
+        switch type {
+        case UInt8(ascii: "*"), UInt8(ascii: "~"), UInt8(ascii: ">"):
+            buffer.moveReaderIndex(forwardBy: 1)
+            guard let count = try self.readInteger(&buffer) else { return nil }
+            if count < 0 { return .value(.null) }
+            return .aggregate(type == UInt8(ascii: ">") ? .push : .array, count: try self.checkedCount(count))
+        case UInt8(ascii: "%"), UInt8(ascii: "|"):
+            buffer.moveReaderIndex(forwardBy: 1)
+            guard let count = try self.readInteger(&buffer) else { return nil }
+            guard count >= 0 else { throw RedisClientError.protocolError("negative map size \(count)") }
+            return .aggregate(type == UInt8(ascii: "%") ? .map : .attribute, count: try self.checkedCount(count))
+        default:
+            return try self.parseScalar(&buffer).map { .value($0) }
+        }
+    }
+
+    /// An aggregate's size, refused when no real reply could have it (it would only make the
+    /// client reserve memory for elements that never come).
+    private func checkedCount(_ count: Int64) throws -> Int {
+        guard count <= Int64(self.maxBulkLength) else {
+            throw RedisClientError.protocolError("aggregate of \(count) elements")
+        }
+        return Int(count)
+    }
+
+    /// Reads a value that is not an aggregate.
+    private func parseScalar(_ buffer: inout ByteBuffer) throws -> RESPValue? {
         guard let type = buffer.readInteger(as: UInt8.self) else { return nil }
         switch type {
         case UInt8(ascii: "+"):
@@ -71,42 +166,9 @@ struct RESPDecoder: NIOSingleStepByteToMessageDecoder {
             }
             text.moveReaderIndex(forwardBy: 4)
             return .bulkString(text)
-        case UInt8(ascii: "*"), UInt8(ascii: "~"), UInt8(ascii: ">"):
-            guard let count = try self.readInteger(&buffer) else { return nil }
-            if count < 0 { return .null }
-            var elements: [RESPValue] = []
-            elements.reserveCapacity(Int(min(count, 1024)))
-            for _ in 0..<count {
-                guard let element = try self.parseValue(&buffer, depth: depth + 1) else { return nil }
-                elements.append(element)
-            }
-            return type == UInt8(ascii: ">") ? .push(elements) : .array(elements)
-        case UInt8(ascii: "%"):
-            guard let pairs = try self.readPairs(&buffer, depth: depth) else { return nil }
-            return .map(pairs)
-        case UInt8(ascii: "|"):
-            guard try self.readPairs(&buffer, depth: depth) != nil else { return nil }
-            return try self.parseValue(&buffer, depth: depth)
         default:
             throw RedisClientError.protocolError("unknown reply type byte \(type)")
         }
-    }
-
-    private func readPairs(
-        _ buffer: inout ByteBuffer,
-        depth: Int
-    ) throws -> [(key: RESPValue, value: RESPValue)]? {
-        guard let count = try self.readInteger(&buffer) else { return nil }
-        guard count >= 0 else { throw RedisClientError.protocolError("negative map size \(count)") }
-        var pairs: [(key: RESPValue, value: RESPValue)] = []
-        pairs.reserveCapacity(Int(min(count, 1024)))
-        for _ in 0..<count {
-            guard let key = try self.parseValue(&buffer, depth: depth + 1),
-                let value = try self.parseValue(&buffer, depth: depth + 1)
-            else { return nil }
-            pairs.append((key, value))
-        }
-        return pairs
     }
 
     /// Reads a length-prefixed string: `nil` when incomplete, `.some(nil)` for the null bulk string.

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
@@ -256,7 +257,7 @@ public final class RedisEngine: RelayEngine {
             on: shard,
             keys: [
                 RESPArgument(self.keys.meta(channel)), RESPArgument(self.keys.history(channel)),
-                RESPArgument(self.keys.idempotency(channel, key: idempotencyKey ?? "")),
+                RESPArgument(self.keys.idempotency(channel, key: idempotencyKey.map(Self.digest) ?? "")),
             ],
             arguments: [
                 RESPArgument(self.keys.pubSub(channel)), RESPArgument(body), RESPArgument(history.size),
@@ -287,6 +288,12 @@ public final class RedisEngine: RelayEngine {
         }
     }
 
+    /// The SHA-256 of an idempotency key, in hex: a fixed-length key part, so no (channel, key)
+    /// pair can spell another's Redis key, and a long key costs Redis 64 bytes.
+    static func digest(_ key: String) -> String {
+        SHA256.hash(data: Array(key.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
     /// `"<offset>:<epoch>"` as a position.
     private static func position(_ text: String) -> StreamPosition? {
         guard let colon = text.firstIndex(of: ":"), let offset = UInt64(text[..<colon]) else { return nil }
@@ -302,25 +309,39 @@ public final class RedisEngine: RelayEngine {
         on eventLoop: any EventLoop
     ) -> EventLoopFuture<HistoryPage> {
         let shard = self.shard(for: channel)
-        let wantsPublications = limit != 0 || since != nil
+        // A position starts only for channels this node has subscribers of (they may recover
+        // from it); reading any other channel's history creates nothing in Redis.
+        let interested = shard.state.withLockedValue { $0.interest[channel] != nil }
+        // Stream ids are computed here: Lua's numbers lose integers past 2^53.
+        var start = "-"
+        if let since {
+            guard since.offset < UInt64.max else {
+                return self.position(of: channel, shard: shard, create: interested, on: eventLoop).map {
+                    HistoryPage(publications: [], position: $0, complete: false)
+                }
+            }
+            start = "\(since.offset + 1)-0"
+        }
         return self.run(
             RedisEngineScripts.history,
             on: shard,
             keys: [RESPArgument(self.keys.meta(channel)), RESPArgument(self.keys.history(channel))],
             arguments: [
-                RESPArgument(MemoryEngine.newEpoch()), RESPArgument(self.configuration.streamMetaTTLSeconds),
-                RESPArgument(since.map { String($0.offset) } ?? ""), RESPArgument(wantsPublications ? "1" : "0"),
+                RESPArgument(interested ? MemoryEngine.newEpoch() : ""),
+                RESPArgument(self.configuration.streamMetaTTLSeconds), RESPArgument(start),
+                RESPArgument(limit.map { max(0, $0) } ?? -1), RESPArgument(reverse ? "1" : "0"),
             ],
             eventLoop: eventLoop
         ).flatMapThrowing { reply in
-            guard let values = reply.array, values.count >= 2, values.count % 2 == 0,
-                let top = values[0].int64.map({ UInt64(max(0, $0)) }), let epoch = values[1].string
+            guard let values = reply.array, values.count >= 3, values.count % 2 == 1,
+                let top = values[0].int64.map({ UInt64(max(0, $0)) }), let epoch = values[1].string,
+                let firstKept = values[2].int64
             else {
                 throw RedisEngineReplyError(script: "history", reply: "\(reply)")
             }
             var publications: [RelayPublication] = []
             publications.reserveCapacity(values.count / 2 - 1)
-            var index = 2
+            var index = 3
             while index + 1 < values.count {
                 if let offset = values[index].int64, let body = values[index + 1].buffer,
                     let publication = RelayPublication(offset: UInt64(max(0, offset)), encoded: body)
@@ -335,12 +356,34 @@ public final class RedisEngine: RelayEngine {
                 if since.epoch != epoch || since.offset > top {
                     complete = false
                 } else if since.offset < top {
-                    complete = publications.first?.offset == since.offset + 1
+                    // Complete only when the first publication after `since` is still kept.
+                    complete = UInt64(max(0, firstKept)) == since.offset + 1
                 }
             }
-            if reverse { publications.reverse() }
-            if let limit, limit >= 0, publications.count > limit { publications = Array(publications.prefix(limit)) }
             return HistoryPage(publications: publications, position: position, complete: complete)
+        }
+    }
+
+    /// The channel's position without its publications.
+    private func position(
+        of channel: String,
+        shard: RedisShard,
+        create: Bool,
+        on eventLoop: any EventLoop
+    ) -> EventLoopFuture<StreamPosition> {
+        self.run(
+            RedisEngineScripts.history,
+            on: shard,
+            keys: [RESPArgument(self.keys.meta(channel)), RESPArgument(self.keys.history(channel))],
+            arguments: [
+                RESPArgument(create ? MemoryEngine.newEpoch() : ""),
+                RESPArgument(self.configuration.streamMetaTTLSeconds), "-", 0, "0",
+            ],
+            eventLoop: eventLoop
+        ).flatMapThrowing { reply in
+            guard let values = reply.array, values.count >= 2, let top = values[0].int64, let epoch = values[1].string
+            else { throw RedisEngineReplyError(script: "history", reply: "\(reply)") }
+            return StreamPosition(offset: UInt64(max(0, top)), epoch: epoch)
         }
     }
 

@@ -31,40 +31,57 @@ enum RedisEngineScripts {
           end
           offset = redis.call('hincrby', KEYS[1], 's', 1)
           redis.call('expire', KEYS[1], ARGV[5])
-          redis.call('xadd', KEYS[2], 'MAXLEN', ARGV[3], offset .. '-1', 'd', ARGV[2])
+          redis.call('xadd', KEYS[2], 'MAXLEN', ARGV[3], string.format('%d', offset) .. '-1', 'd', ARGV[2])
           redis.call('expire', KEYS[2], ARGV[4])
         end
-        local position = offset .. ':' .. epoch
+        local position = string.format('%d', offset) .. ':' .. epoch
         if window > 0 then redis.call('set', KEYS[3], position, 'PX', window) end
         redis.call(ARGV[8], ARGV[1], 'p' .. position .. ':' .. ARGV[2])
         return {0, position}
         """
     )
 
-    /// Reads a channel's position and, optionally, its publications after an offset.
+    /// Reads a channel's position and some of its publications, bounded in Redis (a history of
+    /// large publications is never read whole for a `limit` of one).
     ///
-    /// KEYS: meta, history. ARGV: epoch to start when the channel has none, meta TTL seconds,
-    /// offset to read after (empty: from the oldest kept), whether to read publications (`1`).
+    /// KEYS: meta, history. ARGV: epoch to start when the channel has none (empty: start none,
+    /// answer with an empty epoch), meta TTL seconds, the first entry id to read (`-` for the
+    /// oldest; `<since + 1>-0` computed by the caller), how many to read (`-1` all, `0` none),
+    /// `1` to read the newest first.
     ///
-    /// Returns `{top offset, epoch, offset1, publication1, offset2, publication2, …}`.
+    /// Returns `{top offset, epoch, first offset at or after the start (0: none), offset1,
+    /// publication1, …}`.
     static let history = RedisScript(
         """
         local epoch = redis.call('hget', KEYS[1], 'e')
         if not epoch then
+          if ARGV[1] == '' then return {'0', '', 0} end
           epoch = ARGV[1]
           redis.call('del', KEYS[2])
           redis.call('hset', KEYS[1], 'e', epoch, 's', 0)
         end
         redis.call('expire', KEYS[1], ARGV[2])
-        local result = {redis.call('hget', KEYS[1], 's') or '0', epoch}
-        if ARGV[4] == '1' then
-          local from = '-'
-          if ARGV[3] ~= '' then from = (tonumber(ARGV[3]) + 1) .. '-0' end
-          for _, entry in ipairs(redis.call('xrange', KEYS[2], from, '+')) do
-            local id = entry[1]
-            result[#result + 1] = string.sub(id, 1, string.find(id, '-', 1, true) - 1)
-            result[#result + 1] = entry[2][2]
+        local result = {redis.call('hget', KEYS[1], 's') or '0', epoch, 0}
+        local first = redis.call('xrange', KEYS[2], ARGV[3], '+', 'COUNT', 1)
+        if #first > 0 then result[3] = string.sub(first[1][1], 1, string.find(first[1][1], '-', 1, true) - 1) end
+        local count = tonumber(ARGV[4])
+        if count == 0 then return result end
+        local entries
+        if ARGV[5] == '1' then
+          if count > 0 then
+            entries = redis.call('xrevrange', KEYS[2], '+', ARGV[3], 'COUNT', count)
+          else
+            entries = redis.call('xrevrange', KEYS[2], '+', ARGV[3])
           end
+        elseif count > 0 then
+          entries = redis.call('xrange', KEYS[2], ARGV[3], '+', 'COUNT', count)
+        else
+          entries = redis.call('xrange', KEYS[2], ARGV[3], '+')
+        end
+        for _, entry in ipairs(entries) do
+          local id = entry[1]
+          result[#result + 1] = string.sub(id, 1, string.find(id, '-', 1, true) - 1)
+          result[#result + 1] = entry[2][2]
         end
         return result
         """
