@@ -78,7 +78,17 @@ start_node memory "$MEM_PORT"; MEM_PID=$SERVER_PID
 start_node node-a "$A_PORT"; A_PID=$SERVER_PID
 start_node node-b "$B_PORT"; B_PID=$SERVER_PID
 
+# A process that died (a crash) reads as "-": the run is recorded with a note and the next ones go on.
+alive() { [ -r "/proc/$1/stat" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
+ticks() { alive "$1" && cpu_ticks "$1" 2>/dev/null || echo "-"; }
+exited() { # pid name: notes a process that is gone, with its exit status, once
+    alive "$1" && return 0
+    grep -q "(pid $1)" "$WORK/exits" && return 0
+    local status=0; wait "$1" 2>/dev/null || status=$?
+    echo "$2 (pid $1) exited with status $status" >> "$WORK/exits"
+}
 pct() { # ticks-before ticks-after wall-seconds -> % of one core
+    if [ "$1" = - ] || [ "$2" = - ]; then echo "-"; return; fi
     awk -v d=$(($2 - $1)) -v hz="$(getconf CLK_TCK)" -v w="$3" 'BEGIN { printf "%.0f", d / hz / w * 100 }'
 }
 
@@ -90,13 +100,14 @@ run_load() { # setup subscribers rate
         redis-same) sub_url=$(url "$B_PORT"); pub_url=$sub_url; pids=("$A_PID" "$B_PID" "$REDIS_PID"); ports=("$B_PORT") ;;
     esac
     local before=() after=() pid json
-    for pid in "${pids[@]}"; do before+=("$(cpu_ticks "$pid")"); done
+    for pid in "${pids[@]}"; do before+=("$(ticks "$pid")"); done
     local start; start=$(date +%s.%N)
     json=$("$LOAD" --protocol relay --url "$sub_url" --publish-url "$pub_url" \
         --subscribers "$2" --rate "$3" --duration "$DURATION" 2>>"$WORK/load.log") || json=""
-    for pid in "${pids[@]}"; do after+=("$(cpu_ticks "$pid")"); done
+    for pid in "${pids[@]}"; do after+=("$(ticks "$pid")"); done
     local wall; wall=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { print e - s }')
     local port; for port in "${ports[@]}"; do wait_no_connections "$port"; done
+    exited "$MEM_PID" memory; exited "$A_PID" node-a; exited "$B_PID" node-b; exited "$REDIS_PID" redis-server
     if [ -z "$json" ]; then echo "$2 $3 $1 0 0 0 0 - - - - failed" >> "$WORK/results"; return; fi
     echo "$json" | jq -c --arg setup "$1" '. + {setup: $setup}' >> "$WORK/raw.jsonl"
     # CPU over the whole run (connect, publish, drain), in % of one core: node A (or the memory
@@ -113,7 +124,7 @@ run_load() { # setup subscribers rate
 }
 
 LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
-: > "$WORK/results"
+: > "$WORK/results"; : > "$WORK/exits"
 for n in $SUBSCRIBERS; do
   for rate in $RATES; do
     for round in $(seq 1 "$ROUNDS"); do
@@ -122,7 +133,7 @@ for n in $SUBSCRIBERS; do
   done
 done
 LOAD_AFTER=$(cut -d' ' -f1 /proc/loadavg)
-redis_info=$(redis-cli -p "$REDIS_PORT" info commandstats | tr -d '\r' | grep -E 'cmdstat_(evalsha|eval|spublish|publish|ssubscribe|sunsubscribe):' || true)
+redis_info=$(timeout 5 redis-cli -p "$REDIS_PORT" info commandstats | tr -d '\r' | grep -E 'cmdstat_(evalsha|eval|spublish|publish|ssubscribe|sunsubscribe):' || true)
 
 OUT="$ROOT/Benchmarks/results/relay-fanout-redis-$(date -u +%Y-%m-%d)${SMOKE:+-smoke}.md"
 mkdir -p "$ROOT/Benchmarks/results"
@@ -153,6 +164,12 @@ col() { awk -v n="$1" -v r="$2" -v s="$3" -v c="$4" '$1==n && $2==r && $3==s {pr
       done
     done
   done
+  if [ -s "$WORK/exits" ]; then
+    echo
+    echo "**Processes that exited during the runs** (a crash: 139 = SIGSEGV):"
+    echo
+    sort -u "$WORK/exits" | sed 's/^/- /'
+  fi
   echo
   echo "Redis command counts over the whole run (\`INFO commandstats\`):"
   echo
