@@ -9,7 +9,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
 failed=()
-for comparison in proxy tls-jwt idle-http relay-fanout idle-websocket; do
+for comparison in proxy tls-jwt idle-http relay-fanout relay-fanout-redis idle-websocket; do
     echo "== smoke: $comparison"
     if ! "Benchmarks/compare/$comparison.sh" --smoke; then
         echo "smoke: $comparison failed" >&2

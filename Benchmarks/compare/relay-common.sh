@@ -4,7 +4,8 @@
 # started from this shell and stopped by PID; the caller's EXIT trap runs relay_cleanup.
 
 need=()
-command -v nats-server >/dev/null || need+=(nats-server)
+# RELAY_NEEDS_NATS=0: the caller runs no nats-server (relay-fanout-redis.sh).
+if [ "${RELAY_NEEDS_NATS:-1}" = 1 ]; then command -v nats-server >/dev/null || need+=(nats-server); fi
 command -v curl >/dev/null || need+=(curl)
 command -v jq >/dev/null || need+=(jq)
 command -v ss >/dev/null || need+=(iproute2)
@@ -103,6 +104,6 @@ start_nats() {
 }
 
 machine_facts() {
-    echo "Machine: $(nproc) cores, $(uname -sr), $(swift --version 2>/dev/null | head -1 | sed 's/ (.*//'), nats-server $(nats-server --version | awk '{print $NF}'), gateway $("$GATEWAY" version | awk '{print $2}') at $(git rev-parse --short HEAD 2>/dev/null || echo unknown) (release build), date $(date -u +%Y-%m-%dT%H:%MZ)"
+    echo "Machine: $(nproc) cores, $(uname -sr), $(swift --version 2>/dev/null | head -1 | sed 's/ (.*//'), $(command -v nats-server >/dev/null && echo "nats-server $(nats-server --version | awk '{print $NF}'), ")gateway $("$GATEWAY" version | awk '{print $2}') at $(git rev-parse --short HEAD 2>/dev/null || echo unknown) (release build), date $(date -u +%Y-%m-%dT%H:%MZ)"
 }
 median() { sort -n | awk '{a[NR]=$1} END { if (NR == 0) print "-"; else if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2 }'; }

@@ -57,12 +57,12 @@ public final class MemoryEngine: RelayEngine {
         NIOLockedValueBox(State())
     }
     /// Set once by ``start(delivering:)``, before any other call.
-    private let deliverBox = NIOLockedValueBox<(@Sendable (RelayEvent) -> Void)?>(nil)
+    private let deliverBox = NIOLockedValueBox(RelayEventHandler())
 
     public init() {}
 
     public func start(delivering handler: @escaping @Sendable (RelayEvent) -> Void) {
-        self.deliverBox.withLockedValue { $0 = handler }
+        self.deliverBox.withLockedValue { $0.call = handler }
     }
 
     /// The state holding `channel`.
@@ -86,7 +86,7 @@ public final class MemoryEngine: RelayEngine {
         on eventLoop: any EventLoop
     ) -> EventLoopFuture<PublishOutcome> {
         let now = Date().timeIntervalSince1970
-        let deliver = self.deliverBox.withLockedValue { $0 }
+        let deliver = self.deliverBox.withLockedValue { $0.call }
         let encoded = RelayPublication(offset: 0, data: data, info: info, tags: tags).wire.encoded
         let outcome = self.state(of: channel).withLockedValue { state -> PublishOutcome in
             Self.sweepExpired(&state, now: now)
@@ -250,7 +250,7 @@ public final class MemoryEngine: RelayEngine {
     )
         -> EventLoopFuture<Void>
     {
-        let deliver = self.deliverBox.withLockedValue { $0 }
+        let deliver = self.deliverBox.withLockedValue { $0.call }
         self.state(of: channel).withLockedValue { state in
             state.presence[channel, default: [:]][info.client] = info
             if announce { deliver?(.join(channel: channel, info)) }
@@ -266,7 +266,7 @@ public final class MemoryEngine: RelayEngine {
     )
         -> EventLoopFuture<Void>
     {
-        let deliver = self.deliverBox.withLockedValue { $0 }
+        let deliver = self.deliverBox.withLockedValue { $0.call }
         self.state(of: channel).withLockedValue { state in
             guard state.presence[channel]?.removeValue(forKey: info.client) != nil else { return }
             if state.presence[channel]?.isEmpty == true { state.presence[channel] = nil }

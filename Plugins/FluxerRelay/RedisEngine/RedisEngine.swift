@@ -28,7 +28,7 @@ public final class RedisEngine: RelayEngine {
     private let configuration: RelayEngineConfiguration
     private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
-    private let deliver = NIOLockedValueBox<(@Sendable (RelayEvent) -> Void)?>(nil)
+    private let deliver = NIOLockedValueBox(RelayEventHandler())
     private let presenceRefresh = NIOLockedValueBox<RepeatedTask?>(nil)
     /// The shared namespaces (on the first shard).
     let namespaceStorage: RedisNamespaceStorage
@@ -68,7 +68,7 @@ public final class RedisEngine: RelayEngine {
     // MARK: Lifecycle
 
     public func start(delivering handler: @escaping @Sendable (RelayEvent) -> Void) {
-        self.deliver.withLockedValue { $0 = handler }
+        self.deliver.withLockedValue { $0.call = handler }
         for shard in self.shards {
             shard.start { [weak self] event in self?.handle(event, from: shard) }
         }
@@ -148,7 +148,7 @@ public final class RedisEngine: RelayEngine {
                 state.delivered.removeAll()
                 return Array(state.interest.keys)
             }
-            let deliver = self.deliver.withLockedValue { $0 }
+            let deliver = self.deliver.withLockedValue { $0.call }
             for channel in channels { deliver?(.insufficientState(channel: channel)) }
             self.refreshPresence(of: shard)
         case .disconnected:
@@ -158,7 +158,7 @@ public final class RedisEngine: RelayEngine {
 
     /// Delivers one message; a publication out of sequence makes the channel's subscribers recover.
     private func receive(_ message: RedisPubSubPayload, channel: String, shard: RedisShard) {
-        guard let deliver = self.deliver.withLockedValue({ $0 }) else { return }
+        guard let deliver = self.deliver.withLockedValue({ $0.call }) else { return }
         switch message {
         case .publication(let offset, let epoch, let body):
             if offset > 0 {

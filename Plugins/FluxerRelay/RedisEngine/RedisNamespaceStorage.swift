@@ -10,7 +10,11 @@ import RESPClient
 final class RedisNamespaceStorage: SharedNamespaceStorage {
     private let shard: RedisShard
     private let keys: RedisEngineKeys
-    private let handler = NIOLockedValueBox<(@Sendable () -> Void)?>(nil)
+    private let handler = NIOLockedValueBox(Handler())
+    /// In a struct, not bare in the box: see ``RelayEventHandler``.
+    private struct Handler: Sendable {
+        var call: (@Sendable () -> Void)?
+    }
 
     /// Attempts of a change before it gives up on nodes changing the namespaces at the same time.
     static let maxAttempts = 8
@@ -21,13 +25,13 @@ final class RedisNamespaceStorage: SharedNamespaceStorage {
     }
 
     func onChange(_ handler: @escaping @Sendable () -> Void) {
-        self.handler.withLockedValue { $0 = handler }
+        self.handler.withLockedValue { $0.call = handler }
     }
 
     /// The namespaces may have changed: a node announced a new version, or the connection that
     /// hears announcements was lost for a while.
     func changed() {
-        self.handler.withLockedValue { $0 }?()
+        self.handler.withLockedValue { $0.call }?()
     }
 
     func load(on eventLoop: any EventLoop) -> EventLoopFuture<[String: NamespaceOptions]?> {

@@ -26,7 +26,11 @@ final class RedisShard: Sendable {
     let subscriber: RedisSubscriber
     let state = NIOLockedValueBox(State())
     /// Where the subscriber's events go; set when the engine starts.
-    private let sink: NIOLockedValueBox<(@Sendable (RedisSubscriberEvent) -> Void)?>
+    private let sink: NIOLockedValueBox<Sink>
+    /// In a struct, not bare in the box: see ``RelayEventHandler``.
+    struct Sink: Sendable {
+        var call: (@Sendable (RedisSubscriberEvent) -> Void)?
+    }
     /// `true`/`false` when the config decides between sharded and classic pub/sub.
     private let shardedPubSub: Bool?
 
@@ -41,20 +45,20 @@ final class RedisShard: Sendable {
         self.endpoint = configuration.endpoint.description
         self.shardedPubSub = shardedPubSub
         self.client = RedisClient(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger)
-        let sink = NIOLockedValueBox<(@Sendable (RedisSubscriberEvent) -> Void)?>(nil)
+        let sink = NIOLockedValueBox(Sink())
         self.sink = sink
         self.subscriber = RedisSubscriber(
             configuration: configuration,
             eventLoop: eventLoopGroup.next(),
             sharded: shardedPubSub,
             logger: logger,
-            handler: { event in sink.withLockedValue { $0 }?(event) }
+            handler: { event in sink.withLockedValue { $0.call }?(event) }
         )
     }
 
     /// Connects both sides; events of the pub/sub connection go to `handler`.
     func start(_ handler: @escaping @Sendable (RedisSubscriberEvent) -> Void) {
-        self.sink.withLockedValue { $0 = handler }
+        self.sink.withLockedValue { $0.call = handler }
         self.client.start()
         self.subscriber.start()
     }

@@ -26,6 +26,10 @@ final class LoopStats: @unchecked Sendable {
     var serverErrors = 0
     /// Connections that closed after they were ready.
     var closedWhileReady = 0
+    /// Deliveries whose sequence number was not above the last one this subscriber saw
+    /// (duplicated or reordered), and sequence numbers skipped over (lost, or reordered).
+    var outOfOrder = 0
+    var skipped = 0
 }
 
 /// One WebSocket to the server under test, as a subscriber or as the publisher.
@@ -58,6 +62,8 @@ final class LoadConnection: ChannelInboundHandler {
     /// NATS is a byte stream: the part of a protocol message a frame ended in the middle of.
     private var natsPending: ByteBuffer?
     private var timeoutTask: Scheduled<Void>?
+    /// The publisher's sequence number (`"s":N`) of the last delivery.
+    private var lastSequence = -1
 
     init(wire: WireProtocol, role: Role, stats: LoopStats, ready: EventLoopPromise<Void>, readyTimeout: TimeAmount) {
         self.wire = wire
@@ -182,6 +188,7 @@ final class LoadConnection: ChannelInboundHandler {
     private static let connectReply = Array("{\"id\":1,".utf8)
     private static let subscribeReply = Array("{\"id\":2,".utf8)
     private static let timestampKey = Array("\"t\":".utf8)
+    private static let sequenceKey = Array("\"s\":".utf8)
 
     // MARK: NATS
 
@@ -277,6 +284,20 @@ final class LoadConnection: ChannelInboundHandler {
         self.stats.delivered += 1
         self.stats.lastDeliveryNanos = now
         self.stats.histogram.record(micros: now > sentAt ? (now - sentAt) / 1000 : 0)
+        if let key = Self.find(Self.sequenceKey, in: UnsafeRawBufferPointer(rebasing: payload[index...])) {
+            var sequence = 0
+            var digit = index + key + Self.sequenceKey.count
+            while digit < payload.count, payload[digit] >= 48, payload[digit] <= 57 {
+                sequence = sequence &* 10 &+ Int(payload[digit] - 48)
+                digit += 1
+            }
+            if sequence <= self.lastSequence {
+                self.stats.outOfOrder += 1
+            } else {
+                self.stats.skipped += sequence - self.lastSequence - 1
+                self.lastSequence = sequence
+            }
+        }
     }
 
     /// Writes one publication stamped with the current time (not flushed).

@@ -25,6 +25,9 @@ struct RelayLoad: ParsableCommand {
     @Option(help: "The WebSocket URL, ws://HOST:PORT/PATH (plain WebSocket only).")
     var url: String
 
+    @Option(help: "Where the publisher connects, if not --url (another node of the same relay cluster).")
+    var publishURL: String?
+
     @Option(help: "Subscribers on the one channel.")
     var subscribers = 100
 
@@ -60,6 +63,7 @@ struct RelayLoad: ParsableCommand {
             throw ValidationError("subscribers, rate, duration, threads and connect-batch must be positive")
         }
         _ = try Target(url: self.url)
+        if let publishURL = self.publishURL { _ = try Target(url: publishURL) }
     }
 
     func run() throws {
@@ -115,7 +119,9 @@ struct RelayLoad: ParsableCommand {
             return
         }
 
-        let publisher = try opener.open(role: .publisher).wait()
+        var publisherOpener = opener
+        if let publishURL = self.publishURL { publisherOpener.target = try Target(url: publishURL) }
+        let publisher = try publisherOpener.open(role: .publisher).wait()
         let padding = String(repeating: "x", count: max(0, self.payloadBytes - 48))
         let total = max(1, Int((self.rate * self.duration).rounded()))
         let cpuStart = Self.processCPUSeconds()
@@ -160,6 +166,8 @@ struct RelayLoad: ParsableCommand {
                 copy.unsubscribed = stats.unsubscribed
                 copy.serverErrors = stats.serverErrors
                 copy.closedWhileReady = stats.closedWhileReady
+                copy.outOfOrder = stats.outOfOrder
+                copy.skipped = stats.skipped
                 return copy
             }.wait()
         }
@@ -195,6 +203,8 @@ struct RelayLoad: ParsableCommand {
             ("unsubscribed", "\(snapshots.reduce(0) { $0 + $1.unsubscribed })"),
             ("server_errors", "\(snapshots.reduce(0) { $0 + $1.serverErrors })"),
             ("closed", "\(snapshots.reduce(0) { $0 + $1.closedWhileReady })"),
+            ("out_of_order", "\(snapshots.reduce(0) { $0 + $1.outOfOrder })"),
+            ("skipped", "\(snapshots.reduce(0) { $0 + $1.skipped })"),
             ("pings_answered", "\(snapshots.reduce(0) { $0 + $1.pingsAnswered })"),
             ("connect_s", Self.format(connectSeconds, 2)),
             // Of `threads` cores: near threads * 100 means the generator, not the server, limited the run.
@@ -308,7 +318,7 @@ struct Target: Sendable {
 /// Opens connections round-robin over the generator's loops, each with its loop's counters.
 struct Opener: Sendable {
     let group: MultiThreadedEventLoopGroup
-    let target: Target
+    var target: Target
     let wire: WireProtocol
     let statsByLoop: [ObjectIdentifier: LoopStats]
     let readyTimeout: TimeAmount
