@@ -5,7 +5,8 @@
 /// other control characters in a value, Content-Length with Transfer-Encoding, more than one
 /// Content-Length, a Content-Length that is not 1 to 18 digits, Transfer-Encoding in HTTP/1.0 or
 /// other than one `chunked`, more than one Host, and an HTTP/1.1 request without Host whose target
-/// is not in absolute form. These are the ambiguities request smuggling is built on; a request the
+/// is not in absolute form, a target outside the four forms of RFC 9112 3.2 (and userinfo in an
+/// absolute-form authority). These are the ambiguities request smuggling is built on; a request the
 /// gateway reads one way must not be readable another way by the upstream behind it.
 ///
 /// The parser keeps no state between calls: give it all bytes received so far for the head,
@@ -55,18 +56,33 @@ public enum HTTP1RequestHeadParser {
         index += 1
         let targetStart = index
         while index < count, bytes[index] > Self.space, bytes[index] < 0x7F { index += 1 }
-        if index == count { return .incomplete }
+        if index == count {
+            // Refuse a target as soon as no ending can make it valid, as llhttp does.
+            guard
+                index == targetStart
+                    || Self.isValidTargetForm(bytes, targetStart..<index, method: method, complete: false)
+            else { return .refused(HTTP1ParseError(.invalidTarget)) }
+            return .incomplete
+        }
         guard index > targetStart, bytes[index] == Self.space else {
             return .refused(Self.lineError(bytes, index, .invalidTarget))
         }
         let target = targetStart..<index
-        guard Self.isValidTargetForm(bytes, target, method: method) else {
+        guard Self.isValidTargetForm(bytes, target, method: method, complete: true) else {
             return .refused(HTTP1ParseError(.invalidTarget))
         }
         index += 1
         // "HTTP/1.1" CRLF
         guard count - index >= 10 else {
-            return Self.isPrefixOfVersion(bytes, from: index) ? .incomplete : .refused(HTTP1ParseError(.invalidVersion))
+            guard Self.isPrefixOfVersion(bytes, from: index) else { return .refused(HTTP1ParseError(.invalidVersion)) }
+            // A version other than 1.0 and 1.1 is refused as soon as its digits are in.
+            if count - index > 5, bytes[index + 5] != UInt8(ascii: "1") {
+                return .refused(HTTP1ParseError(.unsupportedVersion))
+            }
+            if count - index > 7, bytes[index + 7] > UInt8(ascii: "1") {
+                return .refused(HTTP1ParseError(.unsupportedVersion))
+            }
+            return .incomplete
         }
         guard bytes[index] == UInt8(ascii: "H"), bytes[index + 1] == UInt8(ascii: "T"),
             bytes[index + 2] == UInt8(ascii: "T"), bytes[index + 3] == UInt8(ascii: "P"),
@@ -312,19 +328,21 @@ public enum HTTP1RequestHeadParser {
 
     /// The four forms of RFC 9112 3.2: origin-form (`/path?query`), absolute-form
     /// (`scheme://authority/path`), authority-form (`host:port`, CONNECT only) and asterisk-form
-    /// (`*`, OPTIONS only). No fragment (`#`) in any of them.
+    /// (`*`, OPTIONS only). No fragment (`#`) in any of them. With `complete: false`, whether
+    /// `target` can still become one of them as more bytes arrive.
     private static func isValidTargetForm(
         _ bytes: UnsafeRawBufferPointer,
         _ target: Range<Int>,
-        method: Range<Int>
+        method: Range<Int>,
+        complete: Bool
     )
         -> Bool
     {
         for index in target where bytes[index] == UInt8(ascii: "#") { return false }
         let first = bytes[target.lowerBound]
         if Self.isExactly(bytes, method, "CONNECT") {
-            // authority-form only: no path, no query.
-            for index in target where bytes[index] == UInt8(ascii: "/") || bytes[index] == UInt8(ascii: "?") {
+            // authority-form only: host and port, no path, no query.
+            for index in target where !Self.isAuthorityByte(bytes[index]) || bytes[index] == UInt8(ascii: "@") {
                 return false
             }
             return true
@@ -336,14 +354,23 @@ public enum HTTP1RequestHeadParser {
         guard Self.isLetter(first) else { return false }
         var index = target.lowerBound + 1
         while index < target.upperBound, Self.isLetter(bytes[index]) { index += 1 }
+        if !complete {
+            // "scheme", "scheme:", "scheme:/", "scheme://" so far.
+            for (offset, expected) in [UInt8(ascii: ":"), UInt8(ascii: "/"), UInt8(ascii: "/")].enumerated() {
+                if index + offset == target.upperBound { return true }
+                guard bytes[index + offset] == expected else { return false }
+            }
+            if index + 3 == target.upperBound { return true }
+        }
         guard target.upperBound - index > 3, bytes[index] == UInt8(ascii: ":"),
             bytes[index + 1] == UInt8(ascii: "/"), bytes[index + 2] == UInt8(ascii: "/"),
             bytes[index + 3] != UInt8(ascii: "/")
         else { return false }
-        // The authority, up to the path or query: RFC 3986 userinfo, host and port characters.
+        // The authority, up to the path or query: host and port characters. No userinfo: a
+        // sender must not send one (RFC 9110 4.2.4), and the gateway has always refused it.
         index += 3
         while index < target.upperBound, bytes[index] != UInt8(ascii: "/"), bytes[index] != UInt8(ascii: "?") {
-            guard Self.isAuthorityByte(bytes[index]) else { return false }
+            guard Self.isAuthorityByte(bytes[index]), bytes[index] != UInt8(ascii: "@") else { return false }
             index += 1
         }
         return true

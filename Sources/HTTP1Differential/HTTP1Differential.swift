@@ -42,6 +42,15 @@ public enum HTTP1Differential {
                 // A method llhttp does not know is refused by it before the space that ends it;
                 // ours takes any token (see below) and waits for the space.
                 if error as? HTTPParserError == .invalidMethod { return .bothIncomplete }
+                // llhttp refuses some values at their first wrong byte (a letter in a
+                // Content-Length), ours at the end of the line: once the line and the head end,
+                // ours must refuse too, and not only for the Host the completion lacks.
+                let completed = input + Array("\r\n\r\n".utf8)
+                if case .refused(let ours) = completed.withUnsafeBytes(HTTP1RequestHeadParser.parse),
+                    ours.status != 400 || !ours.description.contains("must carry a Host")
+                {
+                    return .bothIncomplete
+                }
                 return .mismatch("ours needs more bytes; llhttp refused: \(error)")
             }
         case .complete(let head):

@@ -136,6 +136,34 @@ struct HTTP1RequestHeadParserTests {
         #expect(error?.status == status, "\(text.debugDescription): \(String(describing: error))")
     }
 
+    @Test("a target no ending can make valid is refused before its end arrives (as llhttp does)")
+    func targetPrefixes() {
+        for text in ["GET p/lic", "GET #", "GET http:x", "GET http:/x", "OPTIONS *x", "GET *", "GET http://a\\"] {
+            guard case .refused = Self.parse(text) else {
+                Issue.record("\(text.debugDescription): \(Self.parse(text))")
+                continue
+            }
+        }
+        for text in [
+            "GET /", "GET h", "GET http", "GET http:", "GET http:/", "GET http://", "GET http://a", "OPTIONS *",
+        ] {
+            #expect(Self.parse(text) == .incomplete, "\(text.debugDescription)")
+        }
+    }
+
+    @Test("a version other than 1.0 and 1.1 is refused as soon as its digits are in")
+    func versionPrefixes() {
+        for text in ["GET / HTTP/0.1\r", "GET / HTTP/2", "GET / HTTP/1.2", "GET / HTTP/1.1x", "GET / HTTPS"] {
+            guard case .refused = Self.parse(text) else {
+                Issue.record("\(text.debugDescription): \(Self.parse(text))")
+                continue
+            }
+        }
+        for text in ["GET / H", "GET / HTTP/", "GET / HTTP/1", "GET / HTTP/1.", "GET / HTTP/1.0", "GET / HTTP/1.1\r"] {
+            #expect(Self.parse(text) == .incomplete, "\(text.debugDescription)")
+        }
+    }
+
     @Test("a target byte outside visible ASCII is refused")
     func highBytesInTarget() {
         let bytes = Array("GET /caf".utf8) + [0xC3, 0xA9] + Array(" HTTP/1.1\r\nHost: a\r\n\r\n".utf8)
