@@ -59,7 +59,13 @@ enum ForwardedHeaders {
     /// Removes the hop-by-hop fields and every field the `Connection` header names.
     static func removeHopByHop(_ headers: inout HTTPHeaders) {
         let tokens = Self.connectionTokens(headers)
-        guard headers.contains(where: { Self.isHopByHop($0.name, connectionTokens: tokens) }) else { return }
+        guard headers.contains(where: { Self.isHopByHop($0.name, connectionTokens: tokens) }) else {
+            // No field to remove. NIO caches the keep-alive state the upstream's message implied
+            // (HTTP/1.0 without Connection: close); a rebuilt list would not carry it, and this
+            // list must not either: removing the absent Connection field resets it, in one scan.
+            headers.remove(name: "connection")
+            return
+        }
         var kept: [(String, String)] = []
         kept.reserveCapacity(headers.count)
         for (name, value) in headers where !Self.isHopByHop(name, connectionTokens: tokens) {
