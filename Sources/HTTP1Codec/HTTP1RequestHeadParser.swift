@@ -171,6 +171,11 @@ public enum HTTP1RequestHeadParser {
                 head.connection.formUnion(Self.connectionOptions(bytes, field.value))
             case 14 where Self.nameEquals(bytes, name, "content-length"):
                 guard contentLength == nil else { return .refused(HTTP1ParseError(.multipleContentLengths)) }
+                // Tabs around the digits are OWS to RFC 9110 but refused by llhttp; no client
+                // sends them, and a length two parsers might read differently is refused.
+                for offset in (name.upperBound + 1)..<(index - 2) where bytes[offset] == Self.tab {
+                    return .refused(HTTP1ParseError(.invalidContentLength))
+                }
                 guard let length = Self.decimal(bytes, field.value) else {
                     return .refused(HTTP1ParseError(.invalidContentLength))
                 }
