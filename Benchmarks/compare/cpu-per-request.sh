@@ -16,8 +16,8 @@ command -v nginx >/dev/null && command -v wrk >/dev/null || {
 }
 BINARIES=("$@")
 if [ ${#BINARIES[@]} -eq 0 ]; then
-    swift build -c release --product ethical-gateway >/dev/null
-    BINARIES=("$(swift build -c release --show-bin-path)/ethical-gateway")
+    swift build -c release -Xswiftc -enforce-exclusivity=unchecked --product ethical-gateway >/dev/null
+    BINARIES=("$(swift build -c release -Xswiftc -enforce-exclusivity=unchecked --show-bin-path)/ethical-gateway")
 fi
 WORK=$(mktemp -d /tmp/gateway-cpu.XXXXXX)
 PIDS=()

@@ -18,8 +18,8 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 if [ -n "${GATEWAY_BINARY:-}" ]; then
     GATEWAY="$GATEWAY_BINARY"
 else
-    swift build -c release --product ethical-gateway >/dev/null
-    GATEWAY="$(swift build -c release --show-bin-path)/ethical-gateway"
+    swift build -c release -Xswiftc -enforce-exclusivity=unchecked --product ethical-gateway >/dev/null
+    GATEWAY="$(swift build -c release -Xswiftc -enforce-exclusivity=unchecked --show-bin-path)/ethical-gateway"
 fi
 swift build -c release --package-path Benchmarks/RelayLoad >/dev/null
 LOAD="$(swift build -c release --package-path Benchmarks/RelayLoad --show-bin-path)/relay-load"

@@ -5,7 +5,9 @@ import NIOHTTP1
 /// Header rules between a client, the gateway and an upstream (RFC 9110 section 7.6.1, RFC 7239).
 ///
 /// Both directions rebuild the header list in one pass: this runs for every proxied request and
-/// response, and repeated `remove(name:)` calls would scan the list once per name.
+/// response, and repeated `remove(name:)` calls would scan the list once per name. The new list
+/// is collected as an array and wrapped once (`HTTPHeaders.init(_:)` takes it as it is, where
+/// `add(name:value:)` checks every name's bytes again, 4% of a proxied request's instructions).
 enum ForwardedHeaders {
     /// Hop-by-hop fields: they describe one connection and never travel past a proxy.
     static let hopByHop: [String] = [
@@ -25,25 +27,51 @@ enum ForwardedHeaders {
     }
 
     /// The tokens of every `Connection` header (`close`, `keep-alive`, extension names).
+    ///
+    /// Split on the UTF-8 bytes: `split(separator:)` compares `Character`s, and cost 6,500
+    /// instructions for one `Connection: keep-alive` (3% of a proxied request).
     private static func connectionTokens(_ headers: HTTPHeaders) -> [Substring] {
         var tokens: [Substring] = []
         for (name, value) in headers where asciiCaseInsensitiveEquals(name, "connection") {
-            for token in value.split(separator: ",") {
-                tokens.append(token.trimmingASCIIWhitespace())
+            let utf8 = value.utf8
+            var start = utf8.startIndex
+            while start < utf8.endIndex {
+                let end = utf8[start...].firstIndex(of: UInt8(ascii: ",")) ?? utf8.endIndex
+                var tokenStart = start
+                var tokenEnd = end
+                while tokenStart < tokenEnd, Self.isOWS(utf8[tokenStart]) { utf8.formIndex(after: &tokenStart) }
+                while tokenEnd > tokenStart, Self.isOWS(utf8[utf8.index(before: tokenEnd)]) {
+                    utf8.formIndex(before: &tokenEnd)
+                }
+                // Indices of ASCII bytes are character boundaries, so this cuts no character.
+                if tokenStart < tokenEnd { tokens.append(value[tokenStart..<tokenEnd]) }
+                start = end == utf8.endIndex ? end : utf8.index(after: end)
             }
         }
         return tokens
     }
 
+    @inline(__always)
+    private static func isOWS(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t")
+    }
+
     /// Removes the hop-by-hop fields and every field the `Connection` header names.
     static func removeHopByHop(_ headers: inout HTTPHeaders) {
         let tokens = Self.connectionTokens(headers)
-        var kept = HTTPHeaders()
+        guard headers.contains(where: { Self.isHopByHop($0.name, connectionTokens: tokens) }) else {
+            // No field to remove. NIO caches the keep-alive state the upstream's message implied
+            // (HTTP/1.0 without Connection: close); a rebuilt list would not carry it, and this
+            // list must not either: removing the absent Connection field resets it, in one scan.
+            headers.remove(name: "connection")
+            return
+        }
+        var kept: [(String, String)] = []
         kept.reserveCapacity(headers.count)
         for (name, value) in headers where !Self.isHopByHop(name, connectionTokens: tokens) {
-            kept.add(name: name, value: value)
+            kept.append((name, value))
         }
-        headers = kept
+        headers = HTTPHeaders(kept)
     }
 
     /// The head sent to `upstream` for `request`: hop-by-hop fields removed, `X-Forwarded-For`,
@@ -59,8 +87,8 @@ enum ForwardedHeaders {
         let incoming = request.head.headers
         let tokens = Self.connectionTokens(incoming)
         let trusted = trustedProxies.contains(request.remoteAddress)
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(incoming.count + 6)
+        var headers: [(String, String)] = []
+        headers.reserveCapacity(incoming.count + 8)
         var clientHost: String?
         var forwardedFor: [String] = []
         var forwarded: [String] = []
@@ -91,27 +119,32 @@ enum ForwardedHeaders {
             default:
                 break
             }
-            headers.add(name: name, value: value)
+            headers.append((name, value))
         }
         if !preserveHost || clientHost == nil {
-            headers.add(name: "host", value: upstream.hostHeader)
+            headers.append(("host", upstream.hostHeader))
         }
         let clientIP = request.remoteAddress?.ipAddress ?? "unknown"
         forwardedFor.append(clientIP)
-        headers.add(name: "x-forwarded-for", value: forwardedFor.joined(separator: ", "))
-        headers.add(name: "x-forwarded-proto", value: forwardedProto ?? request.scheme)
-        if let host = forwardedHost ?? clientHost { headers.add(name: "x-forwarded-host", value: host) }
+        headers.append(("x-forwarded-for", forwardedFor.joined(separator: ", ")))
+        headers.append(("x-forwarded-proto", forwardedProto ?? request.scheme))
+        if let host = forwardedHost ?? clientHost { headers.append(("x-forwarded-host", host)) }
         var element = "for=\(Self.forwardedNode(clientIP));proto=\(request.scheme)"
         if let clientHost { element += ";host=\(Self.quotedIfNeeded(clientHost))" }
         forwarded.append(element)
-        headers.add(name: "forwarded", value: forwarded.joined(separator: ", "))
-        headers.add(name: "x-request-id", value: request.requestID)
+        headers.append(("forwarded", forwarded.joined(separator: ", ")))
+        headers.append(("x-request-id", request.requestID))
         if let upgrade {
             // An upgrade is the one hop-by-hop exchange a proxy passes on, explicitly.
-            headers.add(name: "connection", value: "upgrade")
-            headers.add(name: "upgrade", value: upgrade)
+            headers.append(("connection", "upgrade"))
+            headers.append(("upgrade", upgrade))
         }
-        return HTTPRequestHead(version: .http1_1, method: request.head.method, uri: request.head.uri, headers: headers)
+        return HTTPRequestHead(
+            version: .http1_1,
+            method: request.head.method,
+            uri: request.head.uri,
+            headers: HTTPHeaders(headers)
+        )
     }
 
     /// The protocol a request asks to switch to (`Upgrade` with `Connection: upgrade`), if any.
@@ -134,25 +167,55 @@ enum ForwardedHeaders {
 
     /// A token as is, anything else as an RFC 9110 quoted-string.
     private static func quotedIfNeeded(_ value: String) -> String {
-        let extras = "!#$%&'*+-.^_`|~".utf8
-        let isToken = value.utf8.allSatisfy { byte in
-            (byte >= 0x30 && byte <= 0x39) || (byte | 0x20 >= 0x61 && byte | 0x20 <= 0x7A) || extras.contains(byte)
+        if value.utf8.allSatisfy(Self.isTokenByte) { return value }
+        var quoted: [UInt8] = [UInt8(ascii: "\"")]
+        quoted.reserveCapacity(value.utf8.count + 4)
+        for byte in value.utf8 {
+            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { quoted.append(UInt8(ascii: "\\")) }
+            quoted.append(byte)
         }
-        if isToken { return value }
-        var quoted = "\""
-        for character in value {
-            if character == "\"" || character == "\\" { quoted.append("\\") }
-            quoted.append(character)
+        quoted.append(UInt8(ascii: "\""))
+        return String(decoding: quoted, as: UTF8.self)
+    }
+
+    /// RFC 9110 tchar.
+    private static func isTokenByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+            UInt8(ascii: "A")...UInt8(ascii: "Z"):
+            return true
+        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"),
+            UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
+            UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+            return true
+        default:
+            return false
         }
-        return quoted + "\""
     }
 }
 
 /// ASCII case-insensitive comparison, without allocating lower-cased copies.
+///
+/// Compares the contiguous UTF-8 of native strings byte by byte; `zip` over two `UTF8View`s
+/// was 1.6% of a proxied request's instructions on its own.
 func asciiCaseInsensitiveEquals<A: StringProtocol, B: StringProtocol>(_ lhs: A, _ rhs: B) -> Bool {
     guard lhs.utf8.count == rhs.utf8.count else { return false }
-    for (left, right) in zip(lhs.utf8, rhs.utf8) where left != right {
-        guard left | 0x20 == right | 0x20, left | 0x20 >= 0x61, left | 0x20 <= 0x7A else { return false }
+    let contiguous = lhs.utf8.withContiguousStorageIfAvailable { left in
+        rhs.utf8.withContiguousStorageIfAvailable { right in
+            for index in 0..<left.count where !asciiCaseInsensitiveEquals(left[index], right[index]) {
+                return false
+            }
+            return true
+        }
+    }
+    if let result = contiguous ?? nil { return result }
+    for (left, right) in zip(lhs.utf8, rhs.utf8) where !asciiCaseInsensitiveEquals(left, right) {
+        return false
     }
     return true
+}
+
+@inline(__always)
+private func asciiCaseInsensitiveEquals(_ left: UInt8, _ right: UInt8) -> Bool {
+    left == right || (left | 0x20 == right | 0x20 && left | 0x20 >= 0x61 && left | 0x20 <= 0x7A)
 }

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Instructions per proxied request, counted by valgrind's callgrind: the gateway (one event loop)
+# proxies to an nginx upstream on loopback; after a warm-up the counters are zeroed, a fixed
+# number of requests is sent, and the counters are dumped. Instruction counts do not move with
+# whatever else runs on the machine (the same binary gives the same count within about 0.5%),
+# so this is the before/after measure for a change on a shared machine; the wall-clock scripts
+# beside it give the side-by-side numbers on a quiet one.
+#
+# Usage: Benchmarks/compare/callgrind-per-request.sh [GATEWAY_BINARY...]
+#   Without arguments, builds and measures this checkout's release binary; with several
+#   binaries (before and after a change), measures each in turn.
+#   REQUESTS=2000 WARMUP=500 MODES="keepalive close" by default. keepalive: h2load --h1, 4
+#   connections; close: a new connection per request (`Connection: close`), one at a time.
+#   PROFILE_DIR=dir keeps the callgrind files for `callgrind_annotate --inclusive=yes`.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+REQUESTS=${REQUESTS:-2000}
+WARMUP=${WARMUP:-500}
+MODES=${MODES:-keepalive close}
+
+source Benchmarks/compare/common.sh
+install_missing nginx:nginx-light h2load:nghttp2-client valgrind:valgrind gcc:gcc
+
+BINARIES=("$@")
+if [ ${#BINARIES[@]} -eq 0 ]; then
+    build_gateway
+    BINARIES=("$GATEWAY")
+fi
+
+wait_port() { # port [tries]: valgrind takes several seconds to start the gateway
+    for _ in $(seq 1 "${2:-100}"); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.25; done
+    echo "port $1 never answered" >&2; exit 1
+}
+
+# valgrind 3.19 cannot read the DWARF 5 of Swift 6 binaries ("Possibly corrupted debuginfo file")
+# and dies on async main's sigsuspend: measure a copy without debug sections (symbols stay),
+# with the shim in valgrind-sigsuspend-shim.c preloaded.
+gcc -shared -fPIC -O2 Benchmarks/compare/valgrind-sigsuspend-shim.c -o "$WORK/shim.so"
+
+UPSTREAM=$(free_port); GW=$(free_port)
+cat > "$WORK/upstream.conf" <<CONF
+worker_processes 1; daemon off; pid $WORK/upstream.pid; error_log /dev/null;
+events { worker_connections 4096; }
+http { access_log off; server { listen 127.0.0.1:$UPSTREAM; location / { return 200 "hello from upstream\n"; } } }
+CONF
+cat > "$WORK/gateway.json" <<CONF
+{ "logLevel": "warning", "listeners": [ { "name": "http", "address": "127.0.0.1", "port": $GW } ],
+  "routes": [ { "backend": "app" } ],
+  "backends": { "app": { "plugin": "http-proxy", "config": { "upstreams": [ { "url": "http://127.0.0.1:$UPSTREAM" } ] } } } }
+CONF
+nginx -c "$WORK/upstream.conf" & PIDS+=($!)
+wait_port "$UPSTREAM"
+
+load() { # mode count
+    case "$1" in
+    keepalive)
+        h2load --h1 -n "$2" -c 4 "http://127.0.0.1:$GW/" | grep -q "$2 succeeded, 0 failed" || {
+            echo "h2load: not every request succeeded" >&2; exit 1
+        } ;;
+    close) python3 Benchmarks/compare/close_client.py "$GW" "$2" ;;
+    esac
+}
+
+echo "| binary | mode | requests | instructions per request |"
+echo "|---|---|---|---|"
+index=0
+for binary in "${BINARIES[@]}"; do
+    index=$((index + 1))
+    strip --strip-debug -o "$WORK/gateway-$index" "$binary"
+    for mode in $MODES; do
+        out="$WORK/callgrind-$index-$mode"
+        NIO_SINGLETON_GROUP_LOOP_COUNT=1 LD_PRELOAD="$WORK/shim.so" \
+            valgrind --tool=callgrind --callgrind-out-file="$out.%p" \
+            "$WORK/gateway-$index" run --config "$WORK/gateway.json" 2>"$WORK/valgrind.log" &
+        gateway=$!
+        PIDS+=($gateway)
+        wait_port "$GW" 400
+        load "$mode" "$WARMUP"
+        callgrind_control -z "$gateway" >/dev/null 2>&1
+        load "$mode" "$REQUESTS"
+        callgrind_control -d "$gateway" >/dev/null 2>&1
+        kill "$gateway"; wait "$gateway" 2>/dev/null || true
+        total=$(awk '/^summary:/ {print $2}' "$out.$gateway.1")
+        echo "| $binary | $mode | $REQUESTS | $((total / REQUESTS)) |"
+        if [ -n "${PROFILE_DIR:-}" ]; then mkdir -p "$PROFILE_DIR"; cp "$out.$gateway.1" "$PROFILE_DIR/callgrind-$index-$mode.out"; fi
+    done
+done

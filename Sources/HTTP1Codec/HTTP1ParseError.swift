@@ -1,0 +1,66 @@
+/// Why the parser refused a request head: what was wrong, and the status to answer with.
+///
+/// Every refusal ends the connection: after a head the parser cannot read, nothing says where
+/// the next request starts.
+public struct HTTP1ParseError: Error, Sendable, Hashable, CustomStringConvertible {
+    enum Reason: Hashable, Sendable {
+        case invalidMethod
+        case invalidTarget
+        case invalidVersion
+        case unsupportedVersion
+        case bareCR
+        case bareLF
+        case obsFold
+        case invalidFieldName
+        case whitespaceBeforeColon
+        case invalidFieldValue
+        case multipleContentLengths
+        case invalidContentLength
+        case contentLengthWithTransferEncoding
+        case transferEncodingInHTTP10
+        case unsupportedTransferCoding
+        case multipleHosts
+        case missingHost
+        case invalidChunkSize
+    }
+
+    let reason: Reason
+
+    init(_ reason: Reason) {
+        self.reason = reason
+    }
+
+    /// The status code the gateway answers with (400, or 501 for a transfer coding it does not
+    /// implement, 505 for an HTTP version other than 1.0 and 1.1).
+    public var status: Int {
+        switch self.reason {
+        case .unsupportedTransferCoding: 501
+        case .unsupportedVersion: 505
+        default: 400
+        }
+    }
+
+    public var description: String {
+        switch self.reason {
+        case .invalidMethod: "the method must be a token such as GET"
+        case .invalidTarget: "the request target contains a character outside visible ASCII"
+        case .invalidVersion: "the request line must end with HTTP/1.1 or HTTP/1.0"
+        case .unsupportedVersion: "only HTTP/1.0 and HTTP/1.1 are served on this connection"
+        case .bareCR: "a carriage return not followed by a line feed (RFC 9112 2.2)"
+        case .bareLF: "a line ends with a line feed alone; lines end with CRLF (RFC 9112 2.2)"
+        case .obsFold: "a header line starts with whitespace (obsolete line folding, RFC 9112 5.2)"
+        case .invalidFieldName: "a header field name contains a character that is not allowed in a token"
+        case .whitespaceBeforeColon: "whitespace between a header field name and the colon (RFC 9112 5.1)"
+        case .invalidFieldValue: "a header field value contains a control character"
+        case .multipleContentLengths: "the request carries more than one Content-Length header field"
+        case .invalidContentLength: "Content-Length must be a decimal number of bytes"
+        case .contentLengthWithTransferEncoding:
+            "a request must not carry both Transfer-Encoding and Content-Length (RFC 9112 6.1)"
+        case .transferEncodingInHTTP10: "Transfer-Encoding is not defined for HTTP/1.0 requests (RFC 9112 6.1)"
+        case .unsupportedTransferCoding: "the only transfer coding accepted is a single \"chunked\""
+        case .multipleHosts: "the request carries more than one Host header field"
+        case .missingHost: "an HTTP/1.1 request must carry a Host header"
+        case .invalidChunkSize: "a chunk size must be hexadecimal digits, optionally with extensions, then CRLF"
+        }
+    }
+}
