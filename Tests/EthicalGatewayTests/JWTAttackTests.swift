@@ -534,11 +534,16 @@ struct JWTAttackTests {
             // Once the interval has passed: the unknown kids share exactly one refetch, and a second
             // round right after it causes none.
             try await Task.sleep(for: .seconds(interval + 0.5))
+            let roundsStarted = ContinuousClock.now
             for _ in 0..<2 {
                 for answer in try await AuthTests.flood(gateway, "/api/x", tokens: Array(tokens.dropFirst())) {
                     #expect(answer.status == 401 && answer.challenge.contains("unknown key id"), "\(answer)")
                 }
-                #expect(server.requests("jwks.json") == 2)
+                // One more refetch is allowed only if a loaded machine stretched the rounds past
+                // another whole interval.
+                let intervalsSince = Int((ContinuousClock.now - roundsStarted) / .seconds(interval))
+                let fetches = server.requests("jwks.json")
+                #expect(fetches >= 2 && fetches <= 2 + intervalsSince, "\(fetches) fetches")
             }
         }
         #expect(upstream.requests.count == 1)

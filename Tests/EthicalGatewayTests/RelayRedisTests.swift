@@ -6,7 +6,7 @@ import Testing
 /// The relay's Redis engine with several gateway nodes sharing real `redis-server`s: delivery
 /// across nodes in offset order, recovery on another node, presence, idempotency and namespaces
 /// shared, gaps and Redis outages turned into recovery, channels spread over two shards.
-@Suite("Fluxer Relay: the Redis engine across nodes", .timeLimit(.minutes(3)))
+@Suite("Fluxer Relay: the Redis engine across nodes", .timeLimit(.minutes(5)))
 struct RelayRedisTests {
     /// The relay config members for a Redis engine on `addresses` (with the test namespaces).
     static func relayConfig(_ addresses: [String], prefix: String = "test-\(UUID().uuidString.prefix(8))") -> String {

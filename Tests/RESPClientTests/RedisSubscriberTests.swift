@@ -4,7 +4,7 @@ import NIOPosix
 import RESPClient
 import Testing
 
-@Suite("Redis subscriber", .timeLimit(.minutes(1)))
+@Suite("Redis subscriber", .timeLimit(.minutes(5)))
 struct RedisSubscriberTests {
     /// Records what a subscriber tells, as text: "message ch payload", "subscribed true", "disconnected".
     final class Recorder: Sendable {

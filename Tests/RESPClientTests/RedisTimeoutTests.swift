@@ -3,7 +3,7 @@ import NIOPosix
 import RESPClient
 import Testing
 
-@Suite("Redis timeouts", .timeLimit(.minutes(1)))
+@Suite("Redis timeouts", .timeLimit(.minutes(5)))
 struct RedisTimeoutTests {
     @Test("a late reply fails with commandTimeout and closes the connection")
     func commandTimeout() async throws {
