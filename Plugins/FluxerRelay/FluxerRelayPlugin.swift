@@ -80,7 +80,8 @@ public enum FluxerRelayPlugin: BackendPlugin {
             namespaces = try NamespaceStore(
                 configured: configuration.namespaces,
                 file: file,
-                shared: engine.sharedNamespaces
+                shared: engine.sharedNamespaces,
+                logger: context.logger
             )
         } catch {
             throw context.error("namespaces", "\(error)")

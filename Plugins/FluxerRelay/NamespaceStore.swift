@@ -1,5 +1,6 @@
 import DequeModule
 import Foundation
+import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -28,6 +29,8 @@ final class NamespaceStore: Sendable {
     private let writer = NIOLock()
     /// Where every node's namespaces live, for shared engines.
     let shared: (any SharedNamespaceStorage)?
+    /// Where a failure to keep this node's copy of shared namespaces is reported.
+    let logger: Logger?
 
     private struct PendingChange: Sendable {
         /// Applies the change, persists it and completes its future.
@@ -41,10 +44,12 @@ final class NamespaceStore: Sendable {
         configured: [String: NamespaceOptions],
         file: URL?,
         shared: (any SharedNamespaceStorage)? = nil,
+        logger: Logger? = nil,
         threadPool: NIOThreadPool = .singleton
     ) throws {
         self.file = file
         self.shared = shared
+        self.logger = logger
         self.threadPool = threadPool
         var initial = configured
         if let file, FileManager.default.fileExists(atPath: file.path) {
@@ -80,7 +85,18 @@ final class NamespaceStore: Sendable {
     ) -> EventLoopFuture<Result> {
         guard let shared = self.shared else { return self.updateLocally(on: eventLoop, change) }
         return shared.update(initial: self.all, on: eventLoop, change).flatMap { outcome in
+            // The change is live on every node once stored in the shared storage; this node's
+            // file is only its copy for a start without Redis, so failing to write it is logged,
+            // not reported as a failed change.
             self.updateLocally(on: eventLoop) { $0 = outcome.namespaces }.map { outcome.result }
+                .flatMapError { error in
+                    self.logger?.warning(
+                        "relay namespaces changed in the shared storage but not written to this node's file",
+                        metadata: ["error": "\(error)"]
+                    )
+                    self.namespaces.withLockedValue { $0 = outcome.namespaces }
+                    return eventLoop.makeSucceededFuture(outcome.result)
+                }
         }
     }
 

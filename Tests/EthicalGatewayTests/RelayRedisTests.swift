@@ -402,6 +402,28 @@ struct RelayRedisTests {
         }
     }
 
+    @Test("presence entries outlive their TTL while their node refreshes them, and stay counted once")
+    func presenceRefresh() async throws {
+        let redis = try await RedisServerProcess.shared()
+        let prefix = "refresh-\(UUID().uuidString.prefix(8))"
+        try await RelayGateway.with(relay: Self.relayConfig([redis.url], prefix: prefix)) { node in
+            try await Self.waitUntilReady(node)
+            let (alice, _) = try await Self.subscribe(node, "chat:kept", user: "alice")
+            let (bob, _) = try await Self.subscribe(node, "chat:kept", user: "bob")
+            // The TTL is 5 s; entries are refreshed every third of it. Waiting out more than a
+            // TTL is the point here (an expiry), so this sleep is the test.
+            try await Task.sleep(for: .seconds(6.5))
+            let stats = try await RelayGateway.api(node, "presence_stats", ["channel": "chat:kept"])
+            #expect(stats["result"] as? [String: Int] == ["num_clients": 2, "num_users": 2], "\(stats)")
+            _ = try await bob.call("unsubscribe", ["channel": "chat:kept"])
+            try await Task.sleep(for: .seconds(2))  // A refresh in between must not bring Bob back.
+            let after = try await RelayGateway.api(node, "presence_stats", ["channel": "chat:kept"])
+            #expect(after["result"] as? [String: Int] == ["num_clients": 1, "num_users": 1], "\(after)")
+            alice.close()
+            bob.close()
+        }
+    }
+
     @Test("a subject with a newline is one user in presence, not two")
     func presenceSubjectWithNewline() async throws {
         let redis = try await RedisServerProcess.shared()

@@ -27,6 +27,8 @@ public final class RedisEngine: RelayEngine {
     private let keys: RedisEngineKeys
     private let configuration: RelayEngineConfiguration
     private let eventLoopGroup: any EventLoopGroup
+    /// The group's loops, for ``presenceLoop(for:)``.
+    private let loops: [any EventLoop]
     private let logger: Logger
     private let deliver = NIOLockedValueBox(RelayEventHandler())
     private let presenceRefresh = NIOLockedValueBox<RepeatedTask?>(nil)
@@ -46,6 +48,7 @@ public final class RedisEngine: RelayEngine {
         self.configuration = configuration
         self.keys = RedisEngineKeys(prefix: configuration.prefix)
         self.eventLoopGroup = eventLoopGroup
+        self.loops = Array(eventLoopGroup.makeIterator())
         self.logger = logger
         self.shards = clientConfigurations.enumerated().map { index, clientConfiguration in
             RedisShard(
@@ -408,6 +411,13 @@ public final class RedisEngine: RelayEngine {
 
     // MARK: Presence
 
+    /// The loop that sends every presence command of `channel` (adds, removes, refreshes), so
+    /// they reach Redis in the order this node made them: a refresh can never re-add an entry
+    /// after its removal.
+    private func presenceLoop(for channel: String) -> any EventLoop {
+        self.loops[Int(ChannelSharding.fnv1a(channel) % UInt64(self.loops.count))]
+    }
+
     public func addPresence(
         channel: String,
         info: ClientInfo,
@@ -415,30 +425,22 @@ public final class RedisEngine: RelayEngine {
         on eventLoop: any EventLoop
     ) -> EventLoopFuture<Void> {
         let shard = self.shard(for: channel)
-        shard.state.withLockedValue { $0.localPresence[channel, default: [:]][info.client] = info }
-        return self.writePresence(channel: channel, info: info, announce: announce, shard: shard, on: eventLoop)
-    }
-
-    /// Adds or refreshes one entry in Redis.
-    private func writePresence(
-        channel: String,
-        info: ClientInfo,
-        announce: Bool,
-        shard: RedisShard,
-        on eventLoop: any EventLoop
-    ) -> EventLoopFuture<Void> {
-        self.run(
-            RedisEngineScripts.addPresence,
-            on: shard,
-            keys: self.presenceKeys(channel),
-            arguments: [
-                RESPArgument(info.client), RESPArgument(Self.presenceUserKey(info.user)),
-                RESPArgument(info.wire.encoded),
-                RESPArgument(self.configuration.presenceTTLSeconds), RESPArgument(self.keys.pubSub(channel)),
-                RESPArgument(announce ? "1" : "0"), RESPArgument(shard.publishCommand),
-            ],
-            eventLoop: eventLoop
-        ).map { _ in () }
+        let loop = self.presenceLoop(for: channel)
+        return loop.flatSubmit {
+            shard.state.withLockedValue { $0.localPresence[channel, default: [:]][info.client] = info }
+            return self.run(
+                RedisEngineScripts.addPresence,
+                on: shard,
+                keys: self.presenceKeys(channel),
+                arguments: [
+                    RESPArgument(info.client), RESPArgument(Self.presenceUserKey(info.user)),
+                    RESPArgument(info.wire.encoded),
+                    RESPArgument(self.configuration.presenceTTLSeconds), RESPArgument(self.keys.pubSub(channel)),
+                    RESPArgument(announce ? "1" : "0"), RESPArgument(shard.publishCommand),
+                ],
+                eventLoop: loop
+            ).map { _ in () }
+        }.hop(to: eventLoop)
     }
 
     public func removePresence(
@@ -448,20 +450,24 @@ public final class RedisEngine: RelayEngine {
         on eventLoop: any EventLoop
     ) -> EventLoopFuture<Void> {
         let shard = self.shard(for: channel)
-        shard.state.withLockedValue { state in
-            state.localPresence[channel]?[info.client] = nil
-            if state.localPresence[channel]?.isEmpty == true { state.localPresence[channel] = nil }
-        }
-        return self.run(
-            RedisEngineScripts.removePresence,
-            on: shard,
-            keys: self.presenceKeys(channel),
-            arguments: [
-                RESPArgument(info.client), RESPArgument(self.keys.pubSub(channel)), RESPArgument(announce ? "1" : "0"),
-                RESPArgument(shard.publishCommand), RESPArgument(info.wire.encoded),
-            ],
-            eventLoop: eventLoop
-        ).map { _ in () }
+        let loop = self.presenceLoop(for: channel)
+        return loop.flatSubmit {
+            shard.state.withLockedValue { state in
+                state.localPresence[channel]?[info.client] = nil
+                if state.localPresence[channel]?.isEmpty == true { state.localPresence[channel] = nil }
+            }
+            return self.run(
+                RedisEngineScripts.removePresence,
+                on: shard,
+                keys: self.presenceKeys(channel),
+                arguments: [
+                    RESPArgument(info.client), RESPArgument(self.keys.pubSub(channel)),
+                    RESPArgument(announce ? "1" : "0"), RESPArgument(shard.publishCommand),
+                    RESPArgument(info.wire.encoded),
+                ],
+                eventLoop: loop
+            ).map { _ in () }
+        }.hop(to: eventLoop)
     }
 
     public func presence(channel: String, on eventLoop: any EventLoop) -> EventLoopFuture<[String: ClientInfo]> {
@@ -539,13 +545,34 @@ public final class RedisEngine: RelayEngine {
         for shard in self.shards { self.refreshPresence(of: shard) }
     }
 
+    /// One script call per channel, sent from the channel's presence loop with the entries as
+    /// they are there and then (see ``presenceLoop(for:)``).
     private func refreshPresence(of shard: RedisShard) {
-        let entries = shard.state.withLockedValue { $0.localPresence }
-        guard !entries.isEmpty else { return }
-        let eventLoop = self.eventLoopGroup.next()
-        for (channel, clients) in entries {
-            for info in clients.values {
-                _ = self.writePresence(channel: channel, info: info, announce: false, shard: shard, on: eventLoop)
+        let channels = shard.state.withLockedValue { Array($0.localPresence.keys) }
+        for channel in channels {
+            let loop = self.presenceLoop(for: channel)
+            loop.execute {
+                guard let clients = shard.state.withLockedValue({ $0.localPresence[channel] }), !clients.isEmpty
+                else { return }
+                var arguments = [RESPArgument(self.configuration.presenceTTLSeconds)]
+                arguments.reserveCapacity(1 + clients.count * 3)
+                for info in clients.values {
+                    arguments.append(RESPArgument(info.client))
+                    arguments.append(RESPArgument(Self.presenceUserKey(info.user)))
+                    arguments.append(RESPArgument(info.wire.encoded))
+                }
+                self.run(
+                    RedisEngineScripts.refreshPresence,
+                    on: shard,
+                    keys: self.presenceKeys(channel),
+                    arguments: arguments,
+                    eventLoop: loop
+                ).whenFailure { error in
+                    self.logger.debug(
+                        "relay presence refresh failed; the next one retries",
+                        metadata: ["channel": "\(channel)", "error": "\(error)"]
+                    )
+                }
             }
         }
     }

@@ -118,6 +118,21 @@ enum RedisEngineScripts {
         """
     )
 
+    /// Refreshes this node's presence entries of one channel in one call. KEYS: presence data,
+    /// expiry, users. ARGV: TTL seconds, then client, user, info JSON for each entry.
+    static let refreshPresence = RedisScript(
+        """
+        local expires = tonumber(redis.call('time')[1]) + tonumber(ARGV[1])
+        for i = 2, #ARGV, 3 do
+          if redis.call('hexists', KEYS[1], ARGV[i]) == 0 then redis.call('hincrby', KEYS[3], ARGV[i + 1], 1) end
+          redis.call('hset', KEYS[1], ARGV[i], ARGV[i + 1] .. '\\n' .. ARGV[i + 2])
+          redis.call('zadd', KEYS[2], expires, ARGV[i])
+        end
+        for i = 1, 3 do redis.call('expire', KEYS[i], ARGV[1]) end
+        return 1
+        """
+    )
+
     /// Removes a presence entry. KEYS: presence data, expiry, users. ARGV: client, pub/sub
     /// channel, announce (`1`: publish a leave), publish command, info JSON.
     static let removePresence = RedisScript(

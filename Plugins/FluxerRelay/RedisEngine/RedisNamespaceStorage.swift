@@ -110,7 +110,12 @@ final class RedisNamespaceStorage: SharedNamespaceStorage {
                         NamespaceStoreError(message: "other nodes kept changing the namespaces; try again")
                     )
                 }
-                return self.attempt(attempt + 1, initial: initial, on: eventLoop, change)
+                // Nodes racing for the same version back off for a random while, growing with
+                // each lost round, so one of them wins the next.
+                let delay = TimeAmount.milliseconds(Int64.random(in: 1...(10 << min(attempt, 5))))
+                return eventLoop.scheduleTask(in: delay) {}.futureResult.flatMap {
+                    self.attempt(attempt + 1, initial: initial, on: eventLoop, change)
+                }
             }
         }
     }
