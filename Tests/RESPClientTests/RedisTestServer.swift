@@ -78,11 +78,15 @@ final class RedisTestServer: @unchecked Sendable {
     /// The `redis://` URL of the server.
     var url: String { "redis://127.0.0.1:\(self.port)" }
 
-    /// A configuration for this server with short timeouts and backoff.
+    /// A configuration for this server with short backoff, and generous connect and command
+    /// timeouts: the whole suite shares two cores, where a 5 MiB round trip of a debug build
+    /// took over the default 2 s. The timeout tests set their own.
     func configuration(url: String? = nil) throws -> RedisClientConfiguration {
         var configuration = RedisClientConfiguration(endpoint: try RedisEndpoint(url: url ?? self.url))
         configuration.reconnectMinBackoff = .milliseconds(20)
         configuration.reconnectMaxBackoff = .milliseconds(200)
+        configuration.connectTimeout = .seconds(30)
+        configuration.commandTimeout = .seconds(30)
         return configuration
     }
 
