@@ -15,7 +15,7 @@ struct RelayRedisTests {
         return """
             \(RelayGateway.namespaces), "pingIntervalSeconds": 600,
             "engine": { "type": "redis", "addresses": [\(list)], "prefix": "\(prefix)", "presenceTTLSeconds": 5,
-                        "commandTimeoutSeconds": 5, "connectTimeoutSeconds": 5 }
+                        "commandTimeoutSeconds": 15, "connectTimeoutSeconds": 15 }
             """
     }
 
