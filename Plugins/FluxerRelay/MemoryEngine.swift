@@ -49,6 +49,9 @@ public final class MemoryEngine: RelayEngine {
         /// `channel \0 key` to the first publication's outcome and when the key is forgotten.
         var idempotency: [String: (outcome: PublishOutcome, expiresAt: Double)] = [:]
         var lastIdempotencySweep: Double = 0
+        /// Where events go; each shard has its copy, read under the lock its publish takes
+        /// anyway, so delivering needs no lock shared by every channel.
+        var deliver = RelayEventHandler()
     }
 
     /// Shards of channel state; a channel's shard is fixed by its name's hash.
@@ -56,13 +59,11 @@ public final class MemoryEngine: RelayEngine {
     private let shards: [NIOLockedValueBox<State>] = (0..<MemoryEngine.shardCount).map { _ in
         NIOLockedValueBox(State())
     }
-    /// Set once by ``start(delivering:)``, before any other call.
-    private let deliverBox = NIOLockedValueBox(RelayEventHandler())
 
     public init() {}
 
     public func start(delivering handler: @escaping @Sendable (RelayEvent) -> Void) {
-        self.deliverBox.withLockedValue { $0.call = handler }
+        for shard in self.shards { shard.withLockedValue { $0.deliver.call = handler } }
     }
 
     /// The state holding `channel`.
@@ -86,7 +87,6 @@ public final class MemoryEngine: RelayEngine {
         on eventLoop: any EventLoop
     ) -> EventLoopFuture<PublishOutcome> {
         let now = Date().timeIntervalSince1970
-        let deliver = self.deliverBox.withLockedValue { $0.call }
         let encoded = RelayPublication(offset: 0, data: data, info: info, tags: tags).wire.encoded
         let outcome = self.state(of: channel).withLockedValue { state -> PublishOutcome in
             Self.sweepExpired(&state, now: now)
@@ -118,7 +118,7 @@ public final class MemoryEngine: RelayEngine {
                 Self.sweepIdempotency(&state, now: now)
             }
             // Delivered under the lock, so every channel's events leave in offset order.
-            deliver?(
+            state.deliver.call?(
                 .encodedPublication(
                     channel: channel,
                     offset: publication.offset,
@@ -250,10 +250,9 @@ public final class MemoryEngine: RelayEngine {
     )
         -> EventLoopFuture<Void>
     {
-        let deliver = self.deliverBox.withLockedValue { $0.call }
         self.state(of: channel).withLockedValue { state in
             state.presence[channel, default: [:]][info.client] = info
-            if announce { deliver?(.join(channel: channel, info)) }
+            if announce { state.deliver.call?(.join(channel: channel, info)) }
         }
         return eventLoop.makeSucceededVoidFuture()
     }
@@ -266,11 +265,10 @@ public final class MemoryEngine: RelayEngine {
     )
         -> EventLoopFuture<Void>
     {
-        let deliver = self.deliverBox.withLockedValue { $0.call }
         self.state(of: channel).withLockedValue { state in
             guard state.presence[channel]?.removeValue(forKey: info.client) != nil else { return }
             if state.presence[channel]?.isEmpty == true { state.presence[channel] = nil }
-            if announce { deliver?(.leave(channel: channel, info)) }
+            if announce { state.deliver.call?(.leave(channel: channel, info)) }
         }
         return eventLoop.makeSucceededVoidFuture()
     }

@@ -184,10 +184,10 @@ public final class RedisSubscriber: Sendable {
             connection.close().whenComplete { _ in }
             return
         }
-        let major = Int(connection.serverVersion.prefix { $0 != "." }) ?? 0
+        let sharded = RedisServerFeatures.hasShardedPubSub(version: connection.serverVersion)
         self.publicState.withLockedValue { state in
             state.connected = true
-            if state.sharded == nil { state.sharded = major >= 7 }
+            if state.sharded == nil { state.sharded = sharded }
         }
         let handler = connection.handler.value
         handler.everyFrameIsPush = connection.protocolVersion == 2

@@ -316,15 +316,9 @@ public final class RedisEngine: RelayEngine {
         // from it); reading any other channel's history creates nothing in Redis.
         let interested = shard.state.withLockedValue { $0.interest[channel] != nil }
         // Stream ids are computed here: Lua's numbers lose integers past 2^53.
+        // After the largest offset there is nothing: "+" reads no entry (and `complete` is false).
         var start = "-"
-        if let since {
-            guard since.offset < UInt64.max else {
-                return self.position(of: channel, shard: shard, create: interested, on: eventLoop).map {
-                    HistoryPage(publications: [], position: $0, complete: false)
-                }
-            }
-            start = "\(since.offset + 1)-0"
-        }
+        if let since { start = since.offset < UInt64.max ? "\(since.offset + 1)-0" : "+" }
         return self.run(
             RedisEngineScripts.history,
             on: shard,
@@ -364,29 +358,6 @@ public final class RedisEngine: RelayEngine {
                 }
             }
             return HistoryPage(publications: publications, position: position, complete: complete)
-        }
-    }
-
-    /// The channel's position without its publications.
-    private func position(
-        of channel: String,
-        shard: RedisShard,
-        create: Bool,
-        on eventLoop: any EventLoop
-    ) -> EventLoopFuture<StreamPosition> {
-        self.run(
-            RedisEngineScripts.history,
-            on: shard,
-            keys: [RESPArgument(self.keys.meta(channel)), RESPArgument(self.keys.history(channel))],
-            arguments: [
-                RESPArgument(create ? MemoryEngine.newEpoch() : ""),
-                RESPArgument(self.configuration.streamMetaTTLSeconds), "-", 0, "0",
-            ],
-            eventLoop: eventLoop
-        ).flatMapThrowing { reply in
-            guard let values = reply.array, values.count >= 2, let top = values[0].int64, let epoch = values[1].string
-            else { throw RedisEngineReplyError(script: "history", reply: "\(reply)") }
-            return StreamPosition(offset: UInt64(max(0, top)), epoch: epoch)
         }
     }
 

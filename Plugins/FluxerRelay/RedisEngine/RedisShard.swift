@@ -73,13 +73,7 @@ final class RedisShard: Sendable {
     /// otherwise, else `publish`.
     var publishCommand: String {
         if let shardedPubSub = self.shardedPubSub { return shardedPubSub ? "spublish" : "publish" }
-        return Self.supportsShardedPubSub(self.client.serverVersion) ? "spublish" : "publish"
-    }
-
-    /// Whether a server of `version` (e.g. `"7.0.15"`) has sharded pub/sub.
-    static func supportsShardedPubSub(_ version: String?) -> Bool {
-        guard let major = version?.split(separator: ".").first.flatMap({ Int($0) }) else { return false }
-        return major >= 7
+        return RedisServerFeatures.hasShardedPubSub(version: self.client.serverVersion) ? "spublish" : "publish"
     }
 
     var isReady: Bool { self.client.isConnected && self.subscriber.isConnected }
