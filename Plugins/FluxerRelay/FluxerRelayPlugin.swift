@@ -31,7 +31,7 @@ public enum FluxerRelayPlugin: BackendPlugin {
             ConfigIssue(path: "\(context.configPath).\($0.key)", message: $0.message)
         }
         for (offset, issuer) in configuration.issuers.enumerated()
-        where context.tokenVerifier?.hasIssuer(issuer) != true {
+        where !context.issuerNames.contains(issuer) {
             issues.append(
                 ConfigIssue(
                     path: "\(context.configPath).issuers[\(offset)]",

@@ -47,9 +47,14 @@ final class Relay: Sendable {
         self.authenticator = RelayAuthenticator(verifier: tokenVerifier, issuers: configuration.issuers)
         self.apiKey = apiKey
         self.clientScript = clientScript
+    }
+
+    /// Starts the engine (connections, subscriptions, timers) and listening for namespace
+    /// changes of other nodes: the backend's `start` step, never part of provisioning.
+    func start() {
         let hub = self.hub
-        engine.start { event in hub.dispatch(event) }
-        namespaces.shared?.onChange { [weak self] in self?.adoptSharedNamespaces(attempt: 1) }
+        self.engine.start { event in hub.dispatch(event) }
+        self.namespaces.shared?.onChange { [weak self] in self?.adoptSharedNamespaces(attempt: 1) }
     }
 
     /// Takes the namespaces of a shared engine (another node changed them, or they may have

@@ -120,6 +120,14 @@ struct RelayBackend: Backend {
         response.respond(GatewayResponse(status: .ok, headers: headers, body: body))
     }
 
+    func start() {
+        self.relay.start()
+    }
+
+    var isReady: Bool { self.relay.engine.health.ready }
+
+    var readinessDetail: String { self.relay.engine.health.ready ? "" : self.relay.engine.health.detail }
+
     func shutdown() async {
         await self.relay.retire()
     }

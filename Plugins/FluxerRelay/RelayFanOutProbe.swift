@@ -37,6 +37,7 @@ public final class RelayFanOutProbe {
             clientScript: ByteBuffer(),
             logger: logger
         )
+        self.relay.start()
         var channels: [EmbeddedChannel] = []
         for _ in 0..<subscribers {
             let channel = EmbeddedChannel(loop: self.loop)

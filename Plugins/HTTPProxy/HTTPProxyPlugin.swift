@@ -75,7 +75,6 @@ public enum HTTPProxyPlugin: BackendPlugin {
                 loops: loops.values.sorted { ObjectIdentifier($0) < ObjectIdentifier($1) },
                 logger: context.logger
             )
-            checker?.start()
         }
         return HTTPProxyBackend(settings: settings, loops: loops, healthChecker: checker)
     }
@@ -115,8 +114,15 @@ struct HTTPProxyBackend: Backend {
     let loops: [ObjectIdentifier: LoopBox]
     let healthChecker: ActiveHealthChecker?
 
+    func start() {
+        self.healthChecker?.start()
+    }
+
     func shutdown() async {
         self.healthChecker?.stop()
+        for box in self.loops.values {
+            try? await box.state.eventLoop.submit { box.state.retire() }.get()
+        }
     }
 
     func handle(_ request: GatewayRequest, response: ResponseWriter) -> any RequestBodyReceiver {

@@ -153,6 +153,8 @@ final class ProxyLoopState {
 
     private var rotation = 0
     private var sweeper: Scheduled<Void>?
+    /// Set by ``retire()``: connections coming back from a request are closed, not pooled.
+    private var retired = false
 
     func started(_ upstream: Upstream) { self.inFlight[upstream.index] += 1 }
     func finished(_ upstream: Upstream) { self.inFlight[upstream.index] -= 1 }
@@ -202,7 +204,8 @@ final class ProxyLoopState {
     func release(_ connection: UpstreamConnection) {
         connection.handler.delegate = nil
         let index = connection.upstream.index
-        guard connection.channel.isActive, self.idle[index].count < self.settings.maxIdlePerUpstream else {
+        guard !self.retired, connection.channel.isActive, self.idle[index].count < self.settings.maxIdlePerUpstream
+        else {
             connection.channel.close(promise: nil)
             return
         }
@@ -219,6 +222,19 @@ final class ProxyLoopState {
 }
 
 extension ProxyLoopState {
+    /// The backend was retired (a reload removed or changed it, or the gateway stops): closes
+    /// the pooled connections; connections still carrying a request close when it ends.
+    func retire() {
+        self.retired = true
+        self.sweeper?.cancel()
+        self.sweeper = nil
+        for index in self.idle.indices {
+            let connections = self.idle[index]
+            self.idle[index].removeAll()
+            for connection in connections { connection.channel.close(promise: nil) }
+        }
+    }
+
     /// Closes pooled connections idle for longer than the pool's idle timeout. Runs every half
     /// timeout while the pool holds connections, so a connection lives between one and one and
     /// a half timeouts after its last request.

@@ -78,13 +78,12 @@ public final class LiveGateway: Sendable {
         logger.logLevel =
             ProcessInfo.processInfo.environment["GATEWAY_TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) }
             ?? .warning
-        let configuration = try ConfigLoader.load(fileAt: configFile)
-        let runtime = try GatewayRuntimeBuilder(
+        let runtime = try await GatewayRuntimeBuilder(
             registry: registry,
             configDirectory: configFile.deletingLastPathComponent(),
             eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
             logger: logger
-        ).build(configuration)
+        ).load(fileAt: configFile)
         let server = GatewayServer(
             runtime: runtime,
             eventLoopGroup: MultiThreadedEventLoopGroup.singleton,

@@ -98,19 +98,37 @@ struct RunCommand: AsyncParsableCommand {
         )
         let runtime: GatewayRuntime
         do {
-            runtime = try builder.load(fileAt: configURL)
+            runtime = try await builder.load(fileAt: configURL)
         } catch let error as ConfigValidationError {
             throw failWithConfigErrors(error, configURL: configURL)
         }
-        logger.notice("starting", metadata: ["version": "\(GatewayVersion.current)", "config": "\(configURL.path)"])
+        logger.notice(
+            "starting",
+            metadata: [
+                "version": "\(GatewayVersion.current)", "config": "\(configURL.path)",
+                "config-version": "\(runtime.source.shortVersion)",
+            ]
+        )
         let server = GatewayServer(runtime: runtime, eventLoopGroup: eventLoopGroup, logger: logger)
+        let controller = ConfigController(configURL: configURL, builder: builder, server: server, logger: logger)
+        var serviceList: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: server, successTerminationBehavior: .gracefullyShutdownGroup),
+            .init(service: ConfigReloadService(controller: controller)),
+            .init(service: ConfigWatchService(controller: controller, server: server)),
+            .init(service: MemoryReclaimer(logger: logger, counts: { server.takeConnectionPeak() })),
+        ]
+        if let admin = runtime.configuration.admin {
+            let adminServer = AdminServer(
+                api: AdminAPI(controller: controller, server: server),
+                configuration: admin,
+                eventLoopGroup: eventLoopGroup,
+                logger: logger
+            )
+            serviceList.append(.init(service: adminServer))
+        }
         let services = ServiceGroup(
             configuration: .init(
-                services: [
-                    .init(service: server, successTerminationBehavior: .gracefullyShutdownGroup),
-                    .init(service: CertificateReloadService(server: server, logger: logger)),
-                    .init(service: MemoryReclaimer(logger: logger, counts: { server.takeConnectionPeak() })),
-                ],
+                services: serviceList,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )
@@ -145,7 +163,7 @@ struct ValidateCommand: AsyncParsableCommand {
                 logger: logger,
                 createDevelopmentCertificates: false
             )
-            let runtime = try builder.load(fileAt: configURL)
+            let runtime = try await builder.load(fileAt: configURL)
             await runtime.shutdownBackends()
             let configuration = runtime.configuration
             print(

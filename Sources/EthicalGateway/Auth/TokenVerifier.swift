@@ -1,18 +1,30 @@
+import NIOConcurrencyHelpers
 public import NIOCore
 
 /// Verifies bearer tokens for plugins, by the same issuer rules and through the same per-loop
 /// cache as routes with `auth`: a relay checks the token of a `connect` or `refresh` command
 /// with it.
+///
+/// One verifier lives as long as the gateway: a reload that changes `issuers` installs the new
+/// ``Authenticator`` in it, so plugins carried over by the reload verify with the new issuers.
 public final class TokenVerifier: Sendable {
-    let authenticator: Authenticator
+    private let current: NIOLockedValueBox<Authenticator?>
 
-    init(authenticator: Authenticator) {
-        self.authenticator = authenticator
+    init(authenticator: Authenticator?) {
+        self.current = NIOLockedValueBox(authenticator)
     }
 
-    /// Whether the configuration declares an issuer with this name.
+    /// The issuers in service.
+    var authenticator: Authenticator? { self.current.withLockedValue { $0 } }
+
+    /// Verifies with `authenticator` from now on (a reload was applied).
+    func install(_ authenticator: Authenticator?) {
+        self.current.withLockedValue { $0 = authenticator }
+    }
+
+    /// Whether the configuration in service declares an issuer with this name.
     public func hasIssuer(_ name: String) -> Bool {
-        self.authenticator.issuers[name] != nil
+        self.authenticator?.issuers[name] != nil
     }
 
     /// Verifies `token` as issued by one of `issuers` (names under `issuers` in the config).
@@ -24,15 +36,18 @@ public final class TokenVerifier: Sendable {
         issuers names: [String],
         on eventLoop: any EventLoop
     ) -> EventLoopFuture<Result<VerifiedIdentity, TokenRefusal>> {
+        guard let authenticator = self.authenticator else {
+            return eventLoop.makeSucceededFuture(.failure(.invalid(.issuer, "no issuer is configured")))
+        }
         var byClaim: [String: Issuer] = [:]
         for name in names {
-            if let issuer = self.authenticator.issuers[name], byClaim[issuer.configuration.issuer] == nil {
+            if let issuer = authenticator.issuers[name], byClaim[issuer.configuration.issuer] == nil {
                 byClaim[issuer.configuration.issuer] = issuer
             }
         }
         let maxTokenBytes = byClaim.values.map(\.configuration.maxTokenBytes).max() ?? 8192
-        let introspecting = names.lazy.compactMap { self.authenticator.issuers[$0] }.first { $0.introspector != nil }
-        switch self.authenticator.check(
+        let introspecting = names.lazy.compactMap { authenticator.issuers[$0] }.first { $0.introspector != nil }
+        switch authenticator.check(
             token,
             accepting: byClaim,
             maxTokenBytes: maxTokenBytes,
@@ -42,14 +57,14 @@ public final class TokenVerifier: Sendable {
         case .verified(let verified):
             return eventLoop.makeSucceededFuture(.success(VerifiedIdentity(verified)))
         case .refused(let refusal, let issuer):
-            self.authenticator.count(refusal, issuer: issuer)
+            authenticator.count(refusal, issuer: issuer)
             return eventLoop.makeSucceededFuture(.failure(refusal))
         case .pending(let verification, let issuer):
             return verification.map { result in
                 switch result {
                 case .success(let verified): return .success(VerifiedIdentity(verified))
                 case .failure(let refusal):
-                    self.authenticator.count(refusal, issuer: issuer.configuration.name)
+                    authenticator.count(refusal, issuer: issuer.configuration.name)
                     return .failure(refusal)
                 }
             }

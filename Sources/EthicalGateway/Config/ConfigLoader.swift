@@ -27,7 +27,11 @@ public enum ConfigLoader {
 
     /// Decodes and cross-checks configuration JSON.
     public static func load(data: Data) throws -> GatewayConfiguration {
-        let document = try JSONValue.parse(data)
+        try self.load(document: JSONValue.parse(data))
+    }
+
+    /// Checks a parsed configuration document; see ``load(data:)``.
+    public static func load(document: JSONValue) throws -> GatewayConfiguration {
         let (decoded, decodeIssues) = StrictConfigDecoder.decode(GatewayConfiguration.self, from: document)
         var issues = decodeIssues
         if let decoded {
@@ -97,6 +101,30 @@ public enum ConfigLoader {
     /// Every issuer a route's `auth` names must be declared.
     private static func crossCheckAuth(_ configuration: GatewayConfiguration) -> [ConfigIssue] {
         var issues: [ConfigIssue] = []
+        if let admin = configuration.admin {
+            for (offset, name) in admin.issuers.enumerated()
+            where configuration.issuers[name] == nil && !configuration.brokenIssuers.contains(name) {
+                issues.append(
+                    ConfigIssue(
+                        path: "$.admin.issuers[\(offset)]",
+                        message: "no issuer named \"\(name)\" under $.issuers"
+                    )
+                )
+            }
+            if admin.port != 0,
+                let listener = configuration.listeners.first(where: {
+                    $0.port == admin.port && Self.addressesOverlap($0.address, admin.address)
+                })
+            {
+                issues.append(
+                    ConfigIssue(
+                        path: "$.admin.port",
+                        message:
+                            "port \(admin.port) on \(admin.address) is also used by listener \"\(listener.name)\" (\(listener.jsonPath))"
+                    )
+                )
+            }
+        }
         for route in configuration.routes {
             guard let auth = route.auth else { continue }
             for (offset, name) in auth.issuers.enumerated()

@@ -33,6 +33,11 @@ public struct GatewayConfiguration: Sendable {
     public var filters: [String: PluginDeclaration]
     /// Token issuers by name; a route's `auth` policy names the ones it accepts. Default `{}`.
     public var issuers: [String: IssuerConfiguration] = [:]
+    /// The admin API (`"admin"`); `nil` runs none.
+    public var admin: AdminConfiguration?
+    /// Reload when the configuration file changes (`"watchConfig"`, default `false`); SIGHUP
+    /// and the admin API reload in any case.
+    public var watchConfig: Bool = false
 
     /// Names of backends and filters that were declared but failed to decode; references to
     /// them are not reported a second time as dangling.
@@ -65,7 +70,7 @@ extension GatewayConfiguration: Decodable {
     enum CodingKeys: String, CodingKey {
         case schema = "$schema"
         case stateDirectory, shutdownGracePeriodSeconds, logLevel, limits, listeners, routes, backends, filters
-        case issuers
+        case issuers, admin, watchConfig
     }
 
     public init(from decoder: any Decoder) throws {
@@ -119,6 +124,8 @@ extension GatewayConfiguration: Decodable {
             try container.decodeIfPresent([String: Lenient<IssuerConfiguration>].self, forKey: .issuers) ?? [:]
         self.issuers = issuers.compactMapValues(\.value)
         self.brokenIssuers = Set(issuers.filter { $0.value.value == nil }.keys)
+        self.admin = try container.decodeIfPresent(Lenient<AdminConfiguration>.self, forKey: .admin)?.value
+        self.watchConfig = try container.decodeIfPresent(Bool.self, forKey: .watchConfig) ?? false
     }
 }
 

@@ -16,14 +16,33 @@ public protocol Backend: Sendable {
     /// provision); throw ``ConfigIssueError`` naming the JSON path.
     func validate() throws
 
-    /// Called once when the configuration that created this backend is retired, or when its
-    /// validation failed.
+    /// Starts the backend's background work (health checks, engines, timers), once, after the
+    /// whole configuration it belongs to was provisioned and validated and before it serves.
+    /// Provisioning must not start anything: a configuration that fails validation, or a
+    /// backend a reload carries over, is provisioned and never started. A thrown error fails
+    /// the configuration; the gateway then shuts down what it started.
+    func start() throws
+
+    /// Stops everything ``start()`` started and releases what provisioning made. Called once
+    /// when the configuration that created this backend is retired (after its in-flight
+    /// requests finished), when its configuration failed, or when the gateway stops; also for
+    /// backends that were never started.
     func shutdown() async
+
+    /// Whether the backend can serve now (an engine connected, ...); `/readyz` reports the
+    /// backends that are not, with ``readinessDetail``.
+    var isReady: Bool { get }
+
+    /// Why the backend is not ready, when it is not.
+    var readinessDetail: String { get }
 }
 
 extension Backend {
     public func validate() throws {}
+    public func start() throws {}
     public func shutdown() async {}
+    public var isReady: Bool { true }
+    public var readinessDetail: String { "" }
 }
 
 /// Receives a request's body, part by part, on the request's event loop.

@@ -11,10 +11,17 @@ public protocol Filter: Sendable {
     func filterRequest(_ request: inout GatewayRequest) -> FilterOutcome
     /// Inspects or changes the response head before it is sent.
     func filterResponse(_ head: inout HTTPResponseHead, for request: GatewayRequest)
+    /// Starts background work, once, before the filter serves (see ``Backend/start()``).
+    func start() throws
+    /// Stops what ``start()`` started; called once when the filter is retired, also when it was
+    /// never started.
+    func shutdown() async
 }
 
 extension Filter {
     public func filterResponse(_ head: inout HTTPResponseHead, for request: GatewayRequest) {}
+    public func start() throws {}
+    public func shutdown() async {}
 }
 
 /// What a filter decided.

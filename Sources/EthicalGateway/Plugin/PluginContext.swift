@@ -20,8 +20,12 @@ public struct PluginContext: Sendable {
     /// A logger labelled with the plugin.
     public let logger: Logger
     /// Verifies tokens that arrive inside a plugin's own protocol against the configured
-    /// `issuers`; `nil` when the configuration declares none.
+    /// `issuers`; `nil` when the configuration declares none. After a reload it verifies with
+    /// the reloaded issuers, so a plugin keeps it for its lifetime.
     public let tokenVerifier: TokenVerifier?
+    /// The names under `$.issuers` of the configuration being provisioned; check references to
+    /// issuers against these (the verifier still serves the configuration in service).
+    public let issuerNames: Set<String>
 
     public init(
         name: String,
@@ -31,7 +35,8 @@ public struct PluginContext: Sendable {
         eventLoopGroup: any EventLoopGroup,
         fileIO: NonBlockingFileIO,
         logger: Logger,
-        tokenVerifier: TokenVerifier? = nil
+        tokenVerifier: TokenVerifier? = nil,
+        issuerNames: Set<String> = []
     ) {
         self.name = name
         self.configPath = configPath
@@ -41,6 +46,7 @@ public struct PluginContext: Sendable {
         self.fileIO = fileIO
         self.logger = logger
         self.tokenVerifier = tokenVerifier
+        self.issuerNames = issuerNames
     }
 
     /// Resolves a path from the configuration against the configuration's folder.

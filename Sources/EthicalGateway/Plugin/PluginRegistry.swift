@@ -19,14 +19,7 @@ public struct PluginRegistry: Sendable {
         precondition(self.backendFactories[Plugin.id] == nil, "backend plugin \(Plugin.id) registered twice")
         self.backendFactories[Plugin.id] = { config, path, context in
             let configuration = try decodePluginConfiguration(Plugin.Configuration.self, from: config, at: path)
-            let backend = try Plugin.provision(configuration, context: context)
-            do {
-                try backend.validate()
-            } catch {
-                Task { await backend.shutdown() }
-                throw error
-            }
-            return backend
+            return try Plugin.provision(configuration, context: context)
         }
     }
 
@@ -44,7 +37,7 @@ public struct PluginRegistry: Sendable {
     /// Ids of the registered filter plugins, sorted.
     public var filterIDs: [String] { self.filterFactories.keys.sorted() }
 
-    /// Decodes, provisions and validates one backend declaration.
+    /// Decodes and provisions one backend declaration (the caller validates it).
     func makeBackend(_ declaration: PluginDeclaration, pluginPath: String, context: PluginContext) throws -> any Backend
     {
         guard let factory = self.backendFactories[declaration.plugin] else {
@@ -59,7 +52,7 @@ public struct PluginRegistry: Sendable {
         return try factory(declaration.config, declaration.configPath, context)
     }
 
-    /// Decodes, provisions and validates one filter declaration.
+    /// Decodes and provisions one filter declaration.
     func makeFilter(_ declaration: PluginDeclaration, pluginPath: String, context: PluginContext) throws -> any Filter {
         guard let factory = self.filterFactories[declaration.plugin] else {
             let available = self.filterIDs.isEmpty ? "none" : self.filterIDs.joined(separator: ", ")

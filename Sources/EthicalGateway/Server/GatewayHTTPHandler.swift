@@ -14,7 +14,11 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private let runtime: GatewayRuntime
+    /// Where each request finds the runtime it is served from (a reload swaps it between
+    /// requests; a request in flight keeps the one it started on).
+    private let live: LiveRuntime
+    /// This connection's event loop's view of ``live``, once the handler is added.
+    private var slot: LiveRuntime.Slot?
     private let scheme: String
     private let isHTTP2: Bool
     private let headGuard: RequestHeadGuard?
@@ -26,9 +30,13 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The exchange in progress; the connection's idle timer does not run while there is one.
     private var current: Exchange? {
         didSet {
-            switch (oldValue == nil, self.current == nil) {
-            case (true, false): self.idleHandler?.exchangeStarted()
-            case (false, true): self.idleHandler?.exchangeEnded()
+            switch (oldValue, self.current) {
+            case (nil, let started?):
+                started.inFlight?.count += 1
+                self.idleHandler?.exchangeStarted()
+            case (let ended?, nil):
+                ended.inFlight?.count -= 1
+                self.idleHandler?.exchangeEnded()
             default: break
             }
         }
@@ -49,7 +57,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var writableCallback: (() -> Void)?
 
     init(
-        runtime: GatewayRuntime,
+        live: LiveRuntime,
         scheme: String,
         isHTTP2: Bool,
         headGuard: RequestHeadGuard?,
@@ -57,7 +65,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         idleHandler: IdleConnectionHandler? = nil,
         logger: Logger
     ) {
-        self.runtime = runtime
+        self.live = live
         self.scheme = scheme
         self.isHTTP2 = isHTTP2
         self.headGuard = headGuard
@@ -68,6 +76,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        self.slot = self.live.slot(on: context.eventLoop)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -202,16 +211,19 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let expectsBody =
             head.headers.contains(name: "transfer-encoding")
             || (head.headers.first(name: "content-length").map { $0 != "0" } ?? false)
+        // The request is served from the runtime in service now, to its end.
+        let runtime = self.slot?.runtime ?? self.live.current
         let exchange = Exchange(
             id: self.nextExchangeID,
             head: head,
             requestID: requestID,
             keepAlive: self.isHTTP2 || head.isKeepAlive,
-            expectsBody: expectsBody
+            expectsBody: expectsBody,
+            inFlight: self.slot?.inFlight
         )
         self.current = exchange
 
-        let limits = self.runtime.limits
+        let limits = runtime.limits
         // An oversized head on HTTP/1 ends the connection (as nginx does); an HTTP/2 stream
         // just ends.
         let closeOnOversize = !self.isHTTP2
@@ -262,7 +274,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // an encoded slash cannot steer a request past a route's auth; that route then decides.
         let routingPath = canonical.path.slashesDecoded ?? canonical.path.path
         guard
-            let match = self.runtime.routes.match(
+            let match = runtime.routes.match(
                 host: host,
                 path: Substring(routingPath),
                 method: head.method,
@@ -750,8 +762,18 @@ private final class Exchange {
     var response = ResponseProgress.notStarted
     /// An upgrade the backend asked for before the request's end had arrived.
     var pendingUpgrade: (HTTPResponseHead, (any Channel) -> Void)?
+    /// The in-flight count of the runtime the exchange started on (on this loop).
+    let inFlight: InFlightCounter?
 
-    init(id: UInt64, head: HTTPRequestHead, requestID: String, keepAlive: Bool, expectsBody: Bool) {
+    init(
+        id: UInt64,
+        head: HTTPRequestHead,
+        requestID: String,
+        keepAlive: Bool,
+        expectsBody: Bool,
+        inFlight: InFlightCounter?
+    ) {
+        self.inFlight = inFlight
         self.id = id
         self.head = head
         self.requestID = requestID

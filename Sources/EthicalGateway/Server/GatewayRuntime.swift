@@ -1,30 +1,130 @@
-/// One configuration, provisioned: the immutable snapshot every connection serves from.
+public import NIOCore
+
+/// One configuration, provisioned: the immutable snapshot requests are served from. A reload
+/// builds a new one and swaps it in (``LiveRuntime``); requests in flight finish on the one they
+/// started with.
 public final class GatewayRuntime: Sendable {
     public let configuration: GatewayConfiguration
+    /// The text the configuration was read from, and its version.
+    public let source: ConfigSource
     public let routes: RouteTable<CompiledRoute>
     /// Provisioned backends by name.
     public let backends: [String: any Backend]
+    /// Provisioned filters by name (the auth filters of routes are not among them).
+    let filters: [String: any Filter]
+    /// The issuers; `nil` when the configuration declares none.
+    let authenticator: Authenticator?
+    /// The gateway-wide verifier plugins hold; ``activate()`` installs ``authenticator`` in it.
+    let tokenVerifier: TokenVerifier
+    /// Who may use the admin API; `nil` when the configuration has no `admin`.
+    public let adminAccess: AdminAccess?
     /// TLS certificates of each HTTPS listener, by listener index.
     let certificateStores: [Int: CertificateStore]
+    /// Names of the backends and filters taken over from the runtime this one replaces (the same
+    /// instances): they are not started again, and retiring the old runtime does not stop them.
+    let carriedBackends: Set<String>
+    let carriedFilters: Set<String>
+    /// Requests in flight that started on this runtime, per event loop.
+    let inFlight: [ObjectIdentifier: InFlightCounter]
 
     init(
         configuration: GatewayConfiguration,
+        source: ConfigSource,
         routes: RouteTable<CompiledRoute>,
         backends: [String: any Backend],
-        certificateStores: [Int: CertificateStore]
+        filters: [String: any Filter],
+        authenticator: Authenticator?,
+        tokenVerifier: TokenVerifier,
+        adminAccess: AdminAccess?,
+        certificateStores: [Int: CertificateStore],
+        carriedBackends: Set<String>,
+        carriedFilters: Set<String>,
+        eventLoopGroup: any EventLoopGroup
     ) {
         self.configuration = configuration
+        self.source = source
         self.routes = routes
         self.backends = backends
+        self.filters = filters
+        self.authenticator = authenticator
+        self.tokenVerifier = tokenVerifier
+        self.adminAccess = adminAccess
         self.certificateStores = certificateStores
+        self.carriedBackends = carriedBackends
+        self.carriedFilters = carriedFilters
+        var inFlight: [ObjectIdentifier: InFlightCounter] = [:]
+        for eventLoop in eventLoopGroup.makeIterator() {
+            inFlight[ObjectIdentifier(eventLoop)] = InFlightCounter(eventLoop: eventLoop)
+        }
+        self.inFlight = inFlight
     }
 
     var limits: RequestLimits { self.configuration.limits }
 
-    /// Shuts every backend down (when the gateway stops).
-    public func shutdownBackends() async {
-        for backend in self.backends.values {
+    /// Starts the background work of every backend and filter this runtime did not take over
+    /// (the lifecycle's `start` step). When one fails, everything new is shut down again and the
+    /// error names the plugin's JSON path.
+    func start() async throws {
+        do {
+            for (name, filter) in self.filters.sorted(by: { $0.key < $1.key }) where !self.carriedFilters.contains(name)
+            {
+                try Self.starting("$.filters.\(name)") { try filter.start() }
+            }
+            for (name, backend) in self.backends.sorted(by: { $0.key < $1.key })
+            where !self.carriedBackends.contains(name) {
+                try Self.starting("$.backends.\(name)") { try backend.start() }
+            }
+        } catch {
+            await self.shutdownNew()
+            throw error
+        }
+    }
+
+    private static func starting(_ path: String, _ start: () throws -> Void) throws {
+        do {
+            try start()
+        } catch let error as ConfigValidationError {
+            throw error
+        } catch let error as ConfigIssueError {
+            throw ConfigValidationError([error.issue])
+        } catch {
+            throw ConfigValidationError([ConfigIssue(path: path, message: "starting failed: \(error)")])
+        }
+    }
+
+    /// Makes plugins verify tokens with this runtime's issuers.
+    func activate() {
+        self.tokenVerifier.install(self.authenticator)
+    }
+
+    /// Shuts down what this runtime made and did not take over (a runtime that failed to start
+    /// or was never applied).
+    func shutdownNew() async {
+        for (name, filter) in self.filters where !self.carriedFilters.contains(name) { await filter.shutdown() }
+        for (name, backend) in self.backends where !self.carriedBackends.contains(name) { await backend.shutdown() }
+    }
+
+    /// Shuts down what `successor` did not take over from this runtime.
+    func retire(replacedBy successor: GatewayRuntime) async {
+        for (name, filter) in self.filters where !successor.carriedFilters.contains(name) { await filter.shutdown() }
+        for (name, backend) in self.backends where !successor.carriedBackends.contains(name) {
             await backend.shutdown()
         }
+    }
+
+    /// Shuts every backend and filter down (when the gateway stops, or a runtime that was
+    /// built only to be checked).
+    public func shutdownBackends() async {
+        for filter in self.filters.values { await filter.shutdown() }
+        for backend in self.backends.values { await backend.shutdown() }
+    }
+
+    /// How many requests that started on this runtime are still in flight.
+    func requestsInFlight() async -> Int {
+        var total = 0
+        for counter in self.inFlight.values {
+            total += await counter.read()
+        }
+        return total
     }
 }

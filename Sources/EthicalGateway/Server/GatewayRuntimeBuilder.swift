@@ -40,33 +40,43 @@ public struct GatewayRuntimeBuilder: Sendable {
 
     /// Reads, checks and builds the configuration file at `url`. Throws
     /// ``ConfigValidationError`` with every issue: those of the document and, for the parts that
-    /// could be decoded, those of plugins, certificates and routes.
-    public func load(fileAt url: URL) throws -> GatewayRuntime {
-        try self.load(data: ConfigLoader.read(url))
+    /// could be decoded, those of plugins, certificates and routes. Nothing is started: the
+    /// server starts the runtime when it serves it.
+    ///
+    /// - Parameter previous: the runtime in service, when reloading: backends and filters whose
+    ///   declarations did not change are carried over as the same instances.
+    public func load(fileAt url: URL, previous: GatewayRuntime? = nil) async throws -> GatewayRuntime {
+        try await self.load(data: ConfigLoader.read(url), previous: previous)
     }
 
-    /// Checks and builds configuration JSON; see ``load(fileAt:)``.
-    public func load(data: Data) throws -> GatewayRuntime {
+    /// Checks and builds configuration JSON; see ``load(fileAt:previous:)``.
+    public func load(data: Data, previous: GatewayRuntime? = nil) async throws -> GatewayRuntime {
+        let source = try ConfigSource(data: data)
         let configuration: GatewayConfiguration
         do {
-            configuration = try ConfigLoader.load(data: data)
+            configuration = try ConfigLoader.load(document: source.document)
         } catch let error as ConfigValidationError {
             guard let partial = error.partialConfiguration else { throw error }
             var checker = self
             checker.createDevelopmentCertificates = false
             do {
-                let runtime = try checker.build(partial)
-                Task { await runtime.shutdownBackends() }
+                let runtime = try await checker.build(partial, source: source, previous: previous)
+                await runtime.shutdownNew()
             } catch let more as ConfigValidationError {
                 throw ConfigValidationError(error.issues + more.issues)
             }
             throw error
         }
-        return try self.build(configuration)
+        return try await self.build(configuration, source: source, previous: previous)
     }
 
-    /// Builds the runtime, or throws ``ConfigValidationError`` with every issue found.
-    public func build(_ configuration: GatewayConfiguration) throws -> GatewayRuntime {
+    /// Builds the runtime, or throws ``ConfigValidationError`` with every issue found; whatever
+    /// was provisioned for a configuration that fails is shut down before this returns.
+    public func build(
+        _ configuration: GatewayConfiguration,
+        source: ConfigSource,
+        previous: GatewayRuntime? = nil
+    ) async throws -> GatewayRuntime {
         var issues: [ConfigIssue] = []
         let stateDirectory = self.stateDirectory(for: configuration)
 
@@ -97,7 +107,7 @@ public struct GatewayRuntimeBuilder: Sendable {
                     ]
                 }
                 let store = try CertificateStore(listenerName: listener.name, sources: sources)
-                if tls.certificates.isEmpty, let certificate = store.certificates.first {
+                if tls.certificates.isEmpty, previous == nil, let certificate = store.certificates.first {
                     self.logger.notice(
                         "using the development certificate; clients must trust it explicitly",
                         metadata: ["listener": "\(listener.name)", "sha256-fingerprint": "\(certificate.fingerprint)"]
@@ -112,7 +122,10 @@ public struct GatewayRuntimeBuilder: Sendable {
         }
 
         var authenticator: Authenticator?
-        if !configuration.issuers.isEmpty {
+        if let previous, previous.source["issuers"] == source["issuers"] {
+            // Unchanged issuers keep their key sets and verified-token caches.
+            authenticator = previous.authenticator
+        } else if !configuration.issuers.isEmpty {
             do {
                 authenticator = try Authenticator(
                     issuers: configuration.issuers,
@@ -126,43 +139,89 @@ public struct GatewayRuntimeBuilder: Sendable {
                 issues += Self.issues(from: error, path: "$.issuers", name: "issuers")
             }
         }
+        var adminAccess: AdminAccess?
+        if let admin = configuration.admin {
+            do {
+                adminAccess = try AdminAccess.load(
+                    admin,
+                    configDirectory: self.configDirectory,
+                    stateDirectory: stateDirectory,
+                    create: self.createDevelopmentCertificates
+                )
+            } catch let error as ConfigIssueError {
+                issues.append(error.issue)
+            }
+        }
+        // One verifier for the gateway's life: carried-over plugins keep theirs.
+        let tokenVerifier = previous?.tokenVerifier ?? TokenVerifier(authenticator: authenticator)
+        let pluginVerifier = configuration.issuers.isEmpty ? nil : tokenVerifier
+        let issuerNames = Set(configuration.issuers.keys)
 
-        let tokenVerifier = authenticator.map(TokenVerifier.init(authenticator:))
-
+        // Every declaration is provisioned and validated, also the unchanged ones (provisioning
+        // has no side effects), so a carried-over plugin is checked against the new
+        // configuration; the fresh instance of an unchanged one is then dropped for the old.
+        var provisioned: [String: any Backend] = [:]
         var backends: [String: any Backend] = [:]
+        var carriedBackends: Set<String> = []
         for (name, declaration) in configuration.backends.sorted(by: { $0.key < $1.key }) {
             do {
-                backends[name] = try self.registry.makeBackend(
+                let backend = try self.registry.makeBackend(
                     declaration,
                     pluginPath: "$.backends.\(name).plugin",
                     context: self.context(
                         name: name,
                         declaration: declaration,
                         stateDirectory: stateDirectory,
-                        tokenVerifier: tokenVerifier
+                        tokenVerifier: pluginVerifier,
+                        issuerNames: issuerNames
                     )
                 )
+                provisioned[name] = backend
+                try backend.validate()
+                if let previous, let old = previous.backends[name],
+                    previous.source.member(name, of: "backends") == source.member(name, of: "backends")
+                {
+                    backends[name] = old
+                    carriedBackends.insert(name)
+                } else {
+                    backends[name] = backend
+                }
             } catch {
                 issues += Self.issues(from: error, path: declaration.configPath, name: "backend \(name)")
             }
         }
+        var provisionedFilters: [String: any Filter] = [:]
         var filters: [String: any Filter] = [:]
+        var carriedFilters: Set<String> = []
         for (name, declaration) in configuration.filters.sorted(by: { $0.key < $1.key }) {
             do {
-                filters[name] = try self.registry.makeFilter(
+                let filter = try self.registry.makeFilter(
                     declaration,
                     pluginPath: "$.filters.\(name).plugin",
                     context: self.context(
                         name: name,
                         declaration: declaration,
                         stateDirectory: stateDirectory,
-                        tokenVerifier: tokenVerifier
+                        tokenVerifier: pluginVerifier,
+                        issuerNames: issuerNames
                     )
                 )
+                provisionedFilters[name] = filter
+                if let previous, let old = previous.filters[name],
+                    previous.source.member(name, of: "filters") == source.member(name, of: "filters")
+                {
+                    filters[name] = old
+                    carriedFilters.insert(name)
+                } else {
+                    filters[name] = filter
+                }
             } catch {
                 issues += Self.issues(from: error, path: declaration.configPath, name: "filter \(name)")
             }
         }
+        // Fresh instances standing in for carried-over ones were never started; release them.
+        for (name, backend) in provisioned where carriedBackends.contains(name) { await backend.shutdown() }
+        for (name, filter) in provisionedFilters where carriedFilters.contains(name) { await filter.shutdown() }
 
         var entries: [RouteEntry<CompiledRoute>] = []
         for route in configuration.routes {
@@ -204,15 +263,23 @@ public struct GatewayRuntimeBuilder: Sendable {
         }
 
         guard issues.isEmpty, let routes else {
-            let built = backends
-            Task { for backend in built.values { await backend.shutdown() } }
+            for (name, backend) in provisioned where !carriedBackends.contains(name) { await backend.shutdown() }
+            for (name, filter) in provisionedFilters where !carriedFilters.contains(name) { await filter.shutdown() }
             throw ConfigValidationError(issues)
         }
         return GatewayRuntime(
             configuration: configuration,
+            source: source,
             routes: routes,
             backends: backends,
-            certificateStores: certificateStores
+            filters: filters,
+            authenticator: authenticator,
+            tokenVerifier: tokenVerifier,
+            adminAccess: adminAccess,
+            certificateStores: certificateStores,
+            carriedBackends: carriedBackends,
+            carriedFilters: carriedFilters,
+            eventLoopGroup: self.eventLoopGroup
         )
     }
 
@@ -220,7 +287,8 @@ public struct GatewayRuntimeBuilder: Sendable {
         name: String,
         declaration: PluginDeclaration,
         stateDirectory: URL,
-        tokenVerifier: TokenVerifier?
+        tokenVerifier: TokenVerifier?,
+        issuerNames: Set<String>
     ) -> PluginContext {
         var logger = self.logger
         logger[metadataKey: "plugin"] = "\(declaration.plugin)"
@@ -233,7 +301,8 @@ public struct GatewayRuntimeBuilder: Sendable {
             eventLoopGroup: self.eventLoopGroup,
             fileIO: self.fileIO,
             logger: logger,
-            tokenVerifier: tokenVerifier
+            tokenVerifier: tokenVerifier,
+            issuerNames: issuerNames
         )
     }
 

@@ -14,7 +14,9 @@ public import ServiceLifecycle
 /// try await group.run()
 /// ```
 public final class GatewayServer: Service, Sendable {
-    public let runtime: GatewayRuntime
+    /// The runtime in service (the latest one applied).
+    public var runtime: GatewayRuntime { self.live.current }
+    let live: LiveRuntime
     private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
@@ -24,6 +26,8 @@ public final class GatewayServer: Service, Sendable {
         var startFailure: (any Error)?
         /// Callers of ``waitUntilListening()`` that came before the listeners were bound.
         var listeningWaiters: [CheckedContinuation<[String: SocketAddress], any Error>] = []
+        /// The bound listeners, in configuration order.
+        var sockets: [ListenerSocket] = []
         /// Every accepted connection still open: what a shutdown asks to finish, then closes.
         var connections: [ObjectIdentifier: any Channel] = [:]
         /// The most connections open at once since ``takeConnectionPeak()`` last asked.
@@ -34,10 +38,13 @@ public final class GatewayServer: Service, Sendable {
         var draining = false
         /// Completed when the last connection closes during the shutdown.
         var drained: EventLoopPromise<Void>?
+        /// Runtimes replaced by a reload whose in-flight requests are still finishing; the
+        /// shutdown waits for them.
+        var retiring: [Task<Void, Never>] = []
     }
 
     public init(runtime: GatewayRuntime, eventLoopGroup: any EventLoopGroup, logger: Logger) {
-        self.runtime = runtime
+        self.live = LiveRuntime(runtime, eventLoopGroup: eventLoopGroup)
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
     }
@@ -56,12 +63,12 @@ public final class GatewayServer: Service, Sendable {
         }
     }
 
-    /// Re-reads the certificate files of every HTTPS listener (what SIGHUP does). New handshakes
+    /// Re-reads the certificate files of every HTTPS listener in place. New handshakes
     /// use the new certificates; open connections are not touched. A listener whose files fail
     /// keeps its current certificates.
     public func reloadCertificates() throws {
         var issues: [ConfigIssue] = []
-        for (_, store) in self.runtime.certificateStores.sorted(by: { $0.key < $1.key }) {
+        for (_, store) in self.live.current.certificateStores.sorted(by: { $0.key < $1.key }) {
             do {
                 try store.reload()
                 self.logger.notice(
@@ -78,31 +85,55 @@ public final class GatewayServer: Service, Sendable {
         if !issues.isEmpty { throw ConfigValidationError(issues) }
     }
 
+    /// The local address of each listener in service now, by name (changes with reloads).
+    public func listenerAddresses() -> [String: SocketAddress] {
+        self.state.withLockedValue { state in
+            var addresses: [String: SocketAddress] = [:]
+            for socket in state.sockets {
+                if let address = socket.channel.localAddress { addresses[socket.name] = address }
+            }
+            return addresses
+        }
+    }
+
+    /// Whether every listener is bound and the gateway is not shutting down.
+    public var isServing: Bool {
+        self.state.withLockedValue { $0.boundAddresses != nil && !$0.draining }
+    }
+
     public func run() async throws {
-        let serverChannels: [any Channel]
+        let runtime = self.live.current
+        let sockets: [ListenerSocket]
         do {
-            serverChannels = try await self.bindListeners()
+            try await runtime.start()
+            runtime.activate()
+            do {
+                sockets = try await self.bindListeners(of: runtime, reusing: [])
+            } catch {
+                await runtime.shutdownBackends()
+                throw error
+            }
         } catch {
             self.finishStart(.failure(error))
             throw error
         }
-        var addresses: [String: SocketAddress] = [:]
-        for (listener, channel) in zip(self.runtime.configuration.listeners, serverChannels) {
-            addresses[listener.name] = channel.localAddress
-            self.logger.notice(
-                "listening",
-                metadata: [
-                    "listener": "\(listener.name)",
-                    "address": "\(channel.localAddress.map { "\($0)" } ?? "?")",
-                    "kind":
-                        "\(listener.tls != nil ? "https" : listener.redirectToHTTPS != nil ? "redirect-to-https" : "http")",
-                ]
-            )
-        }
-        self.finishStart(.success(addresses))
+        self.state.withLockedValue { $0.sockets = sockets }
+        for socket in sockets { self.logListening(socket) }
+        self.finishStart(.success(self.listenerAddresses()))
 
         try? await gracefulShutdown()
-        await self.drain(serverChannels: serverChannels)
+        await self.drain()
+    }
+
+    private func logListening(_ socket: ListenerSocket) {
+        self.logger.notice(
+            "listening",
+            metadata: [
+                "listener": "\(socket.name)",
+                "address": "\(socket.channel.localAddress.map { "\($0)" } ?? "?")",
+                "kind": "\(socket.pipeline.withLockedValue { $0.kind.name })",
+            ]
+        )
     }
 
     private func finishStart(_ result: Result<[String: SocketAddress], any Error>) {
@@ -117,22 +148,121 @@ public final class GatewayServer: Service, Sendable {
         for waiter in waiters { waiter.resume(with: result) }
     }
 
-    private func bindListeners() async throws -> [any Channel] {
-        var channels: [any Channel] = []
-        do {
-            for listener in self.runtime.configuration.listeners {
-                channels.append(try await self.bind(listener))
-            }
-        } catch {
-            for channel in channels { try? await channel.close() }
-            throw error
+    // MARK: Reload
+
+    /// Puts `runtime` (built with the runtime in service as `previous`) in service: starts what
+    /// it did not take over, binds its new listeners, re-configures the kept ones, closes the
+    /// removed ones, and swaps it in on every event loop. Requests in flight finish on the
+    /// runtime they started with; the backends it does not carry over are shut down once those
+    /// requests finished (at most the shutdown grace period later).
+    ///
+    /// When a step fails nothing changes: what was started or bound for `runtime` is stopped
+    /// again and the error says why. Calls must not overlap (the ``ConfigController`` runs one
+    /// at a time).
+    public func apply(_ runtime: GatewayRuntime) async throws {
+        let (serving, kept) = self.state.withLockedValue { ($0.boundAddresses != nil && !$0.draining, $0.sockets) }
+        guard serving else {
+            await runtime.shutdownNew()
+            throw ConfigValidationError([
+                ConfigIssue(path: "$", message: "the gateway is not serving (starting or stopping)")
+            ])
         }
-        return channels
+        let previous = self.live.current
+        let sockets: [ListenerSocket]
+        do {
+            try await runtime.start()
+            do {
+                sockets = try await self.bindListeners(of: runtime, reusing: kept)
+            } catch {
+                await runtime.shutdownNew()
+                throw error
+            }
+        } catch let error as ListenerStartError {
+            throw ConfigValidationError([ConfigIssue(path: "$.listeners", message: error.description)])
+        }
+        let reused = Set(sockets.map(ObjectIdentifier.init))
+        let removed = kept.filter { !reused.contains(ObjectIdentifier($0)) }
+        for socket in sockets { socket.install() }
+        runtime.activate()
+        await self.live.install(runtime)
+        self.state.withLockedValue { $0.sockets = sockets }
+        for socket in removed {
+            self.logger.notice("listener closed by reload", metadata: ["listener": "\(socket.name)"])
+            try? await socket.channel.close()
+        }
+        for socket in sockets where !kept.contains(where: { $0 === socket }) { self.logListening(socket) }
+
+        let grace = runtime.configuration.shutdownGracePeriodSeconds
+        let logger = self.logger
+        let retirement = Task {
+            await Self.waitForInFlight(of: previous, graceSeconds: grace, logger: logger)
+            await previous.retire(replacedBy: runtime)
+        }
+        self.state.withLockedValue { state in
+            state.retiring.removeAll { $0.isCancelled }
+            state.retiring.append(retirement)
+        }
     }
 
-    private func bind(_ listener: ListenerConfiguration) async throws -> any Channel {
+    /// Waits until no request that started on `runtime` is in flight, or the grace period ends.
+    private static func waitForInFlight(of runtime: GatewayRuntime, graceSeconds: Double, logger: Logger) async {
+        let deadline = ContinuousClock.now + .milliseconds(Int64(graceSeconds * 1000))
+        while true {
+            let open = await runtime.requestsInFlight()
+            if open == 0 { return }
+            if ContinuousClock.now >= deadline {
+                logger.warning(
+                    "grace period over; retiring the previous configuration's backends with requests in flight",
+                    metadata: ["requests": "\(open)"]
+                )
+                return
+            }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    // MARK: Listeners
+
+    /// Binds (or takes over from `reusing`) a socket for every listener of `runtime`, each with
+    /// a pipeline prepared but not yet installed (``ListenerSocket/install()``). A listener keeps
+    /// the socket of the listener with its name on the same address and port (or of any
+    /// listener on that address and port), so a reload does not re-bind what it keeps. On a
+    /// failure the sockets bound here are closed again.
+    private func bindListeners(
+        of runtime: GatewayRuntime,
+        reusing kept: [ListenerSocket]
+    ) async throws
+        -> [ListenerSocket]
+    {
+        var available = kept
+        var result: [ListenerSocket] = []
+        var bound: [ListenerSocket] = []
+        do {
+            for listener in runtime.configuration.listeners {
+                let pipeline = try self.pipeline(for: listener, of: runtime)
+                let match =
+                    available.firstIndex { $0.name == listener.name && $0.matches(listener, sameName: true) }
+                    ?? available.firstIndex { $0.matches(listener, sameName: false) }
+                if let match {
+                    let socket = available.remove(at: match)
+                    socket.prepare(pipeline, name: listener.name, configuration: listener)
+                    result.append(socket)
+                } else {
+                    let socket = try await self.bind(listener, pipeline: pipeline)
+                    bound.append(socket)
+                    result.append(socket)
+                }
+            }
+        } catch {
+            for socket in bound { try? await socket.channel.close() }
+            throw error
+        }
+        return result
+    }
+
+    private func pipeline(for listener: ListenerConfiguration, of runtime: GatewayRuntime) throws -> ListenerPipeline {
         let kind: ListenerPipeline.Kind
-        if let tls = listener.tls, let store = self.runtime.certificateStores[listener.index] {
+        if let tls = listener.tls, let store = runtime.certificateStores[listener.index] {
             do {
                 kind = .tls(
                     try NIOSSLContext(
@@ -148,7 +278,11 @@ public final class GatewayServer: Service, Sendable {
         } else {
             kind = .plain
         }
-        let pipeline = ListenerPipeline(kind: kind, runtime: self.runtime, logger: self.logger)
+        return ListenerPipeline(kind: kind, live: self.live, logger: self.logger)
+    }
+
+    private func bind(_ listener: ListenerConfiguration, pipeline: ListenerPipeline) async throws -> ListenerSocket {
+        let installed = NIOLockedValueBox(pipeline)
         let bootstrap = ServerBootstrap(group: self.eventLoopGroup)
             // The kernel caps it at net.core.somaxconn (4096 on current kernels): a burst of
             // reconnecting clients (1,500 slowloris connections cut at once) otherwise overflows
@@ -169,12 +303,14 @@ public final class GatewayServer: Service, Sendable {
                     // Past limits.maxConnections: failing the initializer closes the connection.
                     return channel.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
                 }
+                let pipeline = installed.withLockedValue { $0 }
                 return channel.eventLoop.makeCompletedFuture {
                     try pipeline.configure(channel)
                 }
             }
         do {
-            return try await bootstrap.bind(host: listener.address, port: listener.port).get()
+            let channel = try await bootstrap.bind(host: listener.address, port: listener.port).get()
+            return ListenerSocket(channel: channel, pipeline: installed, name: listener.name, configuration: listener)
         } catch let error as IOError {
             let reason = error.errnoCode == EADDRINUSE ? "port \(listener.port) is already in use" : "\(error)"
             throw ListenerStartError(
@@ -207,7 +343,7 @@ public final class GatewayServer: Service, Sendable {
     /// past `limits.maxConnections` is closed at once.
     private func track(_ channel: any Channel) -> Bool {
         let id = ObjectIdentifier(channel)
-        let maxConnections = self.runtime.limits.maxConnections
+        let maxConnections = self.live.runtime(on: channel.eventLoop).limits.maxConnections
         let (draining, overLimit) = self.state.withLockedValue { state -> (Bool, Bool) in
             guard state.connections.count < maxConnections else {
                 state.refusedConnections += 1
@@ -235,16 +371,19 @@ public final class GatewayServer: Service, Sendable {
     /// Stops accepting, asks every connection to finish its in-flight requests (HTTP/1.1 closes
     /// after the current response, HTTP/2 sends GOAWAY, the relay tells its clients to
     /// reconnect), and after the grace period closes whatever is still open.
-    private func drain(serverChannels: [any Channel]) async {
-        let grace = self.runtime.configuration.shutdownGracePeriodSeconds
+    private func drain() async {
+        let grace = self.live.current.configuration.shutdownGracePeriodSeconds
         self.logger.notice(
             "shutting down: no new connections; waiting for in-flight requests",
             metadata: ["grace-seconds": "\(grace)"]
         )
-        for channel in serverChannels { try? await channel.close() }
+        let sockets = self.state.withLockedValue { state in
+            state.draining = true
+            return state.sockets
+        }
+        for socket in sockets { try? await socket.channel.close() }
         let drained = self.eventLoopGroup.next().makePromise(of: Void.self)
         let open = self.state.withLockedValue { state -> [any Channel] in
-            state.draining = true
             if !state.connections.isEmpty { state.drained = drained }
             return Array(state.connections.values)
         }
@@ -262,7 +401,8 @@ public final class GatewayServer: Service, Sendable {
         }
         try? await drained.futureResult.get()
         deadline.cancel()
-        await self.runtime.shutdownBackends()
+        for retirement in self.state.withLockedValue({ $0.retiring }) { await retirement.value }
+        await self.live.current.shutdownBackends()
         self.logger.notice("stopped")
     }
 }

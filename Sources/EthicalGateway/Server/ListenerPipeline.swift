@@ -19,10 +19,20 @@ struct ListenerPipeline: Sendable {
         /// TLS, with the `Strict-Transport-Security` value to send, if any.
         case tls(NIOSSLContext, hsts: String?)
         case redirectToHTTPS(port: Int)
+
+        /// How logs name the kind.
+        var name: String {
+            switch self {
+            case .plain: return "http"
+            case .tls: return "https"
+            case .redirectToHTTPS: return "redirect-to-https"
+            }
+        }
     }
 
     let kind: Kind
-    let runtime: GatewayRuntime
+    /// The runtime in service; each connection reads its limits when it is accepted.
+    let live: LiveRuntime
     let logger: Logger
 
     /// Receive buffer sizes of accepted connections: 1 KiB first, doubling after a read that
@@ -31,7 +41,7 @@ struct ListenerPipeline: Sendable {
     static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 1024, maximum: 65536)
 
     func configure(_ channel: any Channel) throws {
-        let limits = self.runtime.limits
+        let limits = self.live.runtime(on: channel.eventLoop).limits
         let sync = channel.pipeline.syncOperations
         let idle = IdleConnectionHandler(timeout: .seconds(limits.idleTimeoutSeconds))
         try sync.addHandler(idle)
@@ -71,14 +81,14 @@ struct ListenerPipeline: Sendable {
         idle: IdleConnectionHandler
     ) throws {
         let sync = channel.pipeline.syncOperations
-        let headGuard = RequestHeadGuard(limits: self.runtime.limits)
+        let headGuard = RequestHeadGuard(limits: self.live.runtime(on: channel.eventLoop).limits)
         try sync.addHandler(headGuard)
         // Malformed requests are answered by GatewayHTTPHandler (a problem document with a
         // request id), not by NIO's error handler.
         try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false)
         try sync.addHandler(
             GatewayHTTPHandler(
-                runtime: self.runtime,
+                live: self.live,
                 scheme: scheme,
                 isHTTP2: false,
                 headGuard: headGuard,
@@ -94,7 +104,7 @@ struct ListenerPipeline: Sendable {
         hsts: String?,
         idle: NIOLoopBound<IdleConnectionHandler>
     ) throws {
-        let limits = self.runtime.limits
+        let limits = self.live.runtime(on: channel.eventLoop).limits
         let manager = NIOHTTP2ServerConnectionManagementHandler(
             eventLoop: channel.eventLoop,
             configuration: .init(maxIdleTime: nil, maxAge: nil, maxGraceTime: nil, keepalive: nil)
@@ -104,7 +114,7 @@ struct ListenerPipeline: Sendable {
             HTTP2Setting(parameter: .maxConcurrentStreams, value: 256),
             HTTP2Setting(parameter: .maxHeaderListSize, value: limits.maxHeaderBytes + limits.maxURIBytes),
         ]
-        let runtime = self.runtime
+        let live = self.live
         let logger = self.logger
         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
             mode: .server,
@@ -117,7 +127,7 @@ struct ListenerPipeline: Sendable {
                 try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
                 try stream.pipeline.syncOperations.addHandler(
                     GatewayHTTPHandler(
-                        runtime: runtime,
+                        live: live,
                         scheme: "https",
                         isHTTP2: true,
                         headGuard: nil,

@@ -59,7 +59,9 @@ public struct MemoryReclaimer: Service {
         // looks (17 gone by one look, 18 by the next) still counts as one.
         var highest = 0
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            try? await Task.sleep(for: self.interval)
+            // A graceful shutdown ends the wait at once (SIGTERM must not wait a whole interval).
+            let interval = self.interval
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
             let (peak, open) = self.counts()
             highest = max(highest, peak)
             let burstEnded = Self.shouldRelease(peak: highest, open: open, threshold: self.threshold)
