@@ -90,6 +90,16 @@ public final class GatewayProcess: @unchecked Sendable {
         return ports
     }
 
+    /// The admin API's port, from its "admin API listening" log line.
+    public var adminPort: Int? {
+        for line in self.log.split(separator: "\n") where line.hasSuffix("admin API listening") {
+            if let address = Self.field("address", in: line), let port = address.split(separator: ":").last {
+                return Int(port)
+            }
+        }
+        return nil
+    }
+
     private static func field(_ name: String, in line: Substring) -> String? {
         guard let range = line.range(of: " \(name)=") else { return nil }
         let rest = line[range.upperBound...]

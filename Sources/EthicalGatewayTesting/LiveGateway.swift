@@ -18,8 +18,12 @@ public final class LiveGateway: Sendable {
     /// The folder holding the config file and any files the test put beside it.
     public let directory: TemporaryDirectory
     public let server: GatewayServer
-    /// Bound port by listener name.
+    /// Applies configuration changes, as SIGHUP and the admin API do.
+    public let controller: ConfigController
+    /// Bound port by listener name, as started (``currentPort(_:)`` follows reloads).
     public let ports: [String: Int]
+    /// The admin API's port, when the config has `"admin"`.
+    public let adminPort: Int?
     private let serviceGroup: ServiceGroup
     private let running: Task<Void, any Error>
 
@@ -29,16 +33,25 @@ public final class LiveGateway: Sendable {
         return port
     }
 
+    /// The bound port of a listener in the configuration in service now.
+    public func currentPort(_ listener: String) -> Int? {
+        self.server.listenerAddresses()[listener]?.port
+    }
+
     private init(
         directory: TemporaryDirectory,
         server: GatewayServer,
+        controller: ConfigController,
         ports: [String: Int],
+        adminPort: Int?,
         serviceGroup: ServiceGroup,
         running: Task<Void, any Error>
     ) {
         self.directory = directory
         self.server = server
+        self.controller = controller
         self.ports = ports
+        self.adminPort = adminPort
         self.serviceGroup = serviceGroup
         self.running = running
     }
@@ -78,27 +91,40 @@ public final class LiveGateway: Sendable {
         logger.logLevel =
             ProcessInfo.processInfo.environment["GATEWAY_TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) }
             ?? .warning
-        let runtime = try await GatewayRuntimeBuilder(
+        let builder = GatewayRuntimeBuilder(
             registry: registry,
             configDirectory: configFile.deletingLastPathComponent(),
             eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
             logger: logger
-        ).load(fileAt: configFile)
+        )
+        let runtime = try await builder.load(fileAt: configFile)
         let server = GatewayServer(
             runtime: runtime,
             eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
             logger: logger
         )
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [.init(service: server, successTerminationBehavior: .gracefullyShutdownGroup)],
+        let controller = ConfigController(configURL: configFile, builder: builder, server: server, logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: server, successTerminationBehavior: .gracefullyShutdownGroup)
+        ]
+        var adminServer: AdminServer?
+        if let admin = runtime.configuration.admin {
+            let service = AdminServer(
+                api: AdminAPI(controller: controller, server: server),
+                configuration: admin,
+                eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
                 logger: logger
             )
-        )
+            adminServer = service
+            services.append(.init(service: service))
+        }
+        let group = ServiceGroup(configuration: .init(services: services, logger: logger))
         let running = Task { try await group.run() }
         let addresses: [String: SocketAddress]
+        let adminAddress: SocketAddress?
         do {
             addresses = try await server.waitUntilListening()
+            adminAddress = try await adminServer?.waitUntilListening()
         } catch {
             running.cancel()
             _ = try? await running.value
@@ -107,7 +133,9 @@ public final class LiveGateway: Sendable {
         return LiveGateway(
             directory: directory,
             server: server,
+            controller: controller,
             ports: addresses.compactMapValues(\.port),
+            adminPort: adminAddress?.port,
             serviceGroup: group,
             running: running
         )

@@ -26,7 +26,7 @@ func configIssues(
     do {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        let runtime = try GatewayRuntimeBuilder(
+        let runtime = try await GatewayRuntimeBuilder(
             registry: registry,
             configDirectory: directory.url,
             eventLoopGroup: MultiThreadedEventLoopGroup.singleton,

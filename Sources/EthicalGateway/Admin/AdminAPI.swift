@@ -47,7 +47,7 @@ public struct AdminAPI: Sendable {
                 AdminResponse(
                     status: .ok,
                     headers: ["content-type": "application/json"],
-                    body: Data(AdminOpenAPI.document.utf8)
+                    body: Data((AdminOpenAPI.document + "\n").utf8)
                 )
             }
         case ["config"]:
