@@ -1,0 +1,133 @@
+import EthicalGatewayTesting
+import Foundation
+import Testing
+
+@testable import EthicalGateway
+
+/// The pieces of a configuration change: the diff, one-object edits, entity tags and the file
+/// text the admin API writes; and listeners added and removed by a reload.
+@Suite("Configuration changes")
+struct ConfigChangeTests {
+    static func document(_ text: String) throws -> JSONValue { try JSONValue.parse(Data(text.utf8)) }
+
+    @Test("the diff names routes, listeners, backends, filters, issuers and settings added, removed and changed")
+    func diff() throws {
+        let old = try Self.document(
+            """
+            { "limits": { "maxBodyBytes": 10 }, "listeners": [ { "address": "127.0.0.1", "port": 80 } ],
+              "routes": [ { "name": "a", "backend": "x" }, { "name": "b", "backend": "x" } ],
+              "backends": { "x": { "plugin": "respond" }, "y": { "plugin": "respond" } } }
+            """
+        )
+        let new = try Self.document(
+            """
+            { "limits": { "maxBodyBytes": 20 }, "listeners": [ { "address": "127.0.0.1", "port": 80 }, { "name": "tls", "port": 443 } ],
+              "routes": [ { "backend": "z", "name": "a" }, { "name": "c", "backend": "x" } ],
+              "backends": { "x": { "plugin": "respond" }, "z": { "plugin": "static" } }, "watchConfig": true }
+            """
+        )
+        let diff = ConfigDiff(from: old, to: new)
+        #expect(diff.routes == .init(added: ["c"], removed: ["b"], changed: ["a"]))
+        #expect(diff.backends == .init(added: ["z"], removed: ["y"], changed: []))
+        #expect(diff.listeners == .init(added: ["tls"], removed: [], changed: []))
+        #expect(diff.settings == ["limits", "watchConfig"])
+        #expect(diff.summary == "routes +1 ~1 -1, backends +1 ~0 -1, listeners +1 ~0 -0, settings limits watchConfig")
+        #expect(ConfigDiff(from: old, to: old).isEmpty)
+    }
+
+    @Test("written config text has sorted keys and two-space indentation; entity tags ignore formatting")
+    func encoding() throws {
+        let value = try Self.document(#"{ "b": [1, 2.5, "x\n"], "a": { }, "c": [], "d": null, "e": true }"#)
+        let text = String(decoding: value.encoded(pretty: true), as: UTF8.self)
+        #expect(
+            text == """
+                {
+                  "a": {},
+                  "b": [
+                    1,
+                    2.5,
+                    "x\\n"
+                  ],
+                  "c": [],
+                  "d": null,
+                  "e": true
+                }
+
+                """
+        )
+        #expect(try Self.document(text) == value)
+        let reordered = try Self.document(#"{"e":true,"d":null,"c":[],"a":{},"b":[1,2.5,"x\n"]}"#)
+        #expect(reordered.entityTag == value.entityTag)
+        #expect(try Self.document(#"{"e":false}"#).entityTag != value.entityTag)
+    }
+
+    @Test("If-Match compares strongly, accepts * and lists")
+    func ifMatch() {
+        #expect(ConfigController.matches("\"abc\"", tag: "\"abc\""))
+        #expect(ConfigController.matches("\"x\", \"abc\"", tag: "\"abc\""))
+        #expect(ConfigController.matches("*", tag: "\"abc\""))
+        #expect(!ConfigController.matches("W/\"abc\"", tag: "\"abc\""))
+        #expect(!ConfigController.matches("abc", tag: "\"abc\""))
+    }
+
+    @Test("a reload binds a new listener and closes a removed one; the kept one keeps its socket")
+    func listenersByDiff() async throws {
+        try await LiveGateway.with(
+            config: ReloadConfig.json(),
+            files: ["admin.token": ReloadConfig.adminToken, "api.key": ReloadConfig.apiKey],
+            registry: gatewayRegistry
+        ) { gateway in
+            let port = try #require(gateway.currentPort("http"))
+            let kept = try RawConnection(port: port)
+            let twoListeners = ReloadConfig.json().replacingOccurrences(
+                of: #"{ "name": "http", "address": "127.0.0.1", "port": 0 } ]"#,
+                with:
+                    #"{ "name": "http", "address": "127.0.0.1", "port": 0 }, { "name": "second", "address": "127.0.0.1", "port": 0 } ]"#
+            )
+            #expect(twoListeners != ReloadConfig.json())
+            let added = await gateway.controller.replace(
+                with: Data(twoListeners.utf8),
+                ifMatch: "\"\(gateway.server.runtime.source.version)\""
+            )
+            #expect((try? added.get())?.diff.listeners.added == ["second"])
+            #expect(gateway.currentPort("http") == port)
+            let second = try #require(gateway.currentPort("second"))
+            #expect(try await Curl.request("http://127.0.0.1:\(second)/hello").status == 200)
+            // A connection accepted before the reload still serves.
+            #expect(kept.send("GET /hello HTTP/1.1\r\nHost: a\r\n\r\n"))
+            #expect(await kept.read(until: "hello\n", timeout: 10).hasPrefix("HTTP/1.1 200"))
+
+            let removed = await gateway.controller.replace(
+                with: Data(ReloadConfig.json().utf8),
+                ifMatch: "\"\(gateway.server.runtime.source.version)\""
+            )
+            #expect((try? removed.get())?.diff.listeners.removed == ["second"])
+            #expect(gateway.currentPort("second") == nil)
+            await #expect(throws: CurlError.self) {
+                try await Curl.request("http://127.0.0.1:\(second)/hello", timeout: 5)
+            }
+            #expect(try await Curl.request("http://127.0.0.1:\(port)/hello").status == 200)
+        }
+    }
+
+    @Test("admin settings are checked: address, port, scope, issuers that exist, a port no listener uses")
+    func adminSettings() async throws {
+        for (admin, path) in [
+            (#"{ "address": "localhost" }"#, "$.admin.address"), (#"{ "port": 70000 }"#, "$.admin.port"),
+            (#"{ "scope": "a b" }"#, "$.admin.scope"), (#"{ "tokenFile": "missing.token" }"#, "$.admin.tokenFile"),
+        ] {
+            let issues = try await configIssues(
+                #"{ "listeners": [ { "address": "127.0.0.1", "port": 8080 } ], "admin": \#(admin) }"#
+            )
+            #expect(issues.map(\.path) == [path], "\(issues)")
+        }
+        let clash = try await configIssues(
+            """
+            { "listeners": [ { "address": "127.0.0.1", "port": 8080 } ], "issuers": {},
+              "admin": { "port": 8080, "issuers": ["ghost"] } }
+            """
+        )
+        #expect(clash.map(\.path).contains("$.admin.port"), "\(clash)")
+        #expect(clash.map(\.path).contains("$.admin.issuers[0]"), "\(clash)")
+    }
+}
