@@ -78,7 +78,11 @@ struct ConfigChangeTests {
             registry: gatewayRegistry
         ) { gateway in
             let port = try #require(gateway.currentPort("http"))
+            // A keep-alive connection that served a request before the reload (an idle one that
+            // never sent a request would meet the header read timeout on a loaded machine).
             let kept = try RawConnection(port: port)
+            #expect(kept.send("GET /hello HTTP/1.1\r\nHost: a\r\n\r\n"))
+            #expect(await kept.read(until: "hello\n", timeout: 30).hasPrefix("HTTP/1.1 200"))
             let twoListeners = ReloadConfig.json().replacingOccurrences(
                 of: #"{ "name": "http", "address": "127.0.0.1", "port": 0 } ]"#,
                 with:
@@ -95,7 +99,8 @@ struct ConfigChangeTests {
             #expect(try await Curl.request("http://127.0.0.1:\(second)/hello").status == 200)
             // A connection accepted before the reload still serves.
             #expect(kept.send("GET /hello HTTP/1.1\r\nHost: a\r\n\r\n"))
-            #expect(await kept.read(until: "hello\n", timeout: 10).hasPrefix("HTTP/1.1 200"))
+            let answer = await kept.read(until: "hello\n", timeout: 30)
+            #expect(answer.hasPrefix("HTTP/1.1 200"), "\(answer)")
 
             let removed = await gateway.controller.replace(
                 with: Data(ReloadConfig.json().utf8),
@@ -114,10 +119,11 @@ struct ConfigChangeTests {
     func adminSettings() async throws {
         for (admin, path) in [
             (#"{ "address": "localhost" }"#, "$.admin.address"), (#"{ "port": 70000 }"#, "$.admin.port"),
-            (#"{ "scope": "a b" }"#, "$.admin.scope"), (#"{ "tokenFile": "missing.token" }"#, "$.admin.tokenFile"),
+            (#"{ "scope": "a b" }"#, "$.admin.scope"), (#"{ "tokenFile": "short.token" }"#, "$.admin.tokenFile"),
         ] {
             let issues = try await configIssues(
-                #"{ "listeners": [ { "address": "127.0.0.1", "port": 8080 } ], "admin": \#(admin) }"#
+                #"{ "listeners": [ { "address": "127.0.0.1", "port": 8080 } ], "admin": \#(admin) }"#,
+                files: ["short.token": "too short\n"]
             )
             #expect(issues.map(\.path) == [path], "\(issues)")
         }

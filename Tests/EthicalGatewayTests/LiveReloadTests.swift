@@ -183,6 +183,31 @@ struct LiveReloadTests {
         #expect(try await Curl.request("http://127.0.0.1:\(port)/api/x").status == 404)
     }
 
+    @Test("with watchConfig, a changed file is reloaded; a broken one is refused and the running config stays")
+    func watchConfig() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let watched = { (config: String) in
+            config.replacingOccurrences(of: #""admin":"#, with: #""watchConfig": true, "admin":"#)
+        }
+        let configFile = try ReloadConfig.write(watched(ReloadConfig.json()), in: directory)
+        let gateway = try await GatewayProcess(arguments: ["run", "--config", configFile.path], expectedListeners: 1)
+        defer { _ = gateway.stop() }
+        let port = try #require(gateway.listeningPorts["http"], "\(gateway.log)")
+        try watched(ReloadConfig.json(extraRoutes: ReloadConfig.apiRoute, extraBackends: ReloadConfig.apiBackend))
+            .write(to: configFile, atomically: true, encoding: .utf8)
+        try await waitUntil("the watcher applied the file", seconds: 30) {
+            (try? await Curl.request("http://127.0.0.1:\(port)/api/x"))?.status == 200
+        }
+        #expect(gateway.log.contains("trigger=file change"), "\(gateway.log)")
+        try watched(ReloadConfig.json(extraRoutes: #", { "name": "bad", "backend": "ghost" }"#))
+            .write(to: configFile, atomically: true, encoding: .utf8)
+        try await waitUntil("the watcher refused the file", seconds: 30) {
+            gateway.log.contains("configuration change refused")
+        }
+        #expect(try await Curl.request("http://127.0.0.1:\(port)/api/x").status == 200)
+    }
+
     @Test("changes made through the admin API survive a restart")
     func changesPersist() async throws {
         let directory = try TemporaryDirectory()

@@ -218,6 +218,7 @@ struct RelayBrowserTests {
             throw ProcessRunnerError(message: "config/gateway.json has no backends.relay.config object")
         }
         config["listeners"] = [["name": "https", "address": "127.0.0.1", "port": 0, "tls": [String: Any]()]]
+        config["admin"] = ["address": "127.0.0.1", "port": 0]
         if let pingIntervalSeconds {
             relayConfig["pingIntervalSeconds"] = pingIntervalSeconds
             // Room for a loaded machine: a late pong closes the connection with 3012.

@@ -204,7 +204,9 @@ struct TLSListenerTests {
                 in: directory.url,
                 fileStem: "site"
             )
-            try gateway.server.reloadCertificates()
+            // What SIGHUP does: the whole config is reloaded, its certificate files re-read.
+            let reloaded = await gateway.controller.reloadFile(trigger: "test")
+            #expect((try? reloaded.get()) != nil)
             let again = try await connection.get("/")
             #expect(again.status == 200 && again.body == "up")
             let fresh = try await TLSTestClient.withConnection(port: port, serverName: "site.test") {
@@ -214,7 +216,12 @@ struct TLSListenerTests {
 
             // A broken file on reload keeps the new certificate in service and says why.
             try Data("not a certificate".utf8).write(to: new.certificateFile)
-            #expect(throws: ConfigValidationError.self) { try gateway.server.reloadCertificates() }
+            let refused = await gateway.controller.reloadFile(trigger: "test")
+            guard case .failure(.invalid(let error)) = refused else {
+                Issue.record("a broken certificate file was accepted: \(refused)")
+                return
+            }
+            #expect(error.issues.first?.path == "$.listeners[0].tls.certificates[0].certificateFile", "\(error)")
             let still = try await TLSTestClient.withConnection(port: port, serverName: "site.test") {
                 $0.peerFingerprint
             }

@@ -30,7 +30,11 @@ public struct AdminAccess: Sendable {
         var path: String?
         if let tokenFile = admin.tokenFile {
             let url = resolveConfigPath(tokenFile, relativeTo: configDirectory)
-            token = try Self.readToken(url, jsonPath: "$.admin.tokenFile")
+            // `validate` (create == false) checks a token file that exists; one that does not
+            // exist yet (a secret mounted only where the gateway runs) is checked at start.
+            if create || FileManager.default.fileExists(atPath: url.path) {
+                token = try Self.readToken(url, jsonPath: "$.admin.tokenFile")
+            }
             path = url.path
         } else if admin.issuers.isEmpty {
             let url = stateDirectory.appendingPathComponent("admin-token")

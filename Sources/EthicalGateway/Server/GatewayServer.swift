@@ -63,28 +63,6 @@ public final class GatewayServer: Service, Sendable {
         }
     }
 
-    /// Re-reads the certificate files of every HTTPS listener in place. New handshakes
-    /// use the new certificates; open connections are not touched. A listener whose files fail
-    /// keeps its current certificates.
-    public func reloadCertificates() throws {
-        var issues: [ConfigIssue] = []
-        for (_, store) in self.live.current.certificateStores.sorted(by: { $0.key < $1.key }) {
-            do {
-                try store.reload()
-                self.logger.notice(
-                    "reloaded certificates",
-                    metadata: [
-                        "listener": "\(store.listenerName)",
-                        "fingerprints": "\(store.certificates.map(\.fingerprint).joined(separator: ", "))",
-                    ]
-                )
-            } catch let error as ConfigValidationError {
-                issues += error.issues
-            }
-        }
-        if !issues.isEmpty { throw ConfigValidationError(issues) }
-    }
-
     /// The local address of each listener in service now, by name (changes with reloads).
     public func listenerAddresses() -> [String: SocketAddress] {
         self.state.withLockedValue { state in

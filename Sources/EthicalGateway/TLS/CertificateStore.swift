@@ -1,14 +1,14 @@
 import Foundation
 import Logging
-import NIOConcurrencyHelpers
 import NIOSSL
 
-/// The certificates of one HTTPS listener, chosen per handshake by the client's SNI name, and
-/// reloadable from their files while connections stay open.
+/// The certificates of one HTTPS listener, chosen per handshake by the client's SNI name. A
+/// configuration reload reads the files into a new store, and the listener's new connections use
+/// it; open connections keep the certificate they were handshaken with.
 ///
 /// Selection: an exact name, then a `*.` wildcard for the name's first label, then the first
 /// configured certificate. A reload builds the whole new set first; if any file fails, the
-/// current set stays in service and the error is reported.
+/// reload fails and the current store stays in service.
 final class CertificateStore: Sendable {
     /// Where one certificate comes from.
     struct Source: Sendable {
@@ -52,15 +52,13 @@ final class CertificateStore: Sendable {
     }
 
     let listenerName: String
-    private let sources: [Source]
-    private let selection: NIOLockedValueBox<Selection>
+    private let selection: Selection
 
     /// Loads every source; throws ``ConfigValidationError`` listing each file that failed.
     init(listenerName: String, sources: [Source]) throws {
         precondition(!sources.isEmpty, "a certificate store needs at least one certificate")
         self.listenerName = listenerName
-        self.sources = sources
-        self.selection = NIOLockedValueBox(Selection(try Self.loadAll(sources)))
+        self.selection = Selection(try Self.loadAll(sources))
     }
 
     private static func loadAll(_ sources: [Source]) throws -> [LoadedCertificate] {
@@ -88,18 +86,12 @@ final class CertificateStore: Sendable {
 
     /// The certificate for a handshake.
     func select(serverName: String?) -> LoadedCertificate {
-        self.selection.withLockedValue { $0.select(serverName: serverName) }
+        self.selection.select(serverName: serverName)
     }
 
     /// The certificates in service.
     var certificates: [LoadedCertificate] {
-        self.selection.withLockedValue { $0.all }
-    }
-
-    /// Re-reads every file. New handshakes use the new certificates; open connections keep theirs.
-    func reload() throws {
-        let fresh = Selection(try Self.loadAll(self.sources))
-        self.selection.withLockedValue { $0 = fresh }
+        self.selection.all
     }
 
     /// A server TLS configuration for this listener: TLS 1.2 and 1.3 only, Mozilla
