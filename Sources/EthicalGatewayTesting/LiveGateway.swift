@@ -91,17 +91,20 @@ public final class LiveGateway: Sendable {
         logger.logLevel =
             ProcessInfo.processInfo.environment["GATEWAY_TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) }
             ?? .warning
+        let metrics = GatewayMetrics()
         let builder = GatewayRuntimeBuilder(
             registry: registry,
             configDirectory: configFile.deletingLastPathComponent(),
             eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
-            logger: logger
+            logger: logger,
+            metrics: metrics
         )
         let runtime = try await builder.load(fileAt: configFile)
         let server = GatewayServer(
             runtime: runtime,
             eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
-            logger: logger
+            logger: logger,
+            metrics: metrics
         )
         let controller = ConfigController(configURL: configFile, builder: builder, server: server, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [

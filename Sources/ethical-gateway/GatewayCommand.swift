@@ -90,11 +90,13 @@ struct RunCommand: AsyncParsableCommand {
         // Read once for the log level; the builder reads it again and reports every issue.
         let logger = try self.options.makeLogger(configured: (try? ConfigLoader.load(fileAt: configURL))?.logLevel)
         let eventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        let metrics = GatewayMetrics()
         let builder = GatewayRuntimeBuilder(
             registry: CompiledPlugins.registry,
             configDirectory: configURL.deletingLastPathComponent(),
             eventLoopGroup: eventLoopGroup,
-            logger: logger
+            logger: logger,
+            metrics: metrics
         )
         let runtime: GatewayRuntime
         do {
@@ -109,7 +111,7 @@ struct RunCommand: AsyncParsableCommand {
                 "config-version": "\(runtime.source.shortVersion)",
             ]
         )
-        let server = GatewayServer(runtime: runtime, eventLoopGroup: eventLoopGroup, logger: logger)
+        let server = GatewayServer(runtime: runtime, eventLoopGroup: eventLoopGroup, logger: logger, metrics: metrics)
         let controller = ConfigController(configURL: configURL, builder: builder, server: server, logger: logger)
         var serviceList: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: server, successTerminationBehavior: .gracefullyShutdownGroup),

@@ -85,13 +85,15 @@ struct AuthCacheTests {
                 """
         )
         let configuration = try ConfigLoader.load(data: Data(json.utf8))
+        let metrics = GatewayMetrics()
         let authenticator = try Authenticator(
             issuers: configuration.issuers,
             configDirectory: lab.directory.url,
             stateDirectory: lab.directory.url,
             createState: false,
             eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
-            logger: Logger(label: "test")
+            logger: Logger(label: "test"),
+            metrics: metrics
         )
         let filter = AuthFilter(
             policy: RoutePolicy(try #require(configuration.routes.first?.auth)),
@@ -127,9 +129,13 @@ struct AuthCacheTests {
             #expect(response.status == .unauthorized)
         }
         try await group.shutdownGracefully()
-        #expect(
-            authenticator.refusalCounts()
-                == ["local": [.missing: 1, .malformed: 2, .algorithm: 1, .header: 1]]
-        )
+        let exposition = metrics.registry.emitToString()
+        for (reason, count) in [("missing", 1), ("malformed", 2), ("algorithm", 1), ("header", 1)] {
+            #expect(
+                exposition.contains(#"gateway_auth_refusals_total{issuer="local",reason="\#(reason)"} \#(count)"#),
+                "\(exposition)"
+            )
+        }
+        #expect(exposition.components(separatedBy: "gateway_auth_refusals_total{").count - 1 == 4)
     }
 }

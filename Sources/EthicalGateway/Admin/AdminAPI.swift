@@ -8,7 +8,7 @@ import NIOHTTP1
 ///   ready): the only endpoints open without a token, for orchestrators' probes;
 /// - `GET /config` (with `ETag`), `PUT /config` (needs `If-Match`), `POST /config/validate`;
 /// - `GET|PUT|DELETE /config/{routes|backends|filters|issuers}/{name}`;
-/// - `POST /reload` (re-read the file); `GET /openapi.json`.
+/// - `POST /reload` (re-read the file); `GET /openapi.json`; `GET /metrics` (Prometheus text).
 ///
 /// Every other request needs `Authorization: Bearer` with the admin token or a JWT of an admin
 /// issuer granting the admin scope.
@@ -48,6 +48,14 @@ public struct AdminAPI: Sendable {
                     status: .ok,
                     headers: ["content-type": "application/json"],
                     body: Data((AdminOpenAPI.document + "\n").utf8)
+                )
+            }
+        case ["metrics"]:
+            return await self.onlyAsync([.GET, .HEAD], request, requestID) {
+                AdminResponse(
+                    status: .ok,
+                    headers: ["content-type": "text/plain; version=0.0.4; charset=utf-8"],
+                    body: Data(await self.server.metricsText().utf8)
                 )
             }
         case ["config"]:
@@ -301,6 +309,18 @@ public struct AdminAPI: Sendable {
             return self.methodNotAllowed(methods.map(\.rawValue), requestID)
         }
         return answer()
+    }
+
+    private func onlyAsync(
+        _ methods: [HTTPMethod],
+        _ request: AdminRequest,
+        _ requestID: String,
+        _ answer: () async -> AdminResponse
+    ) async -> AdminResponse {
+        guard methods.contains(request.method) else {
+            return Self.methodNotAllowed(methods.map(\.rawValue), requestID)
+        }
+        return await answer()
     }
 
     private static func methodNotAllowed(_ allowed: [String], _ requestID: String) -> AdminResponse {

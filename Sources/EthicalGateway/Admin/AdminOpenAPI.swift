@@ -41,6 +41,16 @@ enum AdminOpenAPI {
                 }
               }
             },
+            "/metrics": {
+              "get": {
+                "summary": "Every metric in the Prometheus text format (names are documented in the README, \"Metrics\")",
+                "responses": {
+                  "200": { "description": "Prometheus text exposition format 0.0.4", "content": { "text/plain": { "schema": { "type": "string" } } } },
+                  "401": { "$ref": "#/components/responses/Unauthorized" },
+                  "403": { "$ref": "#/components/responses/Forbidden" }
+                }
+              }
+            },
             "/config": {
               "get": {
                 "summary": "The configuration in service, as the file holds it",

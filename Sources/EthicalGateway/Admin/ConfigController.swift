@@ -198,6 +198,7 @@ public actor ConfigController {
             diff: ConfigDiff(from: previous.source.document, to: runtime.source.document)
         )
         self.reloads.succeeded += 1
+        self.server.metrics.countReload(succeeded: true)
         self.logger.notice(
             "configuration applied",
             metadata: [
@@ -209,7 +210,13 @@ public actor ConfigController {
     }
 
     private func refused<Success>(_ refusal: Refusal, trigger: String) -> Result<Success, Refusal> {
-        self.reloads.failed += 1
+        switch refusal {
+        case .invalid, .persistence:
+            self.reloads.failed += 1
+            self.server.metrics.countReload(succeeded: false)
+        case .stale, .preconditionRequired, .notFound:
+            break
+        }
         switch refusal {
         case .invalid(let error):
             self.logger.error(

@@ -1,6 +1,5 @@
 public import Foundation
 public import Logging
-import NIOConcurrencyHelpers
 public import NIOCore
 
 /// Every issuer of one configuration and the per-event-loop caches of verified tokens:
@@ -8,8 +7,8 @@ public import NIOCore
 public final class Authenticator: Sendable {
     let issuers: [String: Issuer]
     private let caches: [ObjectIdentifier: LoopTokenCache]
-    /// Refusals by issuer name (`-` when no issuer could be told) and category.
-    private let refusals = NIOLockedValueBox<[String: [TokenRefusalCategory: Int]]>([:])
+    /// Where refusals are counted (`gateway_auth_refusals_total{issuer,reason}`).
+    private let metrics: GatewayMetrics?
 
     /// Verified tokens kept per event loop.
     static let cacheCapacity = 10_000
@@ -21,7 +20,8 @@ public final class Authenticator: Sendable {
         stateDirectory: URL,
         createState: Bool,
         eventLoopGroup: any EventLoopGroup,
-        logger: Logger
+        logger: Logger,
+        metrics: GatewayMetrics? = nil
     ) throws {
         var issuers: [String: Issuer] = [:]
         var issues: [ConfigIssue] = []
@@ -40,6 +40,7 @@ public final class Authenticator: Sendable {
         }
         guard issues.isEmpty else { throw ConfigValidationError(issues) }
         self.issuers = issuers
+        self.metrics = metrics
         var caches: [ObjectIdentifier: LoopTokenCache] = [:]
         for eventLoop in eventLoopGroup.makeIterator() {
             caches[ObjectIdentifier(eventLoop)] = LoopTokenCache(VerifiedTokenCache(capacity: Self.cacheCapacity))
@@ -52,14 +53,9 @@ public final class Authenticator: Sendable {
         self.caches[ObjectIdentifier(eventLoop)]
     }
 
-    /// Counts a refusal; only refusals take the lock, accepted requests never do.
+    /// Counts a refusal in `gateway_auth_refusals_total`; accepted requests count nothing.
     func count(_ refusal: TokenRefusal, issuer: String?) {
-        self.refusals.withLockedValue { $0[issuer ?? "-", default: [:]][refusal.category, default: 0] += 1 }
-    }
-
-    /// Refusals so far by issuer name (`-` when the token named no accepted issuer) and category.
-    public func refusalCounts() -> [String: [TokenRefusalCategory: Int]] {
-        self.refusals.withLockedValue { $0 }
+        self.metrics?.countAuthRefusal(issuer: issuer ?? "-", reason: refusal.category.rawValue)
     }
 
     /// How many times an issuer's key set has been fetched (0 for fixed keys).

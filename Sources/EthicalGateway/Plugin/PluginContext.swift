@@ -1,3 +1,4 @@
+public import CoreMetrics
 public import Foundation
 public import Logging
 public import NIOCore
@@ -26,6 +27,9 @@ public struct PluginContext: Sendable {
     /// The names under `$.issuers` of the configuration being provisioned; check references to
     /// issuers against these (the verifier still serves the configuration in service).
     public let issuerNames: Set<String>
+    /// Creates the plugin's metrics (swift-metrics), exported by the admin API's `/metrics`.
+    /// Name them `gateway_<plugin>_...`, with bounded label values.
+    public let metrics: any MetricsFactory
 
     public init(
         name: String,
@@ -36,7 +40,8 @@ public struct PluginContext: Sendable {
         fileIO: NonBlockingFileIO,
         logger: Logger,
         tokenVerifier: TokenVerifier? = nil,
-        issuerNames: Set<String> = []
+        issuerNames: Set<String> = [],
+        metrics: any MetricsFactory = NOOPMetricsHandler.instance
     ) {
         self.name = name
         self.configPath = configPath
@@ -47,6 +52,7 @@ public struct PluginContext: Sendable {
         self.logger = logger
         self.tokenVerifier = tokenVerifier
         self.issuerNames = issuerNames
+        self.metrics = metrics
     }
 
     /// Resolves a path from the configuration against the configuration's folder.

@@ -37,6 +37,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             case (let ended?, nil):
                 ended.inFlight?.count -= 1
                 self.idleHandler?.exchangeEnded()
+                self.record(ended)
             default: break
             }
         }
@@ -506,6 +507,20 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         return end
     }
 
+    /// Counts a finished exchange in this loop's metrics (499 when the client left before a
+    /// response head was sent).
+    private func record(_ exchange: Exchange) {
+        guard let metrics = self.slot?.http else { return }
+        metrics.record(
+            route: exchange.route?.name ?? "none",
+            method: exchange.head.method,
+            code: exchange.status == 0 ? 499 : exchange.status,
+            seconds: Double((NIODeadline.now() - exchange.startedAt).nanoseconds) / 1e9,
+            requestBytes: exchange.bodyBytes,
+            responseBytes: exchange.responseBytes
+        )
+    }
+
     private var shouldHoldReads: Bool {
         guard let exchange = self.current else { return false }
         return exchange.suspended || exchange.bodyPaused
@@ -581,6 +596,7 @@ extension GatewayHTTPHandler: ResponseSink {
         if exchange.suppressBody {
             return context.eventLoop.makeSucceededVoidFuture()
         }
+        exchange.responseBytes += buffer.readableBytes
         if flush {
             return context.writeAndFlush(self.wrapOutboundOut(.body(.byteBuffer(buffer))))
         }
@@ -593,6 +609,7 @@ extension GatewayHTTPHandler: ResponseSink {
         guard let exchange = self.exchange(exchangeID), exchange.response == .headSent, !exchange.suppressBody,
             let context = self.context
         else { return }
+        exchange.responseBytes += buffer.readableBytes
         context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
     }
 
@@ -764,6 +781,10 @@ private final class Exchange {
     var pendingUpgrade: (HTTPResponseHead, (any Channel) -> Void)?
     /// The in-flight count of the runtime the exchange started on (on this loop).
     let inFlight: InFlightCounter?
+    /// When the request head arrived.
+    let startedAt = NIODeadline.now()
+    /// Response body bytes written.
+    var responseBytes = 0
 
     init(
         id: UInt64,

@@ -16,6 +16,8 @@ public struct GatewayRuntimeBuilder: Sendable {
     /// When `false` (for `validate`), HTTPS listeners without certificates are not given a
     /// development certificate, development issuers get no key, and nothing is written to disk.
     public var createDevelopmentCertificates: Bool
+    /// The gateway's metrics; issuers count refusals in it, plugins record through its factory.
+    public var metrics: GatewayMetrics
 
     public init(
         registry: PluginRegistry,
@@ -23,7 +25,8 @@ public struct GatewayRuntimeBuilder: Sendable {
         eventLoopGroup: any EventLoopGroup,
         fileIO: NonBlockingFileIO = NonBlockingFileIO(threadPool: .singleton),
         logger: Logger,
-        createDevelopmentCertificates: Bool = true
+        createDevelopmentCertificates: Bool = true,
+        metrics: GatewayMetrics = GatewayMetrics()
     ) {
         self.registry = registry
         self.configDirectory = configDirectory
@@ -31,6 +34,7 @@ public struct GatewayRuntimeBuilder: Sendable {
         self.fileIO = fileIO
         self.logger = logger
         self.createDevelopmentCertificates = createDevelopmentCertificates
+        self.metrics = metrics
     }
 
     /// The folder for the gateway's own state, resolved against the configuration folder.
@@ -133,7 +137,8 @@ public struct GatewayRuntimeBuilder: Sendable {
                     stateDirectory: stateDirectory,
                     createState: self.createDevelopmentCertificates,
                     eventLoopGroup: self.eventLoopGroup,
-                    logger: self.logger
+                    logger: self.logger,
+                    metrics: self.metrics
                 )
             } catch {
                 issues += Self.issues(from: error, path: "$.issuers", name: "issuers")
@@ -302,7 +307,8 @@ public struct GatewayRuntimeBuilder: Sendable {
             fileIO: self.fileIO,
             logger: logger,
             tokenVerifier: tokenVerifier,
-            issuerNames: issuerNames
+            issuerNames: issuerNames,
+            metrics: self.metrics.factory
         )
     }
 

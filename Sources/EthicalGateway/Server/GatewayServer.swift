@@ -1,3 +1,4 @@
+import CoreMetrics
 public import Logging
 import NIOConcurrencyHelpers
 public import NIOCore
@@ -17,6 +18,8 @@ public final class GatewayServer: Service, Sendable {
     /// The runtime in service (the latest one applied).
     public var runtime: GatewayRuntime { self.live.current }
     let live: LiveRuntime
+    /// The gateway's metrics (`/metrics` on the admin listener).
+    public let metrics: GatewayMetrics
     private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
@@ -43,8 +46,14 @@ public final class GatewayServer: Service, Sendable {
         var retiring: [Task<Void, Never>] = []
     }
 
-    public init(runtime: GatewayRuntime, eventLoopGroup: any EventLoopGroup, logger: Logger) {
+    public init(
+        runtime: GatewayRuntime,
+        eventLoopGroup: any EventLoopGroup,
+        logger: Logger,
+        metrics: GatewayMetrics = GatewayMetrics()
+    ) {
         self.live = LiveRuntime(runtime, eventLoopGroup: eventLoopGroup)
+        self.metrics = metrics
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
     }
@@ -72,6 +81,13 @@ public final class GatewayServer: Service, Sendable {
             }
             return addresses
         }
+    }
+
+    /// The Prometheus text of every metric: the registry's (swift-metrics) and the per-loop HTTP
+    /// request metrics.
+    public func metricsText() async -> String {
+        let http = await self.live.httpMetrics()
+        return self.metrics.registry.emitToString() + http.text
     }
 
     /// Whether every listener is bound and the gateway is not shutting down.
@@ -277,11 +293,12 @@ public final class GatewayServer: Service, Sendable {
             // 1 KiB per idle connection. Bigger reads double it as they come.
             .childChannelOption(.recvAllocator, value: ListenerPipeline.receiveBuffers)
             .childChannelInitializer { [self] channel in
-                guard self.track(channel) else {
+                let pipeline = installed.withLockedValue { $0 }
+                let gauge = self.metrics.openConnections(listener: listener.name, protocol: pipeline.kind.name)
+                guard self.track(channel, gauge: gauge) else {
                     // Past limits.maxConnections: failing the initializer closes the connection.
                     return channel.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
                 }
-                let pipeline = installed.withLockedValue { $0 }
                 return channel.eventLoop.makeCompletedFuture {
                     try pipeline.configure(channel)
                 }
@@ -319,7 +336,7 @@ public final class GatewayServer: Service, Sendable {
     /// Records an accepted connection until it closes (one lock, no event loop hop); the
     /// shutdown asks each recorded connection to finish and closes what is left. A connection
     /// past `limits.maxConnections` is closed at once.
-    private func track(_ channel: any Channel) -> Bool {
+    private func track(_ channel: any Channel, gauge: Meter) -> Bool {
         let id = ObjectIdentifier(channel)
         let maxConnections = self.live.runtime(on: channel.eventLoop).limits.maxConnections
         let (draining, overLimit) = self.state.withLockedValue { state -> (Bool, Bool) in
@@ -332,7 +349,9 @@ public final class GatewayServer: Service, Sendable {
             return (state.draining, false)
         }
         if overLimit { return false }
+        gauge.increment(by: 1)
         channel.closeFuture.whenComplete { _ in
+            gauge.decrement(by: 1)
             let drained = self.state.withLockedValue { state -> EventLoopPromise<Void>? in
                 state.connections.removeValue(forKey: id)
                 guard state.connections.isEmpty, let drained = state.drained else { return nil }

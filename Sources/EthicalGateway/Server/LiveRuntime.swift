@@ -12,6 +12,8 @@ final class LiveRuntime: Sendable {
         var runtime: GatewayRuntime
         /// ``runtime``'s in-flight counter for this loop.
         var inFlight: InFlightCounter?
+        /// The HTTP request metrics of this loop (kept across reloads).
+        let http = HTTPLoopMetrics()
 
         init(eventLoop: any EventLoop, runtime: GatewayRuntime) {
             self.eventLoop = eventLoop
@@ -45,6 +47,17 @@ final class LiveRuntime: Sendable {
     func runtime(on eventLoop: any EventLoop) -> GatewayRuntime {
         if let slot = self.slot(on: eventLoop), eventLoop.inEventLoop { return slot.runtime }
         return self.current
+    }
+
+    /// Every loop's HTTP request metrics, each read on its loop, added up.
+    func httpMetrics() async -> HTTPMetricsSnapshot {
+        var snapshot = HTTPMetricsSnapshot()
+        for slot in self.slots.values {
+            if let loop = try? await slot.eventLoop.submit({ HTTPMetricsSnapshot(adding: slot.http) }).get() {
+                snapshot.add(loop)
+            }
+        }
+        return snapshot
     }
 
     /// Installs `runtime` on every event loop; returns once no loop starts a request on the

@@ -1,0 +1,75 @@
+public import CoreMetrics
+import Metrics
+import NIOConcurrencyHelpers
+public import Prometheus
+
+/// One gateway's metrics: a Prometheus registry with swift-metrics as the API (plugins record
+/// through ``factory``), plus the per-event-loop HTTP request metrics that the request path
+/// records without locks (``HTTPLoopMetrics``), added up when `/metrics` is scraped. Metric names
+/// are a contract, documented in the README ("Metrics").
+public final class GatewayMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    /// What plugins and the gateway's own parts create their counters and gauges with.
+    public let factory: any MetricsFactory
+    private let reloads: NIOLockedValueBox<[String: CoreMetrics.Counter]> = NIOLockedValueBox([:])
+    private let refusals: NIOLockedValueBox<[String: CoreMetrics.Counter]> = NIOLockedValueBox([:])
+    private let connections: NIOLockedValueBox<[String: Meter]> = NIOLockedValueBox([:])
+
+    public init(version: String = GatewayVersion.current) {
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = HTTPMetricsSnapshot.durationBuckets.map {
+            .nanoseconds(Int64($0 * 1e9))
+        }
+        self.registry = registry
+        self.factory = factory
+        CoreMetrics.Gauge(label: "gateway_build_info", dimensions: [("version", version)], factory: factory).record(1)
+    }
+
+    /// A configuration change applied (`success`) or refused (`failure`).
+    func countReload(succeeded: Bool) {
+        let result = succeeded ? "success" : "failure"
+        let counter = self.reloads.withLockedValue { counters in
+            if let counter = counters[result] { return counter }
+            let counter = CoreMetrics.Counter(
+                label: "gateway_config_reloads_total",
+                dimensions: [("result", result)],
+                factory: self.factory
+            )
+            counters[result] = counter
+            return counter
+        }
+        counter.increment()
+    }
+
+    /// A token refused, by issuer (`-` when none could be told) and reason (the refusal category).
+    func countAuthRefusal(issuer: String, reason: String) {
+        let key = "\(issuer)\u{0}\(reason)"
+        let counter = self.refusals.withLockedValue { counters in
+            if let counter = counters[key] { return counter }
+            let counter = CoreMetrics.Counter(
+                label: "gateway_auth_refusals_total",
+                dimensions: [("issuer", issuer), ("reason", reason)],
+                factory: self.factory
+            )
+            counters[key] = counter
+            return counter
+        }
+        counter.increment()
+    }
+
+    /// The gauge of open connections of a listener and protocol (`http1`, `h2`, `tls`...).
+    func openConnections(listener: String, protocol name: String) -> Meter {
+        self.connections.withLockedValue { gauges in
+            let key = "\(listener)\u{0}\(name)"
+            if let gauge = gauges[key] { return gauge }
+            let gauge = Meter(
+                label: "gateway_connections_open",
+                dimensions: [("listener", listener), ("protocol", name)],
+                factory: self.factory
+            )
+            gauges[key] = gauge
+            return gauge
+        }
+    }
+}

@@ -1,0 +1,110 @@
+import EthicalGateway
+import EthicalGatewayTesting
+import Foundation
+import Testing
+
+/// `/metrics` on the admin listener, parsed with the Prometheus client library's parser after
+/// known traffic.
+@Suite("Metrics", .timeLimit(.minutes(5)))
+struct MetricsTests {
+    struct Sample {
+        var name: String
+        var labels: [String: String]
+        var value: Double
+    }
+
+    /// `/metrics` parsed by prometheus_client: the families' types and every sample.
+    static func scrape(_ admin: AdminClient) async throws -> (types: [String: String], samples: [Sample]) {
+        let response = try await admin.request("GET", "/metrics")
+        #expect(response.status == 200)
+        #expect(response.header("content-type")?.hasPrefix("text/plain; version=0.0.4") == true)
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let file = scratch.url.appendingPathComponent("metrics.txt")
+        try response.body.write(to: file)
+        let script = repositoryRoot.appendingPathComponent("Tests/EthicalGatewayTests/Fixtures/prometheus_parse.py")
+        let output = try await ProcessRunner.run("python3", [script.path, file.path])
+        guard output.exitCode == 0,
+            let parsed = try JSONSerialization.jsonObject(with: Data(output.standardOutput.utf8)) as? [String: Any],
+            let families = parsed["families"] as? [String: String], let samples = parsed["samples"] as? [[String: Any]]
+        else {
+            throw AdminTestError(
+                message: "prometheus_client could not parse /metrics: \(output.standardError)\n\(response.bodyText)"
+            )
+        }
+        return (
+            families,
+            samples.map {
+                Sample(
+                    name: $0["name"] as? String ?? "",
+                    labels: $0["labels"] as? [String: String] ?? [:],
+                    value: $0["value"] as? Double ?? ($0["value"] as? Int).map(Double.init) ?? .nan
+                )
+            }
+        )
+    }
+
+    static func value(_ samples: [Sample], _ name: String, _ labels: [String: String]) -> Double? {
+        samples.first { sample in
+            sample.name == name && labels.allSatisfy { key, value in sample.labels[key] == value }
+        }?.value
+    }
+
+    @Test(
+        "requests by route, method and code, duration and size histograms, refusals, reloads, connections, build info"
+    )
+    func knownTraffic() async throws {
+        let config = ReloadConfig.json(
+            extraRoutes:
+                #", { "name": "private", "match": { "pathPrefix": "/private" }, "backend": "hello", "auth": { "issuers": ["tests"] } }"#
+        ).replacingOccurrences(of: #""admin":"#, with: #""issuers": { "tests": \#(RelayTokens.issuerJSON) }, "admin":"#)
+        try await LiveGateway.with(
+            config: config,
+            files: ["admin.token": ReloadConfig.adminToken, "api.key": ReloadConfig.apiKey],
+            registry: gatewayRegistry
+        ) { gateway in
+            let admin = AdminClient(port: try #require(gateway.adminPort), token: ReloadConfig.adminToken)
+            let base = "http://127.0.0.1:\(try #require(gateway.currentPort("http")))"
+            for _ in 0..<5 { #expect(try await Curl.request("\(base)/hello").status == 200) }
+            for _ in 0..<2 {
+                #expect(
+                    try await Curl.request("\(base)/hello", ["-X", "POST", "--data-binary", "0123456789"]).status == 200
+                )
+            }
+            for _ in 0..<3 { #expect(try await Curl.request("\(base)/nowhere").status == 404) }
+            #expect(try await Curl.request("\(base)/private").status == 401)
+            #expect(
+                try await Curl.request("\(base)/private", ["-H", "Authorization: Bearer not.a.token"]).status == 401
+            )
+            let token = try RelayTokens.mint("alice")
+            #expect(try await Curl.request("\(base)/private", ["-H", "Authorization: Bearer \(token)"]).status == 200)
+            #expect(try await admin.request("POST", "/reload").status == 200)
+
+            let (types, samples) = try await Self.scrape(admin)
+            #expect(types["gateway_http_requests"] == "counter")
+            #expect(types["gateway_http_request_duration_seconds"] == "histogram")
+            let requests = "gateway_http_requests_total"
+            #expect(Self.value(samples, requests, ["route": "hello", "method": "GET", "code": "200"]) == 5)
+            #expect(Self.value(samples, requests, ["route": "hello", "method": "POST", "code": "200"]) == 2)
+            #expect(Self.value(samples, requests, ["route": "none", "method": "GET", "code": "404"]) == 3)
+            #expect(Self.value(samples, requests, ["route": "private", "method": "GET", "code": "401"]) == 2)
+            #expect(Self.value(samples, requests, ["route": "private", "method": "GET", "code": "200"]) == 1)
+            // Histograms: every request is in +Inf, counts match, the POST bodies are in the 100-byte bucket.
+            let duration = "gateway_http_request_duration_seconds"
+            #expect(Self.value(samples, "\(duration)_count", ["route": "hello"]) == 7)
+            #expect(Self.value(samples, "\(duration)_bucket", ["route": "hello", "le": "+Inf"]) == 7)
+            #expect((Self.value(samples, "\(duration)_sum", ["route": "hello"]) ?? 0) > 0)
+            #expect(Self.value(samples, "gateway_http_request_size_bytes_sum", ["route": "hello"]) == 20)
+            #expect(
+                Self.value(samples, "gateway_http_request_size_bytes_bucket", ["route": "hello", "le": "100"]) == 7
+            )
+            let responseBytes = Self.value(samples, "gateway_http_response_size_bytes_sum", ["route": "hello"])
+            #expect(responseBytes == 42, "\(String(describing: responseBytes))")
+            #expect(Self.value(samples, "gateway_auth_refusals_total", ["issuer": "tests", "reason": "missing"]) == 1)
+            #expect(Self.value(samples, "gateway_auth_refusals_total", ["reason": "malformed"]) == 1)
+            #expect(Self.value(samples, "gateway_config_reloads_total", ["result": "success"]) == 1)
+            #expect(Self.value(samples, "gateway_build_info", ["version": GatewayVersion.current]) == 1)
+            #expect(Self.value(samples, "gateway_connections_open", ["listener": "http", "protocol": "http"]) != nil)
+        }
+    }
+}
