@@ -143,6 +143,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
     private func send(on connection: UpstreamConnection) {
         self.state = .awaitingResponse(connection)
         self.loop.started(connection.upstream)
+        self.writer.noteUpstream(connection.upstream.url)
         connection.handler.delegate = self
         var head = ForwardedHeaders.upstreamHead(
             for: self.request,

@@ -59,7 +59,7 @@ struct ConfigOptions: ParsableArguments {
         return URL(fileURLWithPath: path).standardizedFileURL
     }
 
-    func makeLogger(configured: LogLevelSetting?) throws -> Logger {
+    func makeLogger(configured: LogLevelSetting?, format: LogFormatSetting = .text) throws -> Logger {
         let name =
             self.logLevel ?? ProcessInfo.processInfo.environment["ETHICAL_GATEWAY_LOG_LEVEL"] ?? configured?.rawValue
             ?? "info"
@@ -68,7 +68,9 @@ struct ConfigOptions: ParsableArguments {
                 "unknown log level \"\(name)\"; expected trace, debug, info, notice, warning, error or critical"
             )
         }
-        var logger = Logger(label: "ethical-gateway") { StreamLogHandler.standardError(label: $0) }
+        var logger = Logger(label: "ethical-gateway") { label -> any LogHandler in
+            format == .json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+        }
         logger.logLevel = level
         return logger
     }
@@ -88,7 +90,11 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         let configURL = self.options.configURL
         // Read once for the log level; the builder reads it again and reports every issue.
-        let logger = try self.options.makeLogger(configured: (try? ConfigLoader.load(fileAt: configURL))?.logLevel)
+        let configured = try? ConfigLoader.load(fileAt: configURL)
+        let logger = try self.options.makeLogger(
+            configured: configured?.logLevel,
+            format: configured?.logFormat ?? .text
+        )
         let eventLoopGroup = MultiThreadedEventLoopGroup.singleton
         let metrics = GatewayMetrics()
         let builder = GatewayRuntimeBuilder(

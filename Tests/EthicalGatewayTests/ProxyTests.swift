@@ -99,6 +99,9 @@ struct ProxyTests {
         let trusting = Self.config(upstreams: [(upstream, 1)], extra: #", "trustedProxies": ["127.0.0.0/8", "::1"]"#)
         try await LiveGateway.with(config: trusting, registry: gatewayRegistry) { gateway in
             _ = try await Curl.request("http://127.0.0.1:\(gateway.port("http"))/app/", spoofed)
+            // The upstream records a request as it reads it; on a loaded machine that can trail
+            // the answer curl already has.
+            try await waitUntil("the upstream recorded both requests", seconds: 20) { upstream.requests.count >= 2 }
             let seen = try #require(upstream.requests.last)
             #expect(seen.header("x-forwarded-for") == "6.6.6.6, 127.0.0.1")
             #expect(seen.header("x-forwarded-proto") == "https")

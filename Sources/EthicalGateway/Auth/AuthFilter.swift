@@ -123,6 +123,8 @@ struct AuthFilter: Filter {
                 "issuer": "\(issuer ?? "-")", "error": "\(refusal.errorCode ?? "-")",
             ]
         )
-        return .respond(refusal.response(realm: self.policy.realm, requestID: request.requestID))
+        var response = refusal.response(realm: self.policy.realm, requestID: request.requestID)
+        response.refusalCategory = refusal.category.rawValue
+        return .respond(response)
     }
 }

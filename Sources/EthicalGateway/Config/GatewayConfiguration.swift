@@ -33,6 +33,10 @@ public struct GatewayConfiguration: Sendable {
     public var filters: [String: PluginDeclaration]
     /// Token issuers by name; a route's `auth` policy names the ones it accepts. Default `{}`.
     public var issuers: [String: IssuerConfiguration] = [:]
+    /// How the gateway's own log lines look (`"logFormat"`): `text` (default) or `json`.
+    public var logFormat: LogFormatSetting = .text
+    /// The access log (`"accessLog"`); `nil` writes none.
+    public var accessLog: AccessLogConfiguration?
     /// The admin API (`"admin"`); `nil` runs none.
     public var admin: AdminConfiguration?
     /// Reload when the configuration file changes (`"watchConfig"`, default `false`); SIGHUP
@@ -70,7 +74,7 @@ extension GatewayConfiguration: Decodable {
     enum CodingKeys: String, CodingKey {
         case schema = "$schema"
         case stateDirectory, shutdownGracePeriodSeconds, logLevel, limits, listeners, routes, backends, filters
-        case issuers, admin, watchConfig
+        case issuers, admin, watchConfig, accessLog, logFormat
     }
 
     public init(from decoder: any Decoder) throws {
@@ -126,10 +130,21 @@ extension GatewayConfiguration: Decodable {
         self.brokenIssuers = Set(issuers.filter { $0.value.value == nil }.keys)
         self.admin = try container.decodeIfPresent(Lenient<AdminConfiguration>.self, forKey: .admin)?.value
         self.watchConfig = try container.decodeIfPresent(Bool.self, forKey: .watchConfig) ?? false
+        self.accessLog = try container.decodeIfPresent(Lenient<AccessLogConfiguration>.self, forKey: .accessLog)?.value
+        self.logFormat =
+            try container.decodeIfPresent(Lenient<LogFormatSetting>.self, forKey: .logFormat)?.value ?? .text
     }
 }
 
 /// A log level name as written in the configuration.
+/// The format of the gateway's own log lines.
+public enum LogFormatSetting: String, ConfigEnum {
+    /// One human-readable line per entry (swift-log's stream handler).
+    case text
+    /// One JSON object per line (``JSONLogHandler``).
+    case json
+}
+
 public enum LogLevelSetting: String, ConfigEnum {
     case trace, debug, info, notice, warning, error, critical
 }

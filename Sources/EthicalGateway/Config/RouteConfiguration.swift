@@ -29,6 +29,9 @@ public struct RouteConfiguration: Sendable, Decodable {
     /// Token policy: requests must carry a valid token from one of the named issuers before
     /// the route's filters and backend run. Default: no authentication.
     public var auth: RouteAuthConfiguration?
+    /// Whether this route's requests go to the access log (when `accessLog` is configured).
+    /// Default `true`; `false` for noisy routes such as health checks.
+    public var accessLog: Bool = true
     /// Position in the `routes` array.
     public internal(set) var index: Int = 0
 
@@ -53,7 +56,7 @@ public struct RouteConfiguration: Sendable, Decodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, match, backend, filters, stripPrefix, rewritePrefix, maxBodyBytes, escapedSlashes, auth
+        case name, match, backend, filters, stripPrefix, rewritePrefix, maxBodyBytes, escapedSlashes, auth, accessLog
     }
 
     public init(from decoder: any Decoder) throws {
@@ -69,6 +72,7 @@ public struct RouteConfiguration: Sendable, Decodable {
         self.maxBodyBytes = try container.decodeIfPresent(Int.self, forKey: .maxBodyBytes)
         self.escapedSlashes = try container.decodeIfPresent(EscapedSlashAction.self, forKey: .escapedSlashes) ?? .reject
         self.auth = try container.decodeIfPresent(RouteAuthConfiguration.self, forKey: .auth)
+        self.accessLog = try container.decodeIfPresent(Bool.self, forKey: .accessLog) ?? true
         if let rewrite = self.rewritePrefix {
             if self.stripPrefix {
                 throw decoder.invalid(

@@ -48,6 +48,9 @@ public struct GatewayResponse: Sendable {
     public var status: HTTPResponseStatus
     public var headers: HTTPHeaders
     public var body: ByteBuffer?
+    /// Why the auth filter refused the request's token (a ``TokenRefusalCategory`` name), for
+    /// the access log.
+    var refusalCategory: String? = nil
 
     public init(status: HTTPResponseStatus, headers: HTTPHeaders = [:], body: ByteBuffer? = nil) {
         self.status = status

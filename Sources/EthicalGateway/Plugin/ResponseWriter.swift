@@ -118,11 +118,18 @@ public final class ResponseWriter: @unchecked Sendable {
     public func resumeRequestBody() {
         self.sink?.setRequestBodyPaused(false, exchangeID: self.exchangeID)
     }
+
+    /// Names the upstream serving this request (e.g. `http://10.0.0.5:8080`), for the access
+    /// log; the last one named (after retries) is logged.
+    public func noteUpstream(_ upstream: String) {
+        self.sink?.noteUpstream(upstream, exchangeID: self.exchangeID)
+    }
 }
 
 /// The connection side of a ``ResponseWriter``; implemented by the gateway's HTTP handler.
 protocol ResponseSink: AnyObject {
     var isWritable: Bool { get }
+    func noteUpstream(_ upstream: String, exchangeID: UInt64)
     func isActive(_ exchangeID: UInt64) -> Bool
     func writeHead(_ head: HTTPResponseHead, exchangeID: UInt64)
     func writeBody(_ buffer: ByteBuffer, flush: Bool, exchangeID: UInt64) -> EventLoopFuture<Void>?

@@ -8,4 +8,8 @@ public struct CompiledRoute: Sendable {
     public let maxBodyBytes: Int
     /// What to do with `%2F` / `%5C` in a path this route takes.
     public let escapedSlashes: EscapedSlashAction
+    /// The backend's name in the configuration (for the access log).
+    public var backendName: String = ""
+    /// Whether the route's requests go to the access log.
+    public var accessLog: Bool = true
 }

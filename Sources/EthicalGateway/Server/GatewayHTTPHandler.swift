@@ -56,6 +56,8 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var readPending = false
     /// A backend waiting for the connection to drain (``ResponseWriter/whenWritable(_:)``).
     private var writableCallback: (() -> Void)?
+    /// The client's IP address, for the access log (read once per connection).
+    private var clientAddress: String?
 
     init(
         live: LiveRuntime,
@@ -222,6 +224,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             expectsBody: expectsBody,
             inFlight: self.slot?.inFlight
         )
+        exchange.accessLog = runtime.accessLog
         self.current = exchange
 
         let limits = runtime.limits
@@ -399,6 +402,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 position += 1
             case .respond(let response):
                 exchange.discardingBody = true
+                exchange.refusalCategory = response.refusalCategory
                 self.makeWriter(for: exchange).respond(response)
                 return
             case .suspend(let future):
@@ -413,6 +417,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
                         self.runFilters(of: exchange, from: resumeAt)
                     case .success(.respond(let response)):
                         exchange.discardingBody = true
+                        exchange.refusalCategory = response.refusalCategory
                         self.makeWriter(for: exchange).respond(response)
                     case .failure(let error):
                         exchange.request?.logger.error("filter failed", metadata: ["error": "\(error)"])
@@ -510,15 +515,41 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Counts a finished exchange in this loop's metrics (499 when the client left before a
     /// response head was sent).
     private func record(_ exchange: Exchange) {
-        guard let metrics = self.slot?.http else { return }
-        metrics.record(
+        let code = exchange.status == 0 ? 499 : exchange.status
+        let seconds = Double((NIODeadline.now() - exchange.startedAt).nanoseconds) / 1e9
+        self.slot?.http.record(
             route: exchange.route?.name ?? "none",
             method: exchange.head.method,
-            code: exchange.status == 0 ? 499 : exchange.status,
-            seconds: Double((NIODeadline.now() - exchange.startedAt).nanoseconds) / 1e9,
+            code: code,
+            seconds: seconds,
             requestBytes: exchange.bodyBytes,
             responseBytes: exchange.responseBytes
         )
+        guard let accessLog = exchange.accessLog, exchange.route?.accessLog ?? true, let context = self.context,
+            accessLog.sample(status: code, on: context.eventLoop)
+        else { return }
+        if self.clientAddress == nil {
+            self.clientAddress =
+                context.channel.remoteAddress?.ipAddress ?? context.channel.parent?.remoteAddress?.ipAddress ?? "-"
+        }
+        let record = AccessLogRecord(
+            requestID: exchange.requestID,
+            client: self.clientAddress,
+            method: exchange.head.method.rawValue,
+            host: exchange.request?.host ?? exchange.head.headers.first(name: "host"),
+            path: String(RequestPath.split(exchange.head.uri).path.prefix(2048)),
+            httpVersion: self.isHTTP2 ? "HTTP/2" : "HTTP/\(exchange.head.version.major).\(exchange.head.version.minor)",
+            status: code,
+            requestBytes: exchange.bodyBytes,
+            responseBytes: exchange.responseBytes,
+            seconds: seconds,
+            route: exchange.route?.name,
+            backend: exchange.route?.backendName,
+            upstream: exchange.upstream,
+            subject: exchange.request?.identity?.subject,
+            authRefusal: exchange.refusalCategory
+        )
+        accessLog.append(record.line(), on: context.eventLoop)
     }
 
     private var shouldHoldReads: Bool {
@@ -745,6 +776,10 @@ extension GatewayHTTPHandler: ResponseSink {
         }
     }
 
+    func noteUpstream(_ upstream: String, exchangeID: UInt64) {
+        self.exchange(exchangeID)?.upstream = upstream
+    }
+
     func setRequestBodyPaused(_ paused: Bool, exchangeID: UInt64) {
         guard let exchange = self.exchange(exchangeID) else { return }
         exchange.bodyPaused = paused
@@ -785,6 +820,12 @@ private final class Exchange {
     let startedAt = NIODeadline.now()
     /// Response body bytes written.
     var responseBytes = 0
+    /// Where the exchange is logged (the access log of the runtime it started on).
+    var accessLog: AccessLogWriter?
+    /// The upstream a backend named (``ResponseWriter/noteUpstream(_:)``).
+    var upstream: String?
+    /// Why the auth filter refused the token.
+    var refusalCategory: String?
 
     init(
         id: UInt64,

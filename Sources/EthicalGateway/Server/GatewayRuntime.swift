@@ -18,6 +18,10 @@ public final class GatewayRuntime: Sendable {
     let tokenVerifier: TokenVerifier
     /// Who may use the admin API; `nil` when the configuration has no `admin`.
     public let adminAccess: AdminAccess?
+    /// Where requests are logged; `nil` without `accessLog`.
+    let accessLog: AccessLogWriter?
+    /// Whether ``accessLog`` was taken over from the runtime this one replaces.
+    let accessLogCarried: Bool
     /// TLS certificates of each HTTPS listener, by listener index.
     let certificateStores: [Int: CertificateStore]
     /// Names of the backends and filters taken over from the runtime this one replaces (the same
@@ -36,6 +40,8 @@ public final class GatewayRuntime: Sendable {
         authenticator: Authenticator?,
         tokenVerifier: TokenVerifier,
         adminAccess: AdminAccess?,
+        accessLog: AccessLogWriter?,
+        accessLogCarried: Bool,
         certificateStores: [Int: CertificateStore],
         carriedBackends: Set<String>,
         carriedFilters: Set<String>,
@@ -49,6 +55,8 @@ public final class GatewayRuntime: Sendable {
         self.authenticator = authenticator
         self.tokenVerifier = tokenVerifier
         self.adminAccess = adminAccess
+        self.accessLog = accessLog
+        self.accessLogCarried = accessLogCarried
         self.certificateStores = certificateStores
         self.carriedBackends = carriedBackends
         self.carriedFilters = carriedFilters
@@ -66,6 +74,9 @@ public final class GatewayRuntime: Sendable {
     /// error names the plugin's JSON path.
     func start() async throws {
         do {
+            if let accessLog = self.accessLog, !self.accessLogCarried {
+                try Self.starting("$.accessLog") { try accessLog.open() }
+            }
             for (name, filter) in self.filters.sorted(by: { $0.key < $1.key }) where !self.carriedFilters.contains(name)
             {
                 try Self.starting("$.filters.\(name)") { try filter.start() }
@@ -100,12 +111,14 @@ public final class GatewayRuntime: Sendable {
     /// Shuts down what this runtime made and did not take over (a runtime that failed to start
     /// or was never applied).
     func shutdownNew() async {
+        if let accessLog = self.accessLog, !self.accessLogCarried { await accessLog.close() }
         for (name, filter) in self.filters where !self.carriedFilters.contains(name) { await filter.shutdown() }
         for (name, backend) in self.backends where !self.carriedBackends.contains(name) { await backend.shutdown() }
     }
 
     /// Shuts down what `successor` did not take over from this runtime.
     func retire(replacedBy successor: GatewayRuntime) async {
+        if let accessLog = self.accessLog, successor.accessLog !== accessLog { await accessLog.close() }
         for (name, filter) in self.filters where !successor.carriedFilters.contains(name) { await filter.shutdown() }
         for (name, backend) in self.backends where !successor.carriedBackends.contains(name) {
             await backend.shutdown()
@@ -115,6 +128,7 @@ public final class GatewayRuntime: Sendable {
     /// Shuts every backend and filter down (when the gateway stops, or a runtime that was
     /// built only to be checked).
     public func shutdownBackends() async {
+        await self.accessLog?.close()
         for filter in self.filters.values { await filter.shutdown() }
         for backend in self.backends.values { await backend.shutdown() }
     }

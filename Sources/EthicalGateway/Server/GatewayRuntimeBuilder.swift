@@ -157,6 +157,23 @@ public struct GatewayRuntimeBuilder: Sendable {
                 issues.append(error.issue)
             }
         }
+        // An unchanged access log keeps its writer (and its open file).
+        var accessLog: AccessLogWriter?
+        var accessLogCarried = false
+        if let settings = configuration.accessLog {
+            if let previous, let writer = previous.accessLog, writer.configuration == settings,
+                previous.source["accessLog"] == source["accessLog"]
+            {
+                accessLog = writer
+                accessLogCarried = true
+            } else {
+                accessLog = AccessLogWriter(
+                    settings,
+                    configDirectory: self.configDirectory,
+                    eventLoopGroup: self.eventLoopGroup
+                )
+            }
+        }
         // One verifier for the gateway's life: carried-over plugins keep theirs.
         let tokenVerifier = previous?.tokenVerifier ?? TokenVerifier(authenticator: authenticator)
         let pluginVerifier = configuration.issuers.isEmpty ? nil : tokenVerifier
@@ -238,7 +255,7 @@ public struct GatewayRuntimeBuilder: Sendable {
                 guard let authenticator, auth.issuers.allSatisfy({ authenticator.issuers[$0] != nil }) else { continue }
                 routeFilters.insert(AuthFilter(policy: RoutePolicy(auth), authenticator: authenticator), at: 0)
             }
-            let compiled = CompiledRoute(
+            var compiled = CompiledRoute(
                 name: route.name,
                 backend: backend,
                 filters: routeFilters,
@@ -246,6 +263,8 @@ public struct GatewayRuntimeBuilder: Sendable {
                 maxBodyBytes: route.maxBodyBytes ?? configuration.limits.maxBodyBytes,
                 escapedSlashes: route.escapedSlashes
             )
+            compiled.backendName = route.backend
+            compiled.accessLog = route.accessLog
             entries.append(
                 RouteEntry(
                     name: route.name,
@@ -281,6 +300,8 @@ public struct GatewayRuntimeBuilder: Sendable {
             authenticator: authenticator,
             tokenVerifier: tokenVerifier,
             adminAccess: adminAccess,
+            accessLog: accessLog,
+            accessLogCarried: accessLogCarried,
             certificateStores: certificateStores,
             carriedBackends: carriedBackends,
             carriedFilters: carriedFilters,
