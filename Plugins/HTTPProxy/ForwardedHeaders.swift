@@ -107,6 +107,10 @@ enum ForwardedHeaders {
                 continue
             case 12 where asciiCaseInsensitiveEquals(name, "x-request-id"):
                 continue
+            case 11 where asciiCaseInsensitiveEquals(name, "traceparent"):
+                continue
+            case 10 where asciiCaseInsensitiveEquals(name, "tracestate"):
+                continue
             case 15 where asciiCaseInsensitiveEquals(name, "x-forwarded-for"):
                 if trusted { forwardedFor.append(value) }
                 continue
@@ -134,6 +138,11 @@ enum ForwardedHeaders {
         forwarded.append(element)
         headers.append(("forwarded", forwarded.joined(separator: ", ")))
         headers.append(("x-request-id", request.requestID))
+        if let trace = request.trace {
+            // The upstream's parent is the gateway's span; the caller's tracestate goes on as is.
+            headers.append(("traceparent", trace.traceparent))
+            if let state = trace.traceState { headers.append(("tracestate", state)) }
+        }
         if let upgrade {
             // An upgrade is the one hop-by-hop exchange a proxy passes on, explicitly.
             headers.append(("connection", "upgrade"))

@@ -7,11 +7,12 @@ import Foundation
 #endif
 
 /// One access-log line: a JSON object with the request's time (RFC 3339, UTC, milliseconds),
-/// id, client, method, host, path (never the query, which may carry tokens), protocol, status,
+/// id, W3C trace id, client, method, host, path (never the query, which may carry tokens), protocol, status,
 /// body bytes each way, duration in seconds, route, backend, upstream, and the token's subject
 /// or the reason it was refused. Fields that do not apply are left out.
 struct AccessLogRecord {
     var requestID: String
+    var traceID: String?
     var client: String?
     var method: String
     var host: String?
@@ -33,6 +34,7 @@ struct AccessLogRecord {
         json += Self.rfc3339(time)
         json += "\",\"requestId\":"
         appendJSONString(self.requestID, to: &json)
+        Self.field("traceId", self.traceID, &json)
         Self.field("client", self.client, &json)
         json += ",\"method\":"
         appendJSONString(self.method, to: &json)

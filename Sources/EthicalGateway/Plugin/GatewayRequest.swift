@@ -30,6 +30,8 @@ public struct GatewayRequest: Sendable {
     public let eventLoop: any EventLoop
     /// The verified token's identity when the route has `auth` and the request carried a token.
     public var identity: VerifiedIdentity? = nil
+    /// The request's W3C trace context; a proxy passes ``TraceContext/traceparent`` on.
+    public internal(set) var trace: TraceContext? = nil
     /// The connection's logger; ``logger`` adds this request's metadata only when something is logged.
     let baseLogger: Logger
 

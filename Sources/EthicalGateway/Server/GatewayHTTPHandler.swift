@@ -225,6 +225,10 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             inFlight: self.slot?.inFlight
         )
         exchange.accessLog = runtime.accessLog
+        exchange.trace = TraceContext.make(
+            traceparent: head.headers.first(name: "traceparent"),
+            tracestate: head.headers[canonicalForm: "tracestate"].joined(separator: ",")
+        )
         self.current = exchange
 
         let limits = runtime.limits
@@ -345,6 +349,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             eventLoop: context.eventLoop,
             baseLogger: self.logger
         )
+        exchange.request?.trace = exchange.trace
         self.runFilters(of: exchange, from: 0)
     }
 
@@ -534,6 +539,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         let record = AccessLogRecord(
             requestID: exchange.requestID,
+            traceID: exchange.trace?.traceID,
             client: self.clientAddress,
             method: exchange.head.method.rawValue,
             host: exchange.request?.host ?? exchange.head.headers.first(name: "host"),
@@ -708,7 +714,8 @@ extension GatewayHTTPHandler: ResponseSink {
             status: status,
             detail: detail,
             instance: String(RequestPath.split(exchange.head.uri).path.prefix(512)),
-            requestID: exchange.requestID
+            requestID: exchange.requestID,
+            traceID: exchange.trace?.traceID
         )
         let body = problem.jsonBody(allocator: context.channel.allocator)
         self.writeHead(
@@ -826,6 +833,8 @@ private final class Exchange {
     var upstream: String?
     /// Why the auth filter refused the token.
     var refusalCategory: String?
+    /// The request's W3C trace context.
+    var trace: TraceContext?
 
     init(
         id: UInt64,

@@ -12,12 +12,21 @@ public struct ProblemDetails: Sendable {
     public var detail: String
     public var instance: String?
     public var requestID: String
+    /// The W3C trace id of the request, when known.
+    public var traceID: String? = nil
 
-    public init(status: HTTPResponseStatus, detail: String, instance: String?, requestID: String) {
+    public init(
+        status: HTTPResponseStatus,
+        detail: String,
+        instance: String?,
+        requestID: String,
+        traceID: String? = nil
+    ) {
         self.status = status
         self.detail = detail
         self.instance = instance
         self.requestID = requestID
+        self.traceID = traceID
     }
 
     /// The document as JSON.
@@ -32,6 +41,10 @@ public struct ProblemDetails: Sendable {
         }
         json += ",\"requestId\":"
         appendJSONString(self.requestID, to: &json)
+        if let traceID = self.traceID {
+            json += ",\"traceId\":"
+            appendJSONString(traceID, to: &json)
+        }
         json += "}"
         return allocator.buffer(string: json)
     }

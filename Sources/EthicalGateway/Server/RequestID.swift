@@ -17,7 +17,9 @@ enum RequestID {
     /// 128 pseudo-random bits as 32 hex digits. Ids are for correlating logs, not secrets: they
     /// come from a fast generator per thread, seeded once from the system's random source,
     /// instead of two `getrandom` system calls per request.
-    static func generate() -> String {
+    /// 64 random bits from this thread's generator (a non-cryptographic PRNG seeded from the
+    /// system's; for ids, not secrets).
+    static func random64() -> UInt64 {
         let generator: RequestIDGenerator
         if let existing = Self.generators.currentValue {
             generator = existing
@@ -25,8 +27,12 @@ enum RequestID {
             generator = RequestIDGenerator()
             Self.generators.currentValue = generator
         }
-        let high = generator.next()
-        let low = generator.next()
+        return generator.next()
+    }
+
+    static func generate() -> String {
+        let high = Self.random64()
+        let low = Self.random64()
         let digits = Array("0123456789abcdef".utf8)
         // One allocation: the 32 hex digits are written straight into the string's storage.
         return String(unsafeUninitializedCapacity: 32) { buffer in
