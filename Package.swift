@@ -131,7 +131,10 @@ let package = Package(
         pluginTarget(
             "HTTPProxyPlugin",
             path: "Plugins/HTTPProxy",
-            extraDependencies: [.product(name: "NIOSSL", package: "swift-nio-ssl")]
+            extraDependencies: [
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]
         ),
         pluginTarget(
             "FluxerRelayPlugin",

@@ -106,6 +106,7 @@ final class ActiveHealthChecker: @unchecked Sendable {
             passed ? "upstream healthy again" : "upstream unhealthy; out of rotation",
             metadata: ["upstream": "\(upstream)", "path": "\(self.configuration.path)"]
         )
+        self.loops.first?.state.settings.metrics.healthy[index].record(passed ? 1 : 0)
         for box in self.loops {
             box.state.eventLoop.execute { box.state.setHealthy(index, passed) }
         }

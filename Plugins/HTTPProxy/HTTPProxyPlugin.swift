@@ -61,7 +61,8 @@ public enum HTTPProxyPlugin: BackendPlugin {
             hashOn: configuration.loadBalancing == .consistentHash ? configuration.hashOn : nil,
             hashRing: configuration.loadBalancing == .consistentHash ? HashRing(upstreams: upstreams) : nil,
             requestHeaders: HeaderRewriter(configuration.requestHeaders),
-            responseHeaders: HeaderRewriter(configuration.responseHeaders)
+            responseHeaders: HeaderRewriter(configuration.responseHeaders),
+            metrics: ProxyMetrics(backend: context.name, upstreams: upstreams, factory: context.metrics)
         )
         var loops: [ObjectIdentifier: LoopBox] = [:]
         for eventLoop in context.eventLoopGroup.makeIterator() {
@@ -115,6 +116,7 @@ struct HTTPProxyBackend: Backend {
     let healthChecker: ActiveHealthChecker?
 
     func start() {
+        for gauge in self.settings.metrics.healthy { gauge.record(1) }
         self.healthChecker?.start()
     }
 

@@ -128,9 +128,11 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
     private func connectionFailed(upstream: Upstream, timedOut: Bool) {
         self.failedUpstreams.insert(upstream.index)
         self.loop.recordFailure(upstream)
+        self.loop.countResponse(upstream, code: "error")
         if self.attemptsLeft > 0 && self.loop.hasAvailableUpstream(excluding: self.failedUpstreams)
             && self.loop.takeRetry()
         {
+            self.settings.metrics.retries.increment()
             self.attemptsLeft -= 1
             self.connect()
         } else if timedOut {
@@ -252,6 +254,8 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
             )
             self.finish()
             connection.channel.close(promise: nil)
+            self.loop.countResponse(connection.upstream, code: String(head.status.code))
+            self.settings.metrics.retries.increment()
             self.failedUpstreams.insert(connection.upstream.index)
             self.attemptsLeft -= 1
             self.connect()
@@ -262,6 +266,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
             self.scheduleWatchdog(in: .seconds(self.settings.timeouts.idleSeconds))
             self.state = .streamingResponse(connection)
             self.loop.recordSuccess(connection.upstream)
+            self.loop.countResponse(connection.upstream, code: String(head.status.code))
             var downstream = head
             ForwardedHeaders.removeHopByHop(&downstream.headers)
             if !self.settings.responseHeaders.isEmpty { self.settings.responseHeaders.apply(to: &downstream.headers) }

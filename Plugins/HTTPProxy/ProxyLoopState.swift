@@ -1,3 +1,4 @@
+import CoreMetrics
 import EthicalGateway
 import NIOCore
 import NIOHTTP1
@@ -155,6 +156,19 @@ final class ProxyLoopState {
     private var sweeper: Scheduled<Void>?
     /// Set by ``retire()``: connections coming back from a request are closed, not pooled.
     private var retired = false
+    /// `gateway_upstream_requests_total` handles by upstream index and code, made on first use.
+    private var requestCounters: [Int: [String: Counter]] = [:]
+
+    /// Counts an answer (or `error`: none) from `upstream`.
+    func countResponse(_ upstream: Upstream, code: String) {
+        if let counter = self.requestCounters[upstream.index]?[code] {
+            counter.increment()
+            return
+        }
+        let counter = self.settings.metrics.requests(upstream, code: code)
+        self.requestCounters[upstream.index, default: [:]][code] = counter
+        counter.increment()
+    }
 
     func started(_ upstream: Upstream) { self.inFlight[upstream.index] += 1 }
     func finished(_ upstream: Upstream) { self.inFlight[upstream.index] -= 1 }
@@ -276,6 +290,7 @@ struct ProxySettings: Sendable {
     let hashRing: HashRing?
     let requestHeaders: HeaderRewriter
     let responseHeaders: HeaderRewriter
+    let metrics: ProxyMetrics
 }
 
 /// The TLS handler towards an `https://` upstream: SNI and certificate name from `serverName`,

@@ -107,4 +107,49 @@ struct MetricsTests {
             #expect(Self.value(samples, "gateway_connections_open", ["listener": "http", "protocol": "http"]) != nil)
         }
     }
+
+    @Test("upstream answers by code, retries, and upstream health flipping when an upstream dies")
+    func upstreams() async throws {
+        let alive = try await TestUpstream(name: "alive") { request in
+            request.uri == "/health"
+                ? .text(status: 200, headers: [], body: "ok") : .text(status: 202, headers: [], body: "yes")
+        }
+        let dying = try await TestUpstream(name: "dying")
+        let config = ReloadConfig.json(
+            extraRoutes: #", { "name": "app", "match": { "pathPrefix": "/app" }, "backend": "app" }"#,
+            extraBackends: """
+                , "app": { "plugin": "http-proxy", "config": {
+                    "upstreams": [ { "url": "http://127.0.0.1:\(alive.port)" }, { "url": "http://127.0.0.1:\(dying.port)" } ],
+                    "healthCheck": { "path": "/health", "intervalSeconds": 0.1, "timeoutSeconds": 5, "healthyThreshold": 1, "unhealthyThreshold": 1 } } }
+                """
+        )
+        try await LiveGateway.with(
+            config: config,
+            files: ["admin.token": ReloadConfig.adminToken, "api.key": ReloadConfig.apiKey],
+            registry: gatewayRegistry
+        ) { gateway in
+            let admin = AdminClient(port: try #require(gateway.adminPort), token: ReloadConfig.adminToken)
+            let base = "http://127.0.0.1:\(try #require(gateway.currentPort("http")))"
+            let aliveURL = "http://127.0.0.1:\(alive.port)"
+            let dyingURL = "http://127.0.0.1:\(dying.port)"
+            let healthy = { (samples: [Sample], upstream: String) in
+                Self.value(samples, "gateway_upstream_healthy", ["backend": "app", "upstream": upstream])
+            }
+            #expect(healthy(try await Self.scrape(admin).samples, dyingURL) == 1)
+            for _ in 0..<4 { _ = try await Curl.request("\(base)/app/x") }
+            await dying.stop()
+            try await waitUntil("the dead upstream's gauge drops to 0", seconds: 30) {
+                healthy(try await Self.scrape(admin).samples, dyingURL) == 0
+            }
+            let samples = try await Self.scrape(admin).samples
+            #expect(healthy(samples, aliveURL) == 1)
+            let answered = Self.value(
+                samples,
+                "gateway_upstream_requests_total",
+                ["backend": "app", "upstream": aliveURL, "code": "202"]
+            )
+            #expect((answered ?? 0) >= 1, "\(samples.filter { $0.name.hasPrefix("gateway_upstream") })")
+        }
+        await alive.stop()
+    }
 }

@@ -1,0 +1,36 @@
+import CoreMetrics
+
+/// The metrics of one `http-proxy` backend, created through the gateway's swift-metrics
+/// factory: `gateway_upstream_requests_total{backend,upstream,code}` (`code="error"`: no answer),
+/// `gateway_upstream_healthy{backend,upstream}` (1 or 0, from the active health check) and
+/// `gateway_retries_total{backend}`. Counters are atomic (no lock); the per-upstream, per-code
+/// counter handles are cached per event loop (``ProxyLoopState``).
+struct ProxyMetrics: Sendable {
+    let backend: String
+    let factory: any MetricsFactory
+    let retries: Counter
+    /// By upstream index.
+    let healthy: [Gauge]
+
+    init(backend: String, upstreams: [Upstream], factory: any MetricsFactory) {
+        self.backend = backend
+        self.factory = factory
+        self.retries = Counter(label: "gateway_retries_total", dimensions: [("backend", backend)], factory: factory)
+        self.healthy = upstreams.map {
+            Gauge(
+                label: "gateway_upstream_healthy",
+                dimensions: [("backend", backend), ("upstream", $0.url)],
+                factory: factory
+            )
+        }
+    }
+
+    /// The counter of answers with `code` from `upstream`.
+    func requests(_ upstream: Upstream, code: String) -> Counter {
+        Counter(
+            label: "gateway_upstream_requests_total",
+            dimensions: [("backend", self.backend), ("upstream", upstream.url), ("code", code)],
+            factory: self.factory
+        )
+    }
+}
