@@ -141,6 +141,7 @@ let package = Package(
             path: "Plugins/FluxerRelay",
             extraDependencies: [
                 "RESPClient",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -95,7 +95,8 @@ public enum FluxerRelayPlugin: BackendPlugin {
             tokenVerifier: context.tokenVerifier,
             apiKey: apiKey,
             clientScript: ByteBuffer(string: ClientScript.source),
-            logger: context.logger
+            logger: context.logger,
+            metrics: RelayMetrics(backend: context.name, factory: context.metrics)
         )
         return RelayBackend(relay: relay)
     }

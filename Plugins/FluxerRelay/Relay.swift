@@ -1,3 +1,4 @@
+import CoreMetrics
 import EthicalGateway
 import Foundation
 import Logging
@@ -35,14 +36,19 @@ final class Relay: Sendable {
         tokenVerifier: TokenVerifier?,
         apiKey: String?,
         clientScript: ByteBuffer,
-        logger: Logger
+        logger: Logger,
+        metrics: RelayMetrics? = nil
     ) {
         self.name = name
         self.logger = logger
         self.configuration = configuration
         self.engine = engine
         self.namespaces = namespaces
-        self.hub = RelayHub(eventLoopGroup: eventLoopGroup, engine: engine)
+        self.hub = RelayHub(
+            eventLoopGroup: eventLoopGroup,
+            engine: engine,
+            metrics: metrics ?? RelayMetrics(backend: name, factory: NOOPMetricsHandler.instance)
+        )
         self.tokenVerifier = tokenVerifier
         self.authenticator = RelayAuthenticator(verifier: tokenVerifier, issuers: configuration.issuers)
         self.apiKey = apiKey

@@ -57,6 +57,7 @@ extension RelayConnection {
             if let channel = entry.channel, affected.contains(channel) {
                 self.queuedBytes -= entry.frame.readableBytes
                 self.hub.counters.publicationsDropped += 1
+                self.hub.metrics.dropped(ChannelName(channel)?.namespace ?? "default").increment()
             } else {
                 kept.append(entry)
             }

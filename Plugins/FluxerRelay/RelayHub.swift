@@ -6,8 +6,8 @@ final class RelayHub: Sendable {
     let loopHubs: [LoopHub]
     private let byLoop: [ObjectIdentifier: LoopHub]
 
-    init(eventLoopGroup: any EventLoopGroup, engine: any RelayEngine) {
-        let hubs = eventLoopGroup.makeIterator().map { LoopHub(eventLoop: $0, engine: engine) }
+    init(eventLoopGroup: any EventLoopGroup, engine: any RelayEngine, metrics: RelayMetrics) {
+        let hubs = eventLoopGroup.makeIterator().map { LoopHub(eventLoop: $0, engine: engine, metrics: metrics) }
         self.loopHubs = hubs
         self.byLoop = Dictionary(uniqueKeysWithValues: hubs.map { (ObjectIdentifier($0.eventLoop), $0) })
     }
@@ -53,8 +53,12 @@ final class RelayHub: Sendable {
             return
         }
         let publication = isPublication
-        for hub in self.loopHubs {
+        for (index, hub) in self.loopHubs.enumerated() {
             hub.eventLoop.execute {
+                // Every loop sees each publication once; the first one counts it.
+                if publication && index == 0 {
+                    hub.metrics.publications(ChannelName(channel)?.namespace ?? "default").increment()
+                }
                 hub.deliver(channel: channel, offset: offset, frame: frame, isPublication: publication)
             }
         }
@@ -81,21 +85,28 @@ final class LoopHub: @unchecked Sendable {
     /// the node listens to the channel's events.
     private var interest: [String: EventLoopFuture<Void>] = [:]
     var counters = RelayCounters()
+    /// This loop's metric handles.
+    let metrics: RelayLoopMetrics
     /// Connections that wrote since the last flush task, and whether that task is queued.
     private var pendingFlushes: [RelayConnection] = []
     private var flushTaskQueued = false
 
-    init(eventLoop: any EventLoop, engine: any RelayEngine) {
+    init(eventLoop: any EventLoop, engine: any RelayEngine, metrics: RelayMetrics) {
         self.eventLoop = eventLoop
         self.engine = engine
+        self.metrics = RelayLoopMetrics(metrics)
     }
 
     func add(_ connection: RelayConnection) {
-        self.connections[ObjectIdentifier(connection)] = connection
+        if self.connections.updateValue(connection, forKey: ObjectIdentifier(connection)) == nil {
+            self.metrics.shared.connections.increment()
+        }
     }
 
     func remove(_ connection: RelayConnection) {
-        self.connections[ObjectIdentifier(connection)] = nil
+        if self.connections.removeValue(forKey: ObjectIdentifier(connection)) != nil {
+            self.metrics.shared.connections.decrement()
+        }
     }
 
     /// Adds a subscriber; the future succeeds once the node listens to the channel's events
@@ -108,13 +119,18 @@ final class LoopHub: @unchecked Sendable {
             ready = self.engine.retainChannel(channel, on: self.eventLoop)
             self.interest[channel] = ready
         }
-        self.subscribers[channel, default: [:]][ObjectIdentifier(connection)] = connection
+        if self.subscribers[channel, default: [:]].updateValue(connection, forKey: ObjectIdentifier(connection)) == nil
+        {
+            self.metrics.subscriptions(ChannelName(channel)?.namespace ?? "default").increment()
+        }
         return ready
     }
 
     func unsubscribe(_ connection: RelayConnection, from channel: String) {
-        guard var members = self.subscribers[channel] else { return }
-        members[ObjectIdentifier(connection)] = nil
+        guard var members = self.subscribers[channel],
+            members.removeValue(forKey: ObjectIdentifier(connection)) != nil
+        else { return }
+        self.metrics.subscriptions(ChannelName(channel)?.namespace ?? "default").decrement()
         if members.isEmpty {
             self.subscribers[channel] = nil
             self.interest[channel] = nil

@@ -79,8 +79,37 @@ struct MetricsTests {
             let token = try RelayTokens.mint("alice")
             #expect(try await Curl.request("\(base)/private", ["-H", "Authorization: Bearer \(token)"]).status == 200)
             #expect(try await admin.request("POST", "/reload").status == 200)
+            // The relay: one connection subscribed to `news`, two publications.
+            let subscriber = try await RelayTestClient.connect(
+                port: try #require(gateway.currentPort("http")),
+                path: "/relay/connection/websocket",
+                tls: false
+            )
+            defer { subscriber.close() }
+            #expect(result(try await subscriber.call("connect"), "connect") != nil)
+            #expect(result(try await subscriber.call("subscribe", ["channel": "news"]), "subscribe") != nil)
+            for number in 1...2 {
+                let published = try await Curl.request(
+                    "\(base)/relay/api/publish",
+                    [
+                        "-X", "POST", "-H", "X-API-Key: \(ReloadConfig.apiKey)", "--data-raw",
+                        #"{"channel":"news","data":{"n":\#(number)}}"#,
+                    ]
+                )
+                #expect(published.status == 200)
+            }
+            _ = try await subscriber.nextPush()
+            _ = try await subscriber.nextPush()
 
             let (types, samples) = try await Self.scrape(admin)
+            #expect(Self.value(samples, "gateway_relay_connections", ["backend": "relay"]) == 1)
+            #expect(
+                Self.value(samples, "gateway_relay_subscriptions", ["backend": "relay", "namespace": "default"]) == 1
+            )
+            #expect(
+                Self.value(samples, "gateway_relay_publications_total", ["backend": "relay", "namespace": "default"])
+                    == 2
+            )
             #expect(types["gateway_http_requests"] == "counter")
             #expect(types["gateway_http_request_duration_seconds"] == "histogram")
             let requests = "gateway_http_requests_total"
