@@ -220,7 +220,7 @@ struct AdminAPITests {
             let served = try await admin.request("GET", "/openapi.json")
             #expect(
                 served.bodyText == document,
-                "run scripts/embed-admin-openapi.sh after editing docs/admin-openapi.json"
+                "run scripts/embed-admin-assets.sh after editing docs/admin-openapi.json"
             )
             // Every endpoint and answer this suite does not already make.
             try await admin.request("GET", "/healthz")

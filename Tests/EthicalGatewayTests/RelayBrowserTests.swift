@@ -307,7 +307,8 @@ final class HeadlessChromium: Sendable {
             [
                 "--headless", "--no-sandbox", "--ignore-certificate-errors", "--remote-debugging-port=0",
                 "--user-data-dir=\(self.profile.url.path)", "--no-first-run", "--no-default-browser-check",
-                "--disable-gpu", "--disable-dev-shm-usage", "--disable-extensions", "--disable-crash-reporter", url,
+                "--disable-gpu", "--disable-dev-shm-usage", "--disable-extensions", "--disable-crash-reporter",
+                "--window-size=1280,1400", url,
             ]
         )
     }
@@ -330,6 +331,11 @@ final class HeadlessChromium: Sendable {
             let state = (try? await self.evaluate(diagnostics)).map { String(describing: $0) } ?? "(no answer)"
             throw ProcessRunnerError(message: "\(error.message)\nthe page: \(state)")
         }
+    }
+
+    /// Saves a PNG of the page at `path`; returns its size in bytes.
+    func screenshot(to path: URL) async throws -> Int {
+        try await self.fixture(["screenshot", path.path], timeout: 30) as? Int ?? 0
     }
 
     private func fixture(_ arguments: [String], timeout: TimeInterval) async throws -> Any? {

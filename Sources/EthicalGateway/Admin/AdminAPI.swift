@@ -5,7 +5,8 @@ import NIOHTTP1
 /// The admin API's endpoints (see `docs/admin-openapi.json`, served at `/openapi.json`):
 ///
 /// - `GET /healthz` (alive) and `GET /readyz` (configuration loaded, listeners bound, backends
-///   ready): the only endpoints open without a token, for orchestrators' probes;
+///   ready): open without a token, for orchestrators' probes; `GET /dashboard` (and its script),
+///   a page holding no data, which reads the endpoints below with the operator's token;
 /// - `GET /config` (with `ETag`), `PUT /config` (needs `If-Match`), `POST /config/validate`;
 /// - `GET|PUT|DELETE /config/{routes|backends|filters|issuers}/{name}`;
 /// - `POST /reload` (re-read the file); `GET /openapi.json`; `GET /metrics` (Prometheus text).
@@ -37,6 +38,16 @@ public struct AdminAPI: Sendable {
             return Self.only([.GET, .HEAD], request, requestID) { .json(.ok, .object(["status": .string("alive")])) }
         case ["readyz"]:
             return Self.only([.GET, .HEAD], request, requestID) { self.readiness() }
+        case ["dashboard"]:
+            // The page and its script hold no data: they read /config and /metrics with the
+            // token the operator gives them.
+            return Self.only([.GET, .HEAD], request, requestID) {
+                Self.asset(AdminDashboard.page, type: "text/html; charset=utf-8")
+            }
+        case ["dashboard.js"]:
+            return Self.only([.GET, .HEAD], request, requestID) {
+                Self.asset(AdminDashboard.script, type: "text/javascript; charset=utf-8")
+            }
         default:
             break
         }
@@ -296,6 +307,22 @@ public struct AdminAPI: Sendable {
             "the token is not the admin token",
             requestID: requestID,
             headers: ["www-authenticate": challenge + ", error=\"invalid_token\""]
+        )
+    }
+
+    /// A static dashboard file, with a policy that lets it load only itself and talk only to
+    /// this listener.
+    private static func asset(_ text: String, type: String) -> AdminResponse {
+        AdminResponse(
+            status: .ok,
+            headers: [
+                "content-type": type,
+                "content-security-policy":
+                    "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'",
+                "x-content-type-options": "nosniff",
+                "referrer-policy": "no-referrer",
+            ],
+            body: Data((text + "\n").utf8)
         )
     }
 

@@ -32,7 +32,8 @@ public final class Authenticator: Sendable {
                     configDirectory: configDirectory,
                     stateDirectory: stateDirectory,
                     createState: createState,
-                    logger: logger
+                    logger: logger,
+                    metrics: metrics
                 )
             } catch {
                 issues.append(error.issue)

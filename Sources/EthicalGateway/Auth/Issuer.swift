@@ -18,7 +18,8 @@ final class Issuer: Sendable {
         configDirectory: URL,
         stateDirectory: URL? = nil,
         createState: Bool = false,
-        logger: Logger
+        logger: Logger,
+        metrics: GatewayMetrics? = nil
     ) throws(ConfigIssueError) {
         self.configuration = configuration
         let path = configuration.jsonPath
@@ -57,7 +58,7 @@ final class Issuer: Sendable {
             self.introspector = nil
         }
         if configuration.jwksURL != nil || configuration.openIDDiscovery, let fetcher {
-            self.keySource = KeySource(issuer: configuration, fetcher: fetcher, logger: logger)
+            self.keySource = KeySource(issuer: configuration, fetcher: fetcher, logger: logger, metrics: metrics)
         } else {
             self.keySource = try Self.fixedKeys(
                 configuration,

@@ -34,6 +34,8 @@ final class KeySource: Sendable {
     private let origin: Origin
     private let issuer: IssuerConfiguration
     private let fetcher: HTTPSFetcher?
+    /// Where fetches are counted (`gateway_jwks_fetches_total`, `..._last_refresh_timestamp_seconds`).
+    private let metrics: GatewayMetrics?
     private let logger: Logger
     private let state: NIOLockedValueBox<State>
 
@@ -42,12 +44,14 @@ final class KeySource: Sendable {
         self.origin = .fixed
         self.issuer = issuer
         self.fetcher = nil
+        self.metrics = nil
         self.logger = logger
         self.state = NIOLockedValueBox(State(keys: keys, refreshAt: .distantFuture))
     }
 
     /// Keys fetched from the issuer's JWKS URL or by OpenID discovery.
-    init(issuer: IssuerConfiguration, fetcher: HTTPSFetcher, logger: Logger) {
+    init(issuer: IssuerConfiguration, fetcher: HTTPSFetcher, logger: Logger, metrics: GatewayMetrics? = nil) {
+        self.metrics = metrics
         if let url = issuer.jwksURL.flatMap(HTTPSURL.init) {
             self.origin = .jwks(url)
         } else {
@@ -137,6 +141,7 @@ final class KeySource: Sendable {
                 state.keys = keys
                 state.refreshAt = .now() + .milliseconds(Int64(lifetime * 900))
             }
+            self.metrics?.countKeyFetch(issuer: self.issuer.name, succeeded: true)
             self.logger.debug(
                 "fetched issuer keys",
                 metadata: [
@@ -150,6 +155,7 @@ final class KeySource: Sendable {
                 state.refreshAt = .now() + self.refetchInterval
                 return state.keys != nil
             }
+            self.metrics?.countKeyFetch(issuer: self.issuer.name, succeeded: false)
             self.logger.warning(
                 "cannot fetch issuer keys\(hasKeys ? "; keeping the last good set" : "")",
                 metadata: ["issuer": "\(self.issuer.name)", "reason": "\(reason)", "error": "\(error)"]

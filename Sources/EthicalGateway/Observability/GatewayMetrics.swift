@@ -1,4 +1,5 @@
 public import CoreMetrics
+import Foundation
 import Metrics
 import NIOConcurrencyHelpers
 public import Prometheus
@@ -56,6 +57,23 @@ public final class GatewayMetrics: Sendable {
             return counter
         }
         counter.increment()
+    }
+
+    /// A key-set fetch of an issuer (`gateway_jwks_fetches_total{issuer,result}`); a successful
+    /// one also sets `gateway_jwks_last_refresh_timestamp_seconds{issuer}` (Unix time).
+    func countKeyFetch(issuer: String, succeeded: Bool) {
+        CoreMetrics.Counter(
+            label: "gateway_jwks_fetches_total",
+            dimensions: [("issuer", issuer), ("result", succeeded ? "success" : "failure")],
+            factory: self.factory
+        ).increment()
+        guard succeeded else { return }
+        CoreMetrics.Gauge(
+            label: "gateway_jwks_last_refresh_timestamp_seconds",
+            dimensions: [("issuer", issuer)],
+            factory: self.factory
+        )
+        .record(Date().timeIntervalSince1970)
     }
 
     /// The gauge of open connections of a listener and protocol (`http1`, `h2`, `tls`...).

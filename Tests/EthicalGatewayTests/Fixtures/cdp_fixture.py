@@ -7,12 +7,15 @@ picked to PROFILE/DevToolsActivePort. The script finds the first page target and
 JavaScript expression in it (promises awaited), printing the value as JSON on stdout.
 
 usage: cdp_fixture.py PROFILE evaluate EXPRESSION
+       cdp_fixture.py PROFILE screenshot PNG_PATH
+           saves a PNG of the page (Page.captureScreenshot) and prints its size in bytes
        cdp_fixture.py PROFILE wait-for EXPRESSION SECONDS
            evaluates EXPRESSION every 100 ms until it is truthy (exceptions count as false);
            exits 3 when SECONDS pass first, saying what the last evaluation gave
 """
 
 import asyncio
+import base64
 import json
 import os
 import sys
@@ -73,11 +76,27 @@ async def evaluate(socket, command_id, expression):
     return True, result["result"].get("value")
 
 
+async def screenshot(socket, path):
+    await socket.send(json.dumps({"id": 1, "method": "Page.captureScreenshot", "params": {"format": "png"}}))
+    while True:
+        message = json.loads(await socket.recv())
+        if message.get("id") == 1:
+            break
+    if "error" in message:
+        raise Failure(f"Page.captureScreenshot failed: {message['error']}")
+    data = base64.b64decode(message["result"]["data"])
+    with open(path, "wb") as file:
+        file.write(data)
+    return len(data)
+
+
 async def main(profile, mode, expression, seconds):
     deadline = time.monotonic() + seconds
     port = devtools_port(profile, deadline)
     url = page_target(port, deadline)
     async with websockets.connect(url, max_size=None, open_timeout=10) as socket:
+        if mode == "screenshot":
+            return await asyncio.wait_for(screenshot(socket, expression), timeout=max(1, deadline - time.monotonic()))
         command_id = 0
         while True:
             command_id += 1
@@ -98,7 +117,7 @@ async def main(profile, mode, expression, seconds):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 4 or sys.argv[2] not in ("evaluate", "wait-for"):
+    if len(sys.argv) < 4 or sys.argv[2] not in ("evaluate", "wait-for", "screenshot"):
         print(__doc__, file=sys.stderr)
         sys.exit(2)
     seconds = float(sys.argv[4]) if sys.argv[2] == "wait-for" and len(sys.argv) > 4 else 15
