@@ -137,6 +137,41 @@ struct MetricsTests {
         }
     }
 
+    @Test("TLS handshakes by listener and result")
+    func handshakes() async throws {
+        let config = ReloadConfig.json().replacingOccurrences(
+            of: #"{ "name": "http", "address": "127.0.0.1", "port": 0 }"#,
+            with: #"{ "name": "secure", "address": "127.0.0.1", "port": 0, "tls": {} }"#
+        )
+        try await LiveGateway.with(
+            config: config,
+            files: ["admin.token": ReloadConfig.adminToken, "api.key": ReloadConfig.apiKey],
+            registry: gatewayRegistry
+        ) { gateway in
+            let admin = AdminClient(port: try #require(gateway.adminPort), token: ReloadConfig.adminToken)
+            let port = try #require(gateway.currentPort("secure"))
+            for _ in 0..<2 { #expect(try await Curl.request("https://127.0.0.1:\(port)/hello").status == 200) }
+            // Plain HTTP to the TLS port: not a ClientHello.
+            let plain = try RawConnection(port: port)
+            _ = plain.send("GET /hello HTTP/1.1\r\nHost: a\r\n\r\n")
+            _ = await plain.readUntilClosed(timeout: 10)
+            try await waitUntil("the failed handshake is counted", seconds: 20) {
+                Self.value(
+                    try await Self.scrape(admin).samples,
+                    "gateway_tls_handshakes_total",
+                    ["listener": "secure", "result": "failure"]
+                ) == 1
+            }
+            let samples = try await Self.scrape(admin).samples
+            #expect(
+                Self.value(samples, "gateway_tls_handshakes_total", ["listener": "secure", "result": "success"]) == 2
+            )
+            #expect(
+                Self.value(samples, "gateway_connections_open", ["listener": "secure", "protocol": "https"]) != nil
+            )
+        }
+    }
+
     @Test("upstream answers by code, retries, and upstream health flipping when an upstream dies")
     func upstreams() async throws {
         let alive = try await TestUpstream(name: "alive") { request in

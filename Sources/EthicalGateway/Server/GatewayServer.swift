@@ -262,7 +262,8 @@ public final class GatewayServer: Service, Sendable {
                     try NIOSSLContext(
                         configuration: store.makeTLSConfiguration(minimumVersion: tls.minimumVersion, http2: tls.http2)
                     ),
-                    hsts: tls.hsts?.headerValue
+                    hsts: tls.hsts?.headerValue,
+                    handshakes: TLSHandshakeCounters(listener: listener.name, factory: self.metrics.factory)
                 )
             } catch {
                 throw ListenerStartError(listener: listener.name, cause: "TLS set-up failed: \(error)")

@@ -16,8 +16,9 @@ import NIOTLS
 struct ListenerPipeline: Sendable {
     enum Kind: Sendable {
         case plain
-        /// TLS, with the `Strict-Transport-Security` value to send, if any.
-        case tls(NIOSSLContext, hsts: String?)
+        /// TLS, with the `Strict-Transport-Security` value to send, if any, and the listener's
+        /// handshake counters.
+        case tls(NIOSSLContext, hsts: String?, handshakes: TLSHandshakeCounters?)
         case redirectToHTTPS(port: Int)
 
         /// How logs name the kind.
@@ -54,9 +55,11 @@ struct ListenerPipeline: Sendable {
             try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
             try sync.addHandler(RedirectToHTTPSHandler(httpsPort: port, headGuard: headGuard))
             try sync.addHandler(CloseOnInputClosedHandler())
-        case .tls(let context, let hsts):
+        case .tls(let context, let hsts, let handshakes):
             try sync.addHandler(NIOSSLServerHandler(context: context))
-            try sync.addHandler(TLSHandshakeTimeoutHandler(timeout: .seconds(limits.headerReadTimeoutSeconds)))
+            try sync.addHandler(
+                TLSHandshakeTimeoutHandler(timeout: .seconds(limits.headerReadTimeoutSeconds), counters: handshakes)
+            )
             let pipeline = self
             let loopBoundIdle = NIOLoopBound(idle, eventLoop: channel.eventLoop)
             try sync.addHandler(
