@@ -1,0 +1,33 @@
+import NIOCore
+import NIOHTTP1
+
+/// The data of one request and its response as ``GatewayHTTPHandler`` serves them: the head,
+/// the route and backend, the body on its way. Where the exchange stands (request received or
+/// discarded, response started, what happens after it) is ``HTTPConnectionStateMachine``'s.
+final class HTTPExchange {
+    let id: UInt64
+    let head: HTTPRequestHead
+    let requestID: String
+    /// The request announced a body (`Transfer-Encoding`, or a `Content-Length` other than 0).
+    let expectsBody: Bool
+    var route: CompiledRoute?
+    var request: GatewayRequest?
+    var receiver: (any RequestBodyReceiver)?
+    /// Body parts that arrived before the backend was ready for them.
+    var pendingBody: [ByteBuffer] = []
+    var maxBodyBytes = Int.max
+    var bodyBytes = 0
+    var status: UInt = 0
+    /// An upgrade the backend asked for before the request's end had arrived.
+    var pendingUpgrade: (HTTPResponseHead, (any Channel) -> Void)?
+
+    init(id: UInt64, head: HTTPRequestHead, requestID: String, expectsBody: Bool) {
+        self.id = id
+        self.head = head
+        self.requestID = requestID
+        self.expectsBody = expectsBody
+    }
+}
+
+@available(*, unavailable)
+extension HTTPExchange: Sendable {}
