@@ -15,7 +15,7 @@ import NIOHTTP1
 /// for it. Scheduling and cancelling a timer for every request cost about 4% of a proxied
 /// request's instructions.
 /// What follows a head until the gateway asks for the next one (a body, a pipelined request)
-/// is passed on uncounted; that is bounded, as the pipelining handler stops reading while a
+/// is passed on uncounted; that is bounded, as GatewayHTTPHandler stops reading while a
 /// request is in flight.
 final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
