@@ -77,18 +77,22 @@ struct GatewayHTTPHandlerEmbeddedTests {
 
         init(maxBodyBytes: Int = 1024) throws {
             self.key = UUID().uuidString
-            var registry = gatewayRegistry
+            var registry = testRegistry
             registry.register(ManualBackendPlugin.self)
             var logger = Logger(label: "test")
             logger.logLevel = .critical
             let config = plainConfig(
                 routes: """
                     [ { "match": { "pathPrefix": "/manual" }, "backend": "manual", "maxBodyBytes": \(maxBodyBytes) },
+                      { "match": { "pathPrefix": "/suspended" }, "backend": "manual", "filters": ["later"] },
                       { "backend": "fixed" } ]
                     """,
                 backends: """
                     { "manual": { "plugin": "test-manual", "config": { "key": "\(self.key)" } },
                       "fixed": { "plugin": "respond", "config": { "body": "fixed" } } }
+                    """,
+                extra: """
+                    "filters": { "later": { "plugin": "test-tag", "config": { "tag": "later", "suspendMilliseconds": 50 } } }
                     """
             )
             let runtime = try GatewayRuntimeBuilder(
@@ -282,6 +286,27 @@ struct GatewayHTTPHandlerEmbeddedTests {
         #expect(harness.reads.reads == readsBefore)
         harness.exchanges[0].writer.resumeRequestBody()
         #expect(harness.reads.reads == readsBefore + 1)
+        _ = try? harness.channel.finish()
+    }
+
+    @Test("a suspended filter holds reads; the body that came meanwhile reaches the backend when it resumes")
+    func suspendedFilter() throws {
+        let harness = try Harness()
+        try harness.send("POST /suspended HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc")
+        #expect(harness.exchanges.isEmpty, "the filter has not decided yet")
+        let readsBefore = harness.reads.reads
+        harness.channel.read()
+        #expect(harness.reads.reads == readsBefore, "reads are held while the filter is suspended")
+        harness.channel.embeddedEventLoop.advanceTime(by: .milliseconds(60))
+        #expect(harness.exchanges.count == 1)
+        #expect(harness.exchanges.first?.body == "abc")
+        #expect(harness.exchanges.first?.ended == true)
+        #expect(harness.exchanges.first?.request.head.headers.first(name: "x-seen-by") == "later")
+        harness.exchanges[0].respond("done")
+        let written = try harness.written()
+        #expect(harness.statusLines(written) == ["HTTP/1.1 200 OK"])
+        #expect(written.lowercased().contains("x-tag: later"))
+        #expect(harness.reads.reads == readsBefore + 1, "the held read is released")
         _ = try? harness.channel.finish()
     }
 
