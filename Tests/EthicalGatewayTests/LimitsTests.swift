@@ -156,10 +156,17 @@ struct LimitsTests {
     }
 
     /// The head guard keeps one timer per connection: armed for the first head, it fires while a
-    /// later head is under way and must time that head from its own first byte.
+    /// later head is under way and must time that head from its own first byte. The idle timeout
+    /// is long here, so a machine too busy to wake the test in time cannot close the connection
+    /// as idle before the second head is sent.
     @Test("a later head on a keep-alive connection is timed from its own first byte")
     func headerTimeoutOfLaterHead() async throws {
-        try await self.withGateway { gateway in
+        let config = Self.config.replacingOccurrences(
+            of: #""idleTimeoutSeconds": 8"#,
+            with: #""idleTimeoutSeconds": 120"#
+        )
+        #expect(config != Self.config)
+        try await LiveGateway.with(config: config, registry: testRegistry) { gateway in
             let connection = try RawConnection(port: gateway.port("http"))
             let started = Date()
             connection.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
