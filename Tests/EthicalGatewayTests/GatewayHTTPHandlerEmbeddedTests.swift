@@ -75,7 +75,9 @@ struct GatewayHTTPHandlerEmbeddedTests {
         let key: String
         let reads: ReadCounter
 
-        init(maxBodyBytes: Int = 1024) throws {
+        /// With `http2`, the handler serves one HTTP/2 stream: no codec, request and response parts
+        /// in and out as the HTTP/2-to-HTTP/1 stream codec would hand them over.
+        init(maxBodyBytes: Int = 1024, http2: Bool = false) throws {
             self.key = UUID().uuidString
             var registry = testRegistry
             registry.register(ManualBackendPlugin.self)
@@ -106,13 +108,15 @@ struct GatewayHTTPHandlerEmbeddedTests {
             self.reads = ReadCounter()
             let sync = self.channel.pipeline.syncOperations
             try sync.addHandler(self.reads)
-            try sync.configureHTTPServerPipeline(
-                withPipeliningAssistance: false,
-                withErrorHandling: false,
-                withOutboundHeaderValidation: false
-            )
+            if !http2 {
+                try sync.configureHTTPServerPipeline(
+                    withPipeliningAssistance: false,
+                    withErrorHandling: false,
+                    withOutboundHeaderValidation: false
+                )
+            }
             try sync.addHandler(
-                GatewayHTTPHandler(runtime: runtime, scheme: "http", isHTTP2: false, headGuard: nil, logger: logger)
+                GatewayHTTPHandler(runtime: runtime, scheme: "http", isHTTP2: http2, headGuard: nil, logger: logger)
             )
             try self.channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080)).wait()
         }
@@ -318,6 +322,54 @@ struct GatewayHTTPHandlerEmbeddedTests {
         #expect(!(try harness.written()).contains("set-cookie"))
         harness.channel.embeddedEventLoop.run()
         #expect(!harness.channel.isActive)
+    }
+
+    /// The response parts written on an HTTP/2 stream harness.
+    private func responseParts(_ harness: Harness) throws -> [HTTPServerResponsePart] {
+        var parts: [HTTPServerResponsePart] = []
+        while let part = try harness.channel.readOutbound(as: HTTPServerResponsePart.self) { parts.append(part) }
+        return parts
+    }
+
+    @Test("an HTTP/2 stream: connection-specific fields are dropped, never Connection: close, no upgrade")
+    func http2Stream() throws {
+        let harness = try Harness(http2: true)
+        var head = HTTPRequestHead(version: .http2, method: .GET, uri: "/manual")
+        head.headers.add(name: "host", value: "a")
+        try harness.channel.writeInbound(HTTPServerRequestPart.head(head))
+        try harness.channel.writeInbound(HTTPServerRequestPart.end(nil))
+        #expect(harness.exchanges.first?.writer.canUpgrade == false)
+        harness.exchanges[0].respond("h2", headers: ["connection": "keep-alive", "keep-alive": "timeout=5"])
+        let parts = try self.responseParts(harness)
+        guard case .head(let response) = parts.first else {
+            Issue.record("no response head: \(parts)")
+            return
+        }
+        #expect(response.status == .ok)
+        #expect(!response.headers.contains(name: "connection"))
+        #expect(!response.headers.contains(name: "keep-alive"))
+        #expect(response.headers.contains(name: "x-request-id"))
+        #expect(harness.channel.isActive)
+        _ = try? harness.channel.finish()
+    }
+
+    @Test("an HTTP/2 stream with a body over the limit gets 413 and only the stream ends")
+    func http2BodyOverLimit() throws {
+        let harness = try Harness(maxBodyBytes: 4, http2: true)
+        var head = HTTPRequestHead(version: .http2, method: .POST, uri: "/manual")
+        head.headers.add(name: "host", value: "a")
+        try harness.channel.writeInbound(HTTPServerRequestPart.head(head))
+        try harness.channel.writeInbound(HTTPServerRequestPart.body(ByteBuffer(string: "abcdef")))
+        let parts = try self.responseParts(harness)
+        guard case .head(let response) = parts.first else {
+            Issue.record("no response head: \(parts)")
+            return
+        }
+        #expect(response.status == .payloadTooLarge)
+        #expect(!response.headers.contains(name: "connection"), "no Connection field on HTTP/2")
+        #expect(harness.exchanges.first?.cancelled == true)
+        harness.channel.embeddedEventLoop.run()
+        #expect(!harness.channel.isActive, "the stream is closed, without a lingering close")
     }
 
     @Test("an upgrade sends the 101, removes HTTP from the pipeline and hands the channel over")
