@@ -14,11 +14,17 @@ enum ForwardedHeaders {
         "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
         "proxy-authorization", "proxy-authenticate",
     ]
+    /// Bit n is set when a name in ``hopByHop`` is n bytes long.
+    private static let hopByHopLengths: UInt64 = Self.hopByHop.reduce(0) { $0 | 1 << UInt64($1.utf8.count) }
 
     /// Whether `name` is hop-by-hop, or listed in the message's `Connection` header.
     private static func isHopByHop(_ name: String, connectionTokens: [Substring]) -> Bool {
-        for candidate in Self.hopByHop where candidate.utf8.count == name.utf8.count {
-            if asciiCaseInsensitiveEquals(candidate, name) { return true }
+        // Most fields have a length no hop-by-hop name has: those skip the list.
+        let length = name.utf8.count
+        if length < 64, Self.hopByHopLengths & (1 << UInt64(length)) != 0 {
+            for candidate in Self.hopByHop where candidate.utf8.count == length {
+                if asciiCaseInsensitiveEquals(candidate, name) { return true }
+            }
         }
         for token in connectionTokens where asciiCaseInsensitiveEquals(token, name) {
             return true

@@ -31,9 +31,10 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
     private var pendingBody: [ByteBuffer] = []
     private var requestEnded = false
     private var keepAlive = false
-    /// One timer per exchange: first the first-byte deadline, then the idle check, which reads
-    /// `lastActivity` instead of being re-armed on every read.
-    private var watchdog: Scheduled<Void>?
+    /// When the exchange's timeout check is due: first the first-byte deadline, then the idle
+    /// check, which reads `lastActivity` instead of being moved on every read. The event loop's
+    /// one watchdog timer (``ProxyLoopState/watch(_:)``) calls ``watchdogFired()`` then.
+    private(set) var watchdogDeadline = NIODeadline.distantFuture
     private var waitingForFirstByte = false
     private var lastActivity = NIODeadline.now()
     private var requestTimer: Scheduled<Void>?
@@ -176,11 +177,18 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
     }
 
     private func scheduleWatchdog(in delay: TimeAmount) {
-        self.watchdog?.cancel()
-        self.watchdog = self.loop.eventLoop.assumeIsolated().scheduleTask(in: delay) { self.watchdogFired() }
+        self.watchdogDeadline = .now() + delay
+        self.loop.watch(self)
     }
 
-    private func watchdogFired() {
+    private func cancelWatchdog() {
+        self.watchdogDeadline = .distantFuture
+        self.loop.unwatch(self)
+    }
+
+    /// The watchdog deadline has passed (called by the event loop's watchdog, which no longer
+    /// watches this exchange unless it is scheduled again).
+    func watchdogFired() {
         if self.waitingForFirstByte {
             if let upstream = self.upstream { self.loop.recordFailure(upstream) }
             self.fail(
@@ -304,7 +312,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
         downstream.headers.add(name: "connection", value: "upgrade")
         if let upgradeValue { downstream.headers.add(name: "upgrade", value: upgradeValue) }
         self.loop.recordSuccess(connection.upstream)
-        self.watchdog?.cancel()
+        self.cancelWatchdog()
         self.waitingForFirstByte = false
         self.state = .switching(connection)
         let upstreamChannel = connection.channel
@@ -366,7 +374,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
             // A pooled connection the upstream closed while we reused it: send again on another
             // connection (this does not use up a retry; nothing reached the upstream's application).
             if connection.requestsServed > 0 && Self.isRetryable(self.request.head) {
-                self.watchdog?.cancel()
+                self.cancelWatchdog()
                 self.waitingForFirstByte = false
                 self.loop.finished(connection.upstream)
                 self.state = .connecting
@@ -411,8 +419,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
             break
         }
         self.state = .finished
-        self.watchdog?.cancel()
-        self.watchdog = nil
+        self.cancelWatchdog()
         self.waitingForFirstByte = false
         self.requestTimer?.cancel()
         self.pendingBody.removeAll()

@@ -169,6 +169,11 @@ final class ProxyLoopState {
         self.requestCounters[upstream.index, default: [:]][code] = counter
         counter.increment()
     }
+    /// Exchanges waiting on a timeout (first byte, idle), by identity; see `ProxyLoopState+Watchdog.swift`.
+    var watchedExchanges: [ObjectIdentifier: ProxyExchange] = [:]
+    /// The one timer of the loop's exchange timeouts, and when it fires.
+    var watchdogTimer: Scheduled<Void>?
+    var watchdogTimerDeadline = NIODeadline.distantFuture
 
     func started(_ upstream: Upstream) { self.inFlight[upstream.index] += 1 }
     func finished(_ upstream: Upstream) { self.inFlight[upstream.index] -= 1 }

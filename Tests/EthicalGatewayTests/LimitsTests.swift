@@ -155,6 +155,33 @@ struct LimitsTests {
         }
     }
 
+    /// The head guard keeps one timer per connection: armed for the first head, it fires while a
+    /// later head is under way and must time that head from its own first byte. The idle timeout
+    /// is long here, so a machine too busy to wake the test in time cannot close the connection
+    /// as idle before the second head is sent.
+    @Test("a later head on a keep-alive connection is timed from its own first byte")
+    func headerTimeoutOfLaterHead() async throws {
+        let config = Self.config.replacingOccurrences(
+            of: #""idleTimeoutSeconds": 8"#,
+            with: #""idleTimeoutSeconds": 120"#
+        )
+        #expect(config != Self.config)
+        try await LiveGateway.with(config: config, registry: testRegistry) { gateway in
+            let connection = try RawConnection(port: gateway.port("http"))
+            let started = Date()
+            connection.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            #expect(await connection.read(until: "ok", timeout: 5).hasPrefix("HTTP/1.1 200"))
+            try await Task.sleep(for: .milliseconds(1200))
+            let secondHead = Date()
+            connection.send("GET / HTTP/1.1\r\nHost: a\r\n")
+            let (text, closed) = await connection.readUntilClosed(timeout: 6)
+            #expect(text.hasPrefix("HTTP/1.1 408"))
+            #expect(closed)
+            // Timed from the second head (2 s, up to 10% less), not from the first one.
+            #expect(Date().timeIntervalSince(secondHead) >= 1.75, "cut after \(Date().timeIntervalSince(started)) s")
+        }
+    }
+
     @Test("malformed HTTP gets 400 and the connection is closed; the gateway keeps serving")
     func malformed() async throws {
         try await self.withGateway { gateway in

@@ -491,10 +491,16 @@ struct ProxyTests {
         await slow.stop()
     }
 
-    @Test("an upstream that goes silent mid-response is cut after idleSeconds")
-    func idleTimeout() async throws {
+    /// In the second case the event loop's one watchdog timer stays armed for the first-byte
+    /// deadline after the head moved the exchange's deadline later: it fires mid-response with
+    /// nothing due yet, and must re-arm for the idle deadline.
+    @Test(
+        "an upstream that goes silent mid-response is cut after idleSeconds",
+        arguments: [#"{ "idleSeconds": 0.3 }"#, #"{ "firstByteSeconds": 1.5, "idleSeconds": 1.5 }"#]
+    )
+    func idleTimeout(timeouts: String) async throws {
         let stalling = try await TestUpstream(name: "stalling") { _ in .stall(bytes: 1000, sentBytes: 10) }
-        let config = Self.config(upstreams: [(stalling, 1)], extra: #", "timeouts": { "idleSeconds": 0.3 }"#)
+        let config = Self.config(upstreams: [(stalling, 1)], extra: #", "timeouts": "# + timeouts)
         try await LiveGateway.with(config: config, registry: gatewayRegistry) { gateway in
             let started = Date()
             let output = try await ProcessRunner.run(

@@ -9,7 +9,7 @@ import NIOTLS
 ///
 /// ```
 /// IdleConnectionHandler -> [TLS -> handshake timeout -> ALPN] -> HTTP/1.1: head guard, NIO HTTP
-/// codec and pipelining, GatewayHTTPHandler
+/// codec, GatewayHTTPHandler (pipelining, response head checks)
 ///                                                       -> HTTP/2: NIOHTTP2Handler, per stream
 /// HTTP2FramePayloadToHTTP1ServerCodec, GatewayHTTPHandler
 /// ```
@@ -86,9 +86,15 @@ struct ListenerPipeline: Sendable {
         let sync = channel.pipeline.syncOperations
         let headGuard = RequestHeadGuard(limits: self.live.runtime(on: channel.eventLoop).limits)
         try sync.addHandler(headGuard)
-        // Malformed requests are answered by GatewayHTTPHandler (a problem document with a
-        // request id), not by NIO's error handler.
-        try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false)
+        // NIO's codec only (the request decoder paired with the response encoder, which learns
+        // from it which responses answer HEAD): GatewayHTTPHandler does the pipelining, answers
+        // malformed requests (a problem document with a request id) and checks response heads,
+        // so no request or response part crosses three more handlers on its way.
+        try sync.configureHTTPServerPipeline(
+            withPipeliningAssistance: false,
+            withErrorHandling: false,
+            withOutboundHeaderValidation: false
+        )
         try sync.addHandler(
             GatewayHTTPHandler(
                 live: self.live,

@@ -9,8 +9,13 @@ import NIOHTTP1
 ///
 /// Only head bytes count: the guard finds the empty line that ends the head itself, so a body
 /// that arrives in the same read as its head (a 60 KB POST) is never mistaken for a huge head.
+///
+/// One timer per connection, not one per request: a head's first byte only notes the time, and
+/// the timer, when it fires, checks the head being awaited against its own deadline and re-arms
+/// for it. Scheduling and cancelling a timer for every request cost about 4% of a proxied
+/// request's instructions.
 /// What follows a head until the gateway asks for the next one (a body, a pipelined request)
-/// is passed on uncounted; that is bounded, as the pipelining handler stops reading while a
+/// is passed on uncounted; that is bounded, as GatewayHTTPHandler stops reading while a
 /// request is in flight.
 final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
@@ -28,6 +33,10 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
     private let maxHeadBytes: Int
     private let timeout: TimeAmount
     private var state = State.awaitingHead(bytes: 0, scan: HeadEndScanner())
+    /// When the head being awaited started (its first byte, or the connection's start); nil
+    /// while no head is under way.
+    private var headStarted: NIODeadline?
+    /// Fires at the deadline of the head that was under way when it was armed; nil when none is armed.
     private var timer: Scheduled<Void>?
     private var context: ChannelHandlerContext?
 
@@ -40,11 +49,11 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         // A new connection must send its first head in time, even if it sends nothing at all.
-        if context.channel.isActive { self.startTimer(context: context) }
+        if context.channel.isActive { self.headBegins(context: context) }
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        if self.timer == nil { self.startTimer(context: context) }
+        if self.headStarted == nil { self.headBegins(context: context) }
         context.fireChannelActive()
     }
 
@@ -57,15 +66,15 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
         switch self.state {
         case .awaitingHead(let bytes, var scan):
             let buffer = self.unwrapInboundIn(data)
-            if bytes == 0 && self.timer == nil { self.startTimer(context: context) }
+            if bytes == 0 && self.headStarted == nil { self.headBegins(context: context) }
             let headBytes = scan.consume(buffer.readableBytesView)
             if bytes + headBytes > self.maxHeadBytes {
                 self.reject(context: context, status: .requestHeaderFieldsTooLarge, linger: true)
                 return
             }
             if scan.headEnded {
-                // The head is complete; its timer stops when the decoder reports it.
                 self.state = .inRequest
+                self.headStarted = nil
             } else {
                 self.state = .awaitingHead(bytes: bytes + headBytes, scan: scan)
             }
@@ -81,27 +90,45 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
     func headReceived() {
         if case .rejected = self.state { return }
         self.state = .inRequest
-        self.timer?.cancel()
-        self.timer = nil
+        self.headStarted = nil
     }
 
-    /// The exchange is over; the next head's timer starts with its first byte.
+    /// The exchange is over; the next head is timed from its first byte.
     func awaitNextHead() {
         guard case .inRequest = self.state else { return }
         self.state = .awaitingHead(bytes: 0, scan: HeadEndScanner())
     }
 
-    private func startTimer(context: ChannelHandlerContext) {
-        // Up to 10% earlier, differing per connection: connections opened together (a
-        // slowloris flood) would otherwise all be cut, and reconnect, in the same instant, again
-        // and again; spread out, the cuts cost other clients no latency spike. The spread comes
-        // from this handler's identity through the process's seeded hasher, not from
-        // `Double.random`, which costs a getrandom system call per connection.
+    /// A head is under way from now: note the time, and arm the timer unless it is armed (it
+    /// then re-arms for this head when it fires).
+    private func headBegins(context: ChannelHandlerContext) {
+        let started = NIODeadline.now()
+        self.headStarted = started
+        if self.timer == nil { self.arm(at: started + self.spreadTimeout, context: context) }
+    }
+
+    /// The header-read timeout, up to 10% shorter, differing per connection: connections opened
+    /// together (a slowloris flood) would otherwise all be cut, and reconnect, in the same
+    /// instant, again and again; spread out, the cuts cost other clients no latency spike. The
+    /// spread comes from this handler's identity through the process's seeded hasher, not from
+    /// `Double.random`, which costs a getrandom system call per connection.
+    private var spreadTimeout: TimeAmount {
         let fraction = Double(UInt16(truncatingIfNeeded: ObjectIdentifier(self).hashValue)) / Double(UInt16.max)
-        let deadline = TimeAmount.nanoseconds(Int64(Double(self.timeout.nanoseconds) * (1 - 0.1 * fraction)))
-        self.timer = context.eventLoop.assumeIsolated().scheduleTask(in: deadline) {
-            guard case .awaitingHead = self.state, let context = self.context else { return }
-            self.reject(context: context, status: .requestTimeout, linger: false)
+        return .nanoseconds(Int64(Double(self.timeout.nanoseconds) * (1 - 0.1 * fraction)))
+    }
+
+    private func arm(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        self.timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+            self.timer = nil
+            guard case .awaitingHead = self.state, let started = self.headStarted, let context = self.context
+            else { return }
+            // The head under way may have begun after the one this timer was armed for.
+            let deadline = started + self.spreadTimeout
+            if NIODeadline.now() >= deadline {
+                self.reject(context: context, status: .requestTimeout, linger: false)
+            } else {
+                self.arm(at: deadline, context: context)
+            }
         }
     }
 

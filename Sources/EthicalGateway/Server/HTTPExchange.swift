@@ -1,0 +1,49 @@
+import NIOCore
+import NIOHTTP1
+
+/// The data of one request and its response as ``GatewayHTTPHandler`` serves them: the head,
+/// the route and backend, the body on its way. Where the exchange stands (request received or
+/// discarded, response started, what happens after it) is ``HTTPConnectionStateMachine``'s.
+final class HTTPExchange {
+    let id: UInt64
+    let head: HTTPRequestHead
+    let requestID: String
+    /// The request announced a body (`Transfer-Encoding`, or a `Content-Length` other than 0).
+    let expectsBody: Bool
+    var route: CompiledRoute?
+    var request: GatewayRequest?
+    var receiver: (any RequestBodyReceiver)?
+    /// Body parts that arrived before the backend was ready for them.
+    var pendingBody: [ByteBuffer] = []
+    var maxBodyBytes = Int.max
+    var bodyBytes = 0
+    var status: UInt = 0
+    /// An upgrade the backend asked for before the request's end had arrived.
+    var pendingUpgrade: (HTTPResponseHead, (any Channel) -> Void)?
+    /// The in-flight count of the runtime the exchange started on (on this loop): what a reload
+    /// waits for before it retires that runtime's backends.
+    let inFlight: InFlightCounter?
+    /// When the request head arrived.
+    let startedAt = NIODeadline.now()
+    /// Response body bytes written.
+    var responseBytes = 0
+    /// Where the exchange is logged (the access log of the runtime it started on).
+    var accessLog: AccessLogWriter?
+    /// The upstream a backend named (``ResponseWriter/noteUpstream(_:)``).
+    var upstream: String?
+    /// Why the auth filter refused the token.
+    var refusalCategory: String?
+    /// The request's W3C trace context.
+    var trace: TraceContext?
+
+    init(id: UInt64, head: HTTPRequestHead, requestID: String, expectsBody: Bool, inFlight: InFlightCounter?) {
+        self.inFlight = inFlight
+        self.id = id
+        self.head = head
+        self.requestID = requestID
+        self.expectsBody = expectsBody
+    }
+}
+
+@available(*, unavailable)
+extension HTTPExchange: Sendable {}
