@@ -67,6 +67,15 @@ struct GatewayHTTPHandlerEmbeddedTests {
         }
     }
 
+    /// Takes a close of the sending side as done without closing, as a socket would half-close:
+    /// an `EmbeddedChannel` can only close whole, which would end a lingering close at once.
+    final class HalfCloseAsSocket: ChannelOutboundHandler {
+        typealias OutboundIn = Any
+        func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+            if mode == .output { promise?.succeed(()) } else { context.close(mode: mode, promise: promise) }
+        }
+    }
+
     /// A channel with the HTTP/1.1 pipeline of a plain listener (without the head guard and
     /// idle timer, which have their own timers): `/manual` goes to the manual backend under
     /// `key`, everything else to a `respond` backend.
@@ -77,7 +86,7 @@ struct GatewayHTTPHandlerEmbeddedTests {
 
         /// With `http2`, the handler serves one HTTP/2 stream: no codec, request and response parts
         /// in and out as the HTTP/2-to-HTTP/1 stream codec would hand them over.
-        init(maxBodyBytes: Int = 1024, http2: Bool = false) async throws {
+        init(maxBodyBytes: Int = 1024, http2: Bool = false, halfCloses: Bool = false) async throws {
             self.key = UUID().uuidString
             var registry = testRegistry
             registry.register(ManualBackendPlugin.self)
@@ -86,7 +95,8 @@ struct GatewayHTTPHandlerEmbeddedTests {
             let config = plainConfig(
                 routes: """
                     [ { "match": { "pathPrefix": "/manual" }, "backend": "manual", "maxBodyBytes": \(maxBodyBytes) },
-                      { "match": { "pathPrefix": "/suspended" }, "backend": "manual", "filters": ["later"] },
+                      { "match": { "pathPrefix": "/suspended" }, "backend": "manual", "filters": ["later"],
+                        "maxBodyBytes": \(maxBodyBytes) },
                       { "backend": "fixed" } ]
                     """,
                 backends: """
@@ -108,6 +118,7 @@ struct GatewayHTTPHandlerEmbeddedTests {
             self.reads = ReadCounter()
             let sync = self.channel.pipeline.syncOperations
             try sync.addHandler(self.reads)
+            if halfCloses { try sync.addHandler(HalfCloseAsSocket()) }
             if !http2 {
                 try sync.configureHTTPServerPipeline(
                     withPipeliningAssistance: false,
@@ -317,6 +328,19 @@ struct GatewayHTTPHandlerEmbeddedTests {
         #expect(harness.statusLines(written) == ["HTTP/1.1 200 OK"])
         #expect(written.lowercased().contains("x-tag: later"))
         #expect(harness.reads.reads == readsBefore + 1, "the held read is released")
+        _ = try? harness.channel.finish()
+    }
+
+    @Test("a body over the limit while a filter is suspended: 413, and the backend never sees the request")
+    func bodyOverLimitWhileSuspended() async throws {
+        let harness = try await Harness(halfCloses: true)
+        try harness.send("POST /suspended HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
+        try harness.send("44c\r\n" + String(repeating: "x", count: 1100) + "\r\n")
+        let written = try harness.written()
+        #expect(written.hasPrefix("HTTP/1.1 413 "))
+        #expect(harness.channel.isActive, "half-closed, lingering")
+        harness.channel.embeddedEventLoop.advanceTime(by: .milliseconds(60))
+        #expect(harness.exchanges.isEmpty, "the filter's late decision starts no backend")
         _ = try? harness.channel.finish()
     }
 

@@ -190,6 +190,12 @@ extension GatewayHTTPHandler {
                 future.hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
                     guard self.current === exchange else { return }
                     self.machine.setHold(.filterSuspended, false)
+                    // Answered meanwhile (a body over the limit, a broken body): the backend
+                    // never sees the request.
+                    guard self.machine.exchange?.response == .notStarted else {
+                        self.releaseHeldRead()
+                        return
+                    }
                     switch result {
                     case .success(.proceed(let request)):
                         exchange.request = request
