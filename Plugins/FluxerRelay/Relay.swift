@@ -98,9 +98,21 @@ final class Relay: Sendable {
         }
     }
 
-    /// Stops background work: the engine's connections and timers, and retries here.
+    /// Stops background work (the engine's connections and timers, and retries here) and tells
+    /// the clients still connected to reconnect (the `shutdown` disconnect, spread over
+    /// `shutdownSpreadSeconds`): a reload replaced or removed this relay, and they reach its
+    /// successor when they come back.
     func retire() async {
         self.retired.withLockedValue { $0 = true }
+        let spread = self.configuration.shutdownSpreadSeconds
+        _ = try? await self.hub.collect(on: self.hub.loopHubs[0].eventLoop) { hub in
+            for connection in hub.connections.values {
+                let delay = spread > 0 ? Double.random(in: 0..<spread) : 0
+                hub.eventLoop.scheduleTask(in: .milliseconds(Int64(delay * 1000))) { [weak connection] in
+                    connection?.disconnect(.shutdown)
+                }
+            }
+        }.get()
         await self.engine.shutdown()
     }
 

@@ -94,6 +94,98 @@ struct AdminAPITests {
         }
     }
 
+    @Test("concurrent changes are applied one at a time: one winner per If-Match, no creation lost")
+    func concurrentChanges() async throws {
+        try await self.withGateway { gateway, admin in
+            let object = try await admin.request("GET", "/config/backends/hello")
+            let tag = try #require(object.header("etag"))
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for number in 0..<4 {
+                    group.addTask {
+                        try await admin.request(
+                            "PUT",
+                            "/config/backends/hello",
+                            body: #"{ "plugin": "respond", "config": { "body": "v\#(number)\n" } }"#,
+                            headers: ["If-Match": tag]
+                        ).status
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(statuses.sorted() == [200, 412, 412, 412], "\(statuses)")
+            let created = try await withThrowingTaskGroup(of: Int.self) { group in
+                for number in 0..<4 {
+                    group.addTask {
+                        try await admin.request(
+                            "PUT",
+                            "/config/routes/r\(number)",
+                            body: #"{ "match": { "pathPrefix": "/r\#(number)" }, "backend": "hello" }"#
+                        ).status
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(created == [201, 201, 201, 201], "\(created)")
+            for number in 0..<4 {
+                #expect(try await admin.request("GET", "/config/routes/r\(number)").status == 200)
+            }
+            let saved = try String(
+                contentsOf: gateway.directory.url.appendingPathComponent("gateway.json"),
+                encoding: .utf8
+            )
+            #expect((0..<4).allSatisfy { saved.contains(#""/r\#($0)""#) }, "\(saved)")
+        }
+    }
+
+    @Test("a change that would remove the admin API through the admin API is refused")
+    func keepsItself() async throws {
+        try await self.withGateway { gateway, admin in
+            let config = try await admin.request("GET", "/config")
+            let withoutAdmin = config.bodyText.replacingOccurrences(
+                of: #""admin": { "port": 0, "tokenFile": "admin.token" },"#,
+                with: ""
+            )
+            #expect(withoutAdmin != config.bodyText)
+            let refused = try await admin.request(
+                "PUT",
+                "/config",
+                body: withoutAdmin,
+                headers: ["If-Match": try #require(config.header("etag"))]
+            )
+            #expect(refused.status == 422)
+            #expect(refused.bodyText.contains("$.admin"), "\(refused.bodyText)")
+            #expect(gateway.server.runtime.configuration.admin != nil)
+        }
+    }
+
+    @Test("without the admin token a body is refused past 1 MiB, before authentication, and the connection closes")
+    func unauthenticatedBodyLimit() async throws {
+        try await self.withGateway { _, admin in
+            let scratch = try TemporaryDirectory()
+            defer { scratch.remove() }
+            let big = scratch.url.appendingPathComponent("big.json")
+            try Data(repeating: UInt8(ascii: " "), count: 2 * 1024 * 1024).write(to: big)
+            let output = try await ProcessRunner.run(
+                "curl",
+                [
+                    "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT", "--data-binary", "@\(big.path)",
+                    "http://127.0.0.1:\(admin.port)/config",
+                ]
+            )
+            #expect(output.standardOutput == "413", "\(output.standardOutput) \(output.standardError)")
+            // With the token the same body is read (and refused as a configuration, not by size).
+            let withToken = try await ProcessRunner.run(
+                "curl",
+                [
+                    "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "--data-binary", "@\(big.path)",
+                    "-H", "Authorization: Bearer \(ReloadConfig.adminToken)",
+                    "http://127.0.0.1:\(admin.port)/config/validate",
+                ]
+            )
+            #expect(withToken.standardOutput == "200", "\(withToken.standardOutput)")
+        }
+    }
+
     @Test("a request in flight to a backend that a change removes finishes; new requests no longer reach it")
     func removedBackendDrains() async throws {
         let upstream = try await TestUpstream(name: "slow") { _ in

@@ -97,6 +97,9 @@ struct ConfigChangeTests {
             #expect(gateway.currentPort("http") == port)
             let second = try #require(gateway.currentPort("second"))
             #expect(try await Curl.request("http://127.0.0.1:\(second)/hello").status == 200)
+            let secondKept = try RawConnection(port: second)
+            #expect(secondKept.send("GET /hello HTTP/1.1\r\nHost: a\r\n\r\n"))
+            #expect(await secondKept.read(until: "hello\n", timeout: 30).hasPrefix("HTTP/1.1 200"))
             // A connection accepted before the reload still serves.
             #expect(kept.send("GET /hello HTTP/1.1\r\nHost: a\r\n\r\n"))
             let answer = await kept.read(until: "hello\n", timeout: 30)
@@ -108,11 +111,39 @@ struct ConfigChangeTests {
             )
             #expect((try? removed.get())?.diff.listeners.removed == ["second"])
             #expect(gateway.currentPort("second") == nil)
+            // A keep-alive connection of the removed listener is closed (it was idle).
+            let onRemoved = await secondKept.readUntilClosed(timeout: 30)
+            #expect(onRemoved.closed, "\(onRemoved.text)")
             await #expect(throws: CurlError.self) {
                 try await Curl.request("http://127.0.0.1:\(second)/hello", timeout: 5)
             }
             #expect(try await Curl.request("http://127.0.0.1:\(port)/hello").status == 200)
         }
+    }
+
+    @Test("an accepted change follows a symlinked config file: the target is replaced, the link stays")
+    func symlinkedConfig() async throws {
+        let directory = try TemporaryDirectory()
+        let real = try directory.write(ReloadConfig.json(), to: "real/gateway.json")
+        _ = try directory.write(ReloadConfig.adminToken, to: "admin.token")
+        _ = try directory.write(ReloadConfig.apiKey, to: "api.key")
+        _ = try directory.write(ReloadConfig.adminToken, to: "real/admin.token")
+        _ = try directory.write(ReloadConfig.apiKey, to: "real/api.key")
+        let link = directory.url.appendingPathComponent("gateway.json")
+        try FileManager.default.createSymbolicLink(at: link, withDestinationURL: real)
+        let gateway = try await LiveGateway.start(configFile: link, directory: directory, registry: gatewayRegistry)
+        let outcome = await gateway.controller.put(
+            .object(["plugin": .string("respond")]),
+            kind: .backends,
+            name: "extra",
+            ifMatch: nil
+        )
+        #expect((try? outcome.get()) != nil)
+        let attributes = try FileManager.default.attributesOfItem(atPath: link.path)
+        #expect(attributes[.type] as? FileAttributeType == .typeSymbolicLink)
+        #expect(try String(contentsOf: real, encoding: .utf8).contains(#""extra""#))
+        try await gateway.shutdown()
+        directory.remove()
     }
 
     @Test("admin settings are checked: address, port, scope, issuers that exist, a port no listener uses")
@@ -127,6 +158,19 @@ struct ConfigChangeTests {
             )
             #expect(issues.map(\.path) == [path], "\(issues)")
         }
+        let names = try await configIssues(
+            """
+            { "listeners": [ { "address": "127.0.0.1", "port": 8080 } ],
+              "routes": [ { "name": "a", "backend": "x" }, { "name": "a", "backend": "x" }, { "name": "..", "backend": "x" } ],
+              "backends": { "x": { "plugin": "respond" }, "a\\nb": { "plugin": "respond" }, "a/b": { "plugin": "respond" } } }
+            """
+        )
+        #expect(
+            names.contains { $0.path == "$.routes[1].name" && $0.message.contains("already used by $.routes[0]") },
+            "\(names)"
+        )
+        #expect(names.contains { $0.path == "$.routes[2].name" }, "\(names)")
+        #expect(names.filter { $0.path == "$.backends" }.count == 2, "\(names)")
         let clash = try await configIssues(
             """
             { "listeners": [ { "address": "127.0.0.1", "port": 8080 } ], "issuers": {},

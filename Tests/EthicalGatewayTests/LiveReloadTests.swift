@@ -208,6 +208,48 @@ struct LiveReloadTests {
         #expect(try await Curl.request("http://127.0.0.1:\(port)/api/x").status == 200)
     }
 
+    @Test("a reload re-reads the files an unchanged declaration names; a replaced relay tells its clients to reconnect")
+    func rotatedFiles() async throws {
+        try await LiveGateway.with(
+            config: ReloadConfig.json(),
+            files: ["admin.token": ReloadConfig.adminToken, "api.key": ReloadConfig.apiKey],
+            registry: gatewayRegistry
+        ) { gateway in
+            let port = try #require(gateway.currentPort("http"))
+            let subscriber = try await RelayTestClient.connect(
+                port: port,
+                path: "/relay/connection/websocket",
+                tls: false
+            )
+            defer { subscriber.close() }
+            #expect(result(try await subscriber.call("connect"), "connect") != nil)
+            #expect(result(try await subscriber.call("subscribe", ["channel": "news"]), "subscribe") != nil)
+            let publish = { (key: String) in
+                try await Curl.request(
+                    "http://127.0.0.1:\(port)/relay/api/publish",
+                    ["-X", "POST", "-H", "X-API-Key: \(key)", "--data-raw", #"{"channel":"news","data":{}}"#]
+                ).status
+            }
+            #expect(try await publish(ReloadConfig.apiKey) == 200)
+            _ = try await subscriber.nextPush()
+
+            // The JSON is unchanged; only the key file is rotated.
+            let rotated = "rotated-relay-api-key-0123456789"
+            try (rotated + "\n").write(
+                to: gateway.directory.url.appendingPathComponent("api.key"),
+                atomically: true,
+                encoding: .utf8
+            )
+            let reloaded = await gateway.controller.reloadFile(trigger: "test")
+            #expect((try? reloaded.get()) != nil)
+            #expect(try await publish(rotated) == 200)
+            #expect(try await publish(ReloadConfig.apiKey) == 401)
+            // The relay was re-created: its old clients are told to reconnect (3001, shutdown).
+            let closed = try await subscriber.waitForClose(timeout: .seconds(30))
+            #expect(closed.code == 3001, "\(closed)")
+        }
+    }
+
     @Test("changes made through the admin API survive a restart")
     func changesPersist() async throws {
         let directory = try TemporaryDirectory()

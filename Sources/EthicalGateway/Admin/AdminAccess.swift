@@ -1,6 +1,7 @@
 import Crypto
 public import Foundation
 import NIOCore
+import NIOHTTP1
 
 /// Who may use the admin API under one configuration: the admin token and/or the issuers whose
 /// JWTs grant the admin scope. Built with the runtime, so a reload that changes `admin` (or
@@ -84,14 +85,23 @@ public struct AdminAccess: Sendable {
         }
     }
 
-    /// Whether `presented` is the admin token, compared in constant time.
+    /// Whether `presented` is the admin token. Their SHA-256 digests are compared in constant
+    /// time, so neither the content nor the length of the token leaks through timing.
     func acceptsToken(_ presented: Substring) -> Bool {
         guard let token = self.token else { return false }
-        let expected = Array(token.utf8)
-        let given = Array(presented.utf8)
-        guard expected.count == given.count else { return false }
+        let expected = Array(SHA256.hash(data: Data(token.utf8)))
+        let given = Array(SHA256.hash(data: Data(presented.utf8)))
         var difference: UInt8 = 0
         for index in expected.indices { difference |= expected[index] ^ given[index] }
         return difference == 0
+    }
+
+    /// Whether `headers` carry the admin token itself (not a JWT): such requests may send the
+    /// large bodies configurations need before the API reads them.
+    func carriesToken(_ headers: HTTPHeaders) -> Bool {
+        guard let header = headers.first(name: "authorization"), header.count > 7,
+            header.prefix(7).lowercased() == "bearer "
+        else { return false }
+        return self.acceptsToken(header.dropFirst(7).drop { $0 == " " })
     }
 }

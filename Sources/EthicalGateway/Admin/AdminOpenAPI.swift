@@ -238,7 +238,8 @@ enum AdminOpenAPI {
                 "properties": {
                   "version": { "$ref": "#/components/schemas/Version" },
                   "previousVersion": { "$ref": "#/components/schemas/Version" },
-                  "changes": { "$ref": "#/components/schemas/Changes" }
+                  "changes": { "$ref": "#/components/schemas/Changes" },
+                  "warnings": { "type": "array", "items": { "type": "string" }, "description": "What the change does not do yet, e.g. a new admin address waits for a restart" }
                 }
               },
               "Issue": {

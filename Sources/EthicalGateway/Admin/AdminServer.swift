@@ -15,6 +15,9 @@ public final class AdminServer: Service, Sendable {
     private let logger: Logger
     private let bound = NIOLockedValueBox<Result<SocketAddress, any Error>?>(nil)
     private let waiters = NIOLockedValueBox<[CheckedContinuation<SocketAddress, any Error>]>([])
+    /// Open admin connections; past ``maxConnections`` new ones are closed at once.
+    private let open = NIOLockedValueBox(0)
+    static let maxConnections = 64
 
     public init(api: AdminAPI, configuration: AdminConfiguration, eventLoopGroup: any EventLoopGroup, logger: Logger) {
         self.api = api
@@ -49,8 +52,15 @@ public final class AdminServer: Service, Sendable {
         let api = self.api
         let bootstrap = ServerBootstrap(group: self.eventLoopGroup)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+            .childChannelInitializer { [open] channel in
+                let admitted = open.withLockedValue { count -> Bool in
+                    guard count < Self.maxConnections else { return false }
+                    count += 1
+                    return true
+                }
+                guard admitted else { return channel.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
+                channel.closeFuture.whenComplete { _ in open.withLockedValue { $0 -= 1 } }
+                return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
                     try sync.addHandler(AdminHTTPHandler(api: api))

@@ -14,6 +14,28 @@ public actor ConfigController {
     private let logger: Logger
     /// Counts of applied and refused changes, for `/readyz` and the logs.
     public private(set) var reloads = (succeeded: 0, failed: 0)
+    /// Whether a change is being made; an actor runs other calls while one awaits, so changes
+    /// queue here (in arrival order) and each sees the result of the one before.
+    private var changing = false
+    private var queued: [CheckedContinuation<Void, Never>] = []
+
+    /// Runs `change` once no other change runs: its `If-Match` check, build, write and apply
+    /// see exactly the configuration the previous change left.
+    private func exclusively<T: Sendable>(_ change: () async -> T) async -> T {
+        if self.changing {
+            await withCheckedContinuation { self.queued.append($0) }
+        } else {
+            self.changing = true
+        }
+        defer {
+            if self.queued.isEmpty {
+                self.changing = false
+            } else {
+                self.queued.removeFirst().resume()
+            }
+        }
+        return await change()
+    }
 
     public init(configURL: URL, builder: GatewayRuntimeBuilder, server: GatewayServer, logger: Logger) {
         self.configURL = configURL
@@ -30,13 +52,17 @@ public actor ConfigController {
         public var version: String
         public var previousVersion: String
         public var diff: ConfigDiff
+        /// What the change does not do yet (e.g. a new admin address waits for a restart).
+        public var warnings: [String] = []
 
         /// The admin API's answer.
         public var json: JSONValue {
-            .object([
+            var members: [String: JSONValue] = [
                 "version": .string(self.version), "previousVersion": .string(self.previousVersion),
                 "changes": self.diff.json,
-            ])
+            ]
+            if !self.warnings.isEmpty { members["warnings"] = .array(self.warnings.map(JSONValue.string)) }
+            return .object(members)
         }
     }
 
@@ -85,6 +111,10 @@ public actor ConfigController {
     /// unchanged file still re-reads what it names (certificates, key and token files).
     @discardableResult
     public func reloadFile(trigger: String) async -> Result<Outcome, Refusal> {
+        await self.exclusively { await self.reloadFileNow(trigger: trigger) }
+    }
+
+    private func reloadFileNow(trigger: String) async -> Result<Outcome, Refusal> {
         let data: Data
         do {
             data = try ConfigLoader.read(self.configURL)
@@ -102,6 +132,10 @@ public actor ConfigController {
     /// Replaces the whole configuration with `data` (`PUT /config`), when `ifMatch` names the
     /// version in service.
     public func replace(with data: Data, ifMatch: String?) async -> Result<Outcome, Refusal> {
+        await self.exclusively { await self.replaceNow(with: data, ifMatch: ifMatch) }
+    }
+
+    private func replaceNow(with data: Data, ifMatch: String?) async -> Result<Outcome, Refusal> {
         guard let ifMatch else { return self.refused(.preconditionRequired, trigger: "admin") }
         let current = self.current
         guard Self.matches(ifMatch, tag: "\"\(current.version)\"") else {
@@ -114,6 +148,15 @@ public actor ConfigController {
     /// needs `ifMatch` (its entity tag, or `*`); creating one refuses an `ifMatch` other than
     /// absent.
     public func put(
+        _ value: JSONValue,
+        kind: ConfigObjectKind,
+        name: String,
+        ifMatch: String?
+    ) async -> Result<(Outcome, created: Bool), Refusal> {
+        await self.exclusively { await self.putNow(value, kind: kind, name: name, ifMatch: ifMatch) }
+    }
+
+    private func putNow(
         _ value: JSONValue,
         kind: ConfigObjectKind,
         name: String,
@@ -142,6 +185,10 @@ public actor ConfigController {
     /// Deletes one object (`DELETE /config/{kind}/{name}`), when `ifMatch` is its entity tag
     /// (or `*`).
     public func delete(kind: ConfigObjectKind, name: String, ifMatch: String?) async -> Result<Outcome, Refusal> {
+        await self.exclusively { await self.deleteNow(kind: kind, name: name, ifMatch: ifMatch) }
+    }
+
+    private func deleteNow(kind: ConfigObjectKind, name: String, ifMatch: String?) async -> Result<Outcome, Refusal> {
         let document = self.current.document
         guard let existing = kind.find(name, in: document) else {
             return self.refused(.notFound("no \(kind.singular) named \"\(name)\""), trigger: "admin")
@@ -172,6 +219,24 @@ public actor ConfigController {
                 trigger: trigger
             )
         }
+        if trigger == "admin", previous.configuration.admin != nil, runtime.configuration.admin == nil {
+            // The API must not lock its operator out; turning it off is a file edit and SIGHUP.
+            await runtime.shutdownNew()
+            let issue = ConfigIssue(
+                path: "$.admin",
+                message:
+                    "the change would remove the admin API it came through; to turn the API off, edit the file and send SIGHUP"
+            )
+            return self.refused(.invalid(ConfigValidationError([issue])), trigger: trigger)
+        }
+        var warnings: [String] = []
+        if let before = previous.configuration.admin, let after = runtime.configuration.admin,
+            before.address != after.address || before.port != after.port
+        {
+            warnings.append(
+                "the admin listener stays on \(before.address):\(before.port) until the gateway restarts (the new address is \(after.address):\(after.port))"
+            )
+        }
         if persist {
             do {
                 try AtomicFile.write(data, to: self.configURL)
@@ -195,8 +260,10 @@ public actor ConfigController {
         let outcome = Outcome(
             version: runtime.source.version,
             previousVersion: previous.source.version,
-            diff: ConfigDiff(from: previous.source.document, to: runtime.source.document)
+            diff: ConfigDiff(from: previous.source.document, to: runtime.source.document),
+            warnings: warnings
         )
+        for warning in warnings { self.logger.warning("\(warning)") }
         self.reloads.succeeded += 1
         self.server.metrics.countReload(succeeded: true)
         self.logger.notice(

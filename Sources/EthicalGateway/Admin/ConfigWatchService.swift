@@ -38,8 +38,9 @@ public struct ConfigWatchService: Service {
         var size: Int?
     }
 
+    /// The file's stamp; a symbolic link is followed (an edit of its target is a change).
     private static func stamp(of url: URL) -> Stamp {
-        let attributes = try? FileManager.default.attributesOfItem(atPath: url.path)
+        let attributes = try? FileManager.default.attributesOfItem(atPath: url.resolvingSymlinksInPath().path)
         return Stamp(
             modified: attributes?[.modificationDate] as? Date,
             size: (attributes?[.size] as? NSNumber)?.intValue

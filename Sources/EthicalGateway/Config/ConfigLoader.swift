@@ -71,6 +71,7 @@ public enum ConfigLoader {
             }
         }
         issues += self.crossCheckAuth(configuration)
+        issues += self.checkNames(configuration)
         var names: [String: ListenerConfiguration] = [:]
         for listener in configuration.listeners {
             if let other = names[listener.name] {
@@ -99,6 +100,54 @@ public enum ConfigLoader {
     }
 
     /// Every issuer a route's `auth` names must be declared.
+    /// Names identify routes, backends, filters and issuers in logs, metrics and the admin API's
+    /// URLs: 1 to 128 characters, no control characters, no `/`, not `.` or `..`; route names
+    /// unique.
+    private static func checkNames(_ configuration: GatewayConfiguration) -> [ConfigIssue] {
+        var issues: [ConfigIssue] = []
+        func check(_ name: String, at path: String) {
+            if let problem = Self.nameProblem(name) { issues.append(ConfigIssue(path: path, message: problem)) }
+        }
+        for (section, names) in [
+            ("backends", Array(configuration.backends.keys)), ("filters", Array(configuration.filters.keys)),
+            ("issuers", Array(configuration.issuers.keys)),
+        ] {
+            for name in names.sorted() { check(name, at: "$.\(section)") }
+        }
+        var routes: [String: RouteConfiguration] = [:]
+        for route in configuration.routes {
+            check(route.name, at: "\(route.jsonPath).name")
+            if let other = routes[route.name] {
+                issues.append(
+                    ConfigIssue(
+                        path: "\(route.jsonPath).name",
+                        message: "route name \"\(route.name)\" is already used by \(other.jsonPath)"
+                    )
+                )
+            }
+            routes[route.name] = route
+        }
+        return issues
+    }
+
+    /// Why `name` cannot name a configuration object, or `nil`.
+    static func nameProblem(_ name: String) -> String? {
+        let shown = name.unicodeScalars.map {
+            $0.properties.generalCategory == .control || $0.value == 0x7F ? "?" : String($0)
+        }
+        .joined()
+        if name.isEmpty || name.count > 128 { return "name \"\(shown.prefix(40))\" must have 1 to 128 characters" }
+        if name == "." || name == ".." || name.contains("/") {
+            return "name \"\(shown)\" cannot be \".\" or \"..\" or contain \"/\""
+        }
+        if name.unicodeScalars.contains(where: {
+            $0.properties.generalCategory == .control || $0.properties.generalCategory == .format || $0 == " "
+        }) {
+            return "name \"\(shown)\" contains a space, control or formatting character"
+        }
+        return nil
+    }
+
     private static func crossCheckAuth(_ configuration: GatewayConfiguration) -> [ConfigIssue] {
         var issues: [ConfigIssue] = []
         if let admin = configuration.admin {

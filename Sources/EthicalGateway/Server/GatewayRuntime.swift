@@ -28,6 +28,9 @@ public final class GatewayRuntime: Sendable {
     /// instances): they are not started again, and retiring the old runtime does not stop them.
     let carriedBackends: Set<String>
     let carriedFilters: Set<String>
+    /// The files each declaration names, by content (``ReferencedFiles``), keyed `issuers`,
+    /// `backends.<name>`, `filters.<name>`.
+    let fingerprints: [String: [String: String]]
     /// Requests in flight that started on this runtime, per event loop.
     let inFlight: [ObjectIdentifier: InFlightCounter]
 
@@ -45,6 +48,7 @@ public final class GatewayRuntime: Sendable {
         certificateStores: [Int: CertificateStore],
         carriedBackends: Set<String>,
         carriedFilters: Set<String>,
+        fingerprints: [String: [String: String]],
         eventLoopGroup: any EventLoopGroup
     ) {
         self.configuration = configuration
@@ -60,6 +64,7 @@ public final class GatewayRuntime: Sendable {
         self.certificateStores = certificateStores
         self.carriedBackends = carriedBackends
         self.carriedFilters = carriedFilters
+        self.fingerprints = fingerprints
         var inFlight: [ObjectIdentifier: InFlightCounter] = [:]
         for eventLoop in eventLoopGroup.makeIterator() {
             inFlight[ObjectIdentifier(eventLoop)] = InFlightCounter(eventLoop: eventLoop)

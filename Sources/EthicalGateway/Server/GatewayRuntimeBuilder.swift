@@ -125,8 +125,31 @@ public struct GatewayRuntimeBuilder: Sendable {
             }
         }
 
+        // What each declaration names on disk: part of whether a reload may carry it over.
+        var fingerprints: [String: [String: String]] = [
+            "issuers": ReferencedFiles.fingerprint(of: source["issuers"], configDirectory: self.configDirectory)
+        ]
+        for name in configuration.backends.keys {
+            fingerprints["backends.\(name)"] = ReferencedFiles.fingerprint(
+                of: source.member(name, of: "backends"),
+                configDirectory: self.configDirectory
+            )
+        }
+        for name in configuration.filters.keys {
+            fingerprints["filters.\(name)"] = ReferencedFiles.fingerprint(
+                of: source.member(name, of: "filters"),
+                configDirectory: self.configDirectory
+            )
+        }
+        func unchanged(_ key: String, _ json: (ConfigSource) -> JSONValue?) -> Bool {
+            guard let previous else { return false }
+            return json(previous.source) == json(source) && previous.fingerprints[key] == fingerprints[key]
+        }
+
         var authenticator: Authenticator?
-        if let previous, previous.source["issuers"] == source["issuers"] {
+        if let previous, unchanged("issuers", { $0["issuers"] }),
+            previous.authenticator != nil || configuration.issuers.isEmpty
+        {
             // Unchanged issuers keep their key sets and verified-token caches.
             authenticator = previous.authenticator
         } else if !configuration.issuers.isEmpty {
@@ -201,7 +224,7 @@ public struct GatewayRuntimeBuilder: Sendable {
                 provisioned[name] = backend
                 try backend.validate()
                 if let previous, let old = previous.backends[name],
-                    previous.source.member(name, of: "backends") == source.member(name, of: "backends")
+                    unchanged("backends.\(name)", { $0.member(name, of: "backends") })
                 {
                     backends[name] = old
                     carriedBackends.insert(name)
@@ -230,7 +253,7 @@ public struct GatewayRuntimeBuilder: Sendable {
                 )
                 provisionedFilters[name] = filter
                 if let previous, let old = previous.filters[name],
-                    previous.source.member(name, of: "filters") == source.member(name, of: "filters")
+                    unchanged("filters.\(name)", { $0.member(name, of: "filters") })
                 {
                     filters[name] = old
                     carriedFilters.insert(name)
@@ -305,6 +328,7 @@ public struct GatewayRuntimeBuilder: Sendable {
             certificateStores: certificateStores,
             carriedBackends: carriedBackends,
             carriedFilters: carriedFilters,
+            fingerprints: fingerprints,
             eventLoopGroup: self.eventLoopGroup
         )
     }

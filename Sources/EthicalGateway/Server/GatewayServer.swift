@@ -43,7 +43,8 @@ public final class GatewayServer: Service, Sendable {
         var drained: EventLoopPromise<Void>?
         /// Runtimes replaced by a reload whose in-flight requests are still finishing; the
         /// shutdown waits for them.
-        var retiring: [Task<Void, Never>] = []
+        var retiring: [UInt64: Task<Void, Never>] = [:]
+        var nextRetirement: UInt64 = 0
     }
 
     public init(
@@ -172,29 +173,47 @@ public final class GatewayServer: Service, Sendable {
                 throw error
             }
         } catch let error as ListenerStartError {
-            throw ConfigValidationError([ConfigIssue(path: "$.listeners", message: error.description)])
+            let index = runtime.configuration.listeners.first { $0.name == error.listener }?.index
+            throw ConfigValidationError([
+                ConfigIssue(path: index.map { "$.listeners[\($0)]" } ?? "$.listeners", message: error.description)
+            ])
         }
         let reused = Set(sockets.map(ObjectIdentifier.init))
         let removed = kept.filter { !reused.contains(ObjectIdentifier($0)) }
         for socket in sockets { socket.install() }
         runtime.activate()
         await self.live.install(runtime)
-        self.state.withLockedValue { $0.sockets = sockets }
+        let stopping = self.state.withLockedValue { state -> Bool in
+            // A shutdown that began during this reload closes these sockets too.
+            if !state.draining { state.sockets = sockets }
+            return state.draining
+        }
+        if stopping {
+            for socket in sockets where !kept.contains(where: { $0 === socket }) { try? await socket.channel.close() }
+        }
         for socket in removed {
             self.logger.notice("listener closed by reload", metadata: ["listener": "\(socket.name)"])
             try? await socket.channel.close()
+            // Its connections finish what they are doing and close, as at shutdown (HTTP/1.1
+            // after the current response, HTTP/2 with GOAWAY, relay clients told to reconnect).
+            let accepted = self.state.withLockedValue { state in
+                state.connections.values.filter { $0.parent === socket.channel }
+            }
+            for channel in accepted { channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }
         }
         for socket in sockets where !kept.contains(where: { $0 === socket }) { self.logListening(socket) }
 
         let grace = runtime.configuration.shutdownGracePeriodSeconds
         let logger = self.logger
-        let retirement = Task {
-            await Self.waitForInFlight(of: previous, graceSeconds: grace, logger: logger)
-            await previous.retire(replacedBy: runtime)
-        }
+        // Awaited by the shutdown; removes itself when done.
         self.state.withLockedValue { state in
-            state.retiring.removeAll { $0.isCancelled }
-            state.retiring.append(retirement)
+            let id = state.nextRetirement
+            state.nextRetirement += 1
+            state.retiring[id] = Task {
+                await Self.waitForInFlight(of: previous, graceSeconds: grace, logger: logger)
+                await previous.retire(replacedBy: runtime)
+                _ = self.state.withLockedValue { $0.retiring.removeValue(forKey: id) }
+            }
         }
     }
 
@@ -399,7 +418,7 @@ public final class GatewayServer: Service, Sendable {
         }
         try? await drained.futureResult.get()
         deadline.cancel()
-        for retirement in self.state.withLockedValue({ $0.retiring }) { await retirement.value }
+        for retirement in self.state.withLockedValue({ Array($0.retiring.values) }) { await retirement.value }
         await self.live.current.shutdownBackends()
         self.logger.notice("stopped")
     }
