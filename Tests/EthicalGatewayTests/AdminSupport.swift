@@ -2,6 +2,7 @@ import EthicalGateway
 import EthicalGatewayTesting
 import Foundation
 import NIOConcurrencyHelpers
+import Testing
 
 /// Talks to the admin API with curl, the way an operator's scripts do, and keeps every answer so
 /// the OpenAPI test can check each one against the document.
@@ -110,6 +111,23 @@ enum ReloadConfig {
 
     static let apiRoute = #", { "name": "api", "match": { "pathPrefix": "/api" }, "backend": "api" }"#
     static let apiBackend = #", "api": { "plugin": "respond", "config": { "status": 200, "body": "api\n" } }"#
+
+    /// Runs `body` with a gateway in this process on `config` (with the token and key files),
+    /// an admin client, and the base URL of its `http` listener.
+    static func withGateway(
+        _ config: String = ReloadConfig.json(),
+        _ body: (LiveGateway, AdminClient, String) async throws -> Void
+    ) async throws {
+        try await LiveGateway.with(
+            config: config,
+            files: ["admin.token": self.adminToken, "api.key": self.apiKey],
+            registry: gatewayRegistry
+        ) { gateway in
+            let admin = AdminClient(port: try #require(gateway.adminPort), token: self.adminToken)
+            let base = gateway.currentPort("http").map { "http://127.0.0.1:\($0)" } ?? ""
+            try await body(gateway, admin, base)
+        }
+    }
 
     /// Writes the config and its files into `directory`; returns the config file.
     static func write(_ config: String, in directory: TemporaryDirectory) throws -> URL {

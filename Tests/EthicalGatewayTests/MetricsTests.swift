@@ -58,13 +58,7 @@ struct MetricsTests {
             extraRoutes:
                 #", { "name": "private", "match": { "pathPrefix": "/private" }, "backend": "hello", "auth": { "issuers": ["tests"] } }"#
         ).replacingOccurrences(of: #""admin":"#, with: #""issuers": { "tests": \#(RelayTokens.issuerJSON) }, "admin":"#)
-        try await LiveGateway.with(
-            config: config,
-            files: ["admin.token": ReloadConfig.adminToken, "api.key": ReloadConfig.apiKey],
-            registry: gatewayRegistry
-        ) { gateway in
-            let admin = AdminClient(port: try #require(gateway.adminPort), token: ReloadConfig.adminToken)
-            let base = "http://127.0.0.1:\(try #require(gateway.currentPort("http")))"
+        try await ReloadConfig.withGateway(config) { gateway, admin, base in
             for _ in 0..<5 { #expect(try await Curl.request("\(base)/hello").status == 200) }
             for _ in 0..<2 {
                 #expect(
@@ -143,12 +137,7 @@ struct MetricsTests {
             of: #"{ "name": "http", "address": "127.0.0.1", "port": 0 }"#,
             with: #"{ "name": "secure", "address": "127.0.0.1", "port": 0, "tls": {} }"#
         )
-        try await LiveGateway.with(
-            config: config,
-            files: ["admin.token": ReloadConfig.adminToken, "api.key": ReloadConfig.apiKey],
-            registry: gatewayRegistry
-        ) { gateway in
-            let admin = AdminClient(port: try #require(gateway.adminPort), token: ReloadConfig.adminToken)
+        try await ReloadConfig.withGateway(config) { gateway, admin, base in
             let port = try #require(gateway.currentPort("secure"))
             for _ in 0..<2 { #expect(try await Curl.request("https://127.0.0.1:\(port)/hello").status == 200) }
             // Plain HTTP to the TLS port: not a ClientHello.
@@ -187,13 +176,7 @@ struct MetricsTests {
                     "healthCheck": { "path": "/health", "intervalSeconds": 0.1, "timeoutSeconds": 5, "healthyThreshold": 1, "unhealthyThreshold": 1 } } }
                 """
         )
-        try await LiveGateway.with(
-            config: config,
-            files: ["admin.token": ReloadConfig.adminToken, "api.key": ReloadConfig.apiKey],
-            registry: gatewayRegistry
-        ) { gateway in
-            let admin = AdminClient(port: try #require(gateway.adminPort), token: ReloadConfig.adminToken)
-            let base = "http://127.0.0.1:\(try #require(gateway.currentPort("http")))"
+        try await ReloadConfig.withGateway(config) { gateway, admin, base in
             let aliveURL = "http://127.0.0.1:\(alive.port)"
             let dyingURL = "http://127.0.0.1:\(dying.port)"
             let healthy = { (samples: [Sample], upstream: String) in

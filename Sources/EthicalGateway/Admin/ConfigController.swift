@@ -98,10 +98,8 @@ public actor ConfigController {
             let candidate = try await checker.load(data: data, previous: current)
             await candidate.shutdownNew()
             return .success(ConfigDiff(from: current.source.document, to: candidate.source.document))
-        } catch let error as ConfigValidationError {
-            return .failure(error)
         } catch {
-            return .failure(ConfigValidationError([ConfigIssue(path: "$", message: "\(error)")]))
+            return .failure(Self.validationError(error))
         }
     }
 
@@ -118,13 +116,8 @@ public actor ConfigController {
         let data: Data
         do {
             data = try ConfigLoader.read(self.configURL)
-        } catch let error as ConfigValidationError {
-            return self.refused(.invalid(error), trigger: trigger)
         } catch {
-            return self.refused(
-                .invalid(ConfigValidationError([ConfigIssue(path: "$", message: "\(error)")])),
-                trigger: trigger
-            )
+            return self.refused(.invalid(Self.validationError(error)), trigger: trigger)
         }
         return await self.apply(data, trigger: trigger, persist: false)
     }
@@ -211,13 +204,8 @@ public actor ConfigController {
         let runtime: GatewayRuntime
         do {
             runtime = try await self.builder.load(data: data, previous: previous)
-        } catch let error as ConfigValidationError {
-            return self.refused(.invalid(error), trigger: trigger)
         } catch {
-            return self.refused(
-                .invalid(ConfigValidationError([ConfigIssue(path: "$", message: "\(error)")])),
-                trigger: trigger
-            )
+            return self.refused(.invalid(Self.validationError(error)), trigger: trigger)
         }
         if trigger == "admin", previous.configuration.admin != nil, runtime.configuration.admin == nil {
             // The API must not lock its operator out; turning it off is a file edit and SIGHUP.
@@ -252,10 +240,7 @@ public actor ConfigController {
             try await self.server.apply(runtime)
         } catch {
             if persist { try? AtomicFile.write(previous.source.data, to: self.configURL) }
-            let issues =
-                (error as? ConfigValidationError)
-                ?? ConfigValidationError([ConfigIssue(path: "$", message: "\(error)")])
-            return self.refused(.invalid(issues), trigger: trigger)
+            return self.refused(.invalid(Self.validationError(error)), trigger: trigger)
         }
         let outcome = Outcome(
             version: runtime.source.version,
@@ -299,6 +284,11 @@ public actor ConfigController {
             break
         }
         return .failure(refusal)
+    }
+
+    /// `error` as configuration issues (anything that is not one is an issue at `$`).
+    static func validationError(_ error: any Error) -> ConfigValidationError {
+        (error as? ConfigValidationError) ?? ConfigValidationError([ConfigIssue(path: "$", message: "\(error)")])
     }
 
     /// Whether an `If-Match` value names `tag` (or is `*`); a list of tags is accepted. Weak
