@@ -12,6 +12,8 @@
 #   REQUESTS=2000 WARMUP=500 MODES="keepalive close" by default. keepalive: h2load --h1, 4
 #   connections; close: a new connection per request (`Connection: close`), one at a time.
 #   PROFILE_DIR=dir keeps the callgrind files for `callgrind_annotate --inclusive=yes`.
+#   EXTRA_CONFIG='"accessLog": { "output": "/tmp/access.log" }' adds top-level members to the
+#   gateway's config (comma-separated JSON members, no braces).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -45,7 +47,7 @@ events { worker_connections 4096; }
 http { access_log off; server { listen 127.0.0.1:$UPSTREAM; location / { return 200 "hello from upstream\n"; } } }
 CONF
 cat > "$WORK/gateway.json" <<CONF
-{ "logLevel": "warning", "listeners": [ { "name": "http", "address": "127.0.0.1", "port": $GW } ],
+{ "logLevel": "warning", ${EXTRA_CONFIG:+$EXTRA_CONFIG,} "listeners": [ { "name": "http", "address": "127.0.0.1", "port": $GW } ],
   "routes": [ { "backend": "app" } ],
   "backends": { "app": { "plugin": "http-proxy", "config": { "upstreams": [ { "url": "http://127.0.0.1:$UPSTREAM" } ] } } } }
 CONF
