@@ -43,7 +43,8 @@ struct AccessLogRecord {
         appendJSONString(self.path, to: &json)
         json += ",\"protocol\":\"\(self.httpVersion)\",\"status\":\(self.status)"
         json += ",\"requestBytes\":\(self.requestBytes),\"responseBytes\":\(self.responseBytes)"
-        json += ",\"duration\":\(String(format: "%.6f", self.seconds))"
+        json += ",\"duration\":"
+        Self.appendSeconds(self.seconds, to: &json)
         Self.field("route", self.route, &json)
         Self.field("backend", self.backend, &json)
         Self.field("upstream", self.upstream, &json)
@@ -57,6 +58,17 @@ struct AccessLogRecord {
         guard let value else { return }
         json += ",\"\(name)\":"
         appendJSONString(value, to: &json)
+    }
+
+    /// Seconds with six decimals (`0.004113`), by integer arithmetic (Foundation's
+    /// `String(format:)` costs about 10,000 instructions).
+    static func appendSeconds(_ seconds: Double, to json: inout String) {
+        let micros = Int64((max(0, seconds) * 1_000_000).rounded())
+        let fraction = String(micros % 1_000_000)
+        json += String(micros / 1_000_000)
+        json += "."
+        json += String(repeating: "0", count: 6 - fraction.utf8.count)
+        json += fraction
     }
 
     static func now() -> timespec {

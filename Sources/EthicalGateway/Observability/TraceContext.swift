@@ -3,11 +3,14 @@
 /// its `tracestate` is passed on unchanged); otherwise the gateway starts a new trace. Upstreams
 /// get `traceparent` naming the gateway's span as their parent; the trace id appears in the
 /// access log and in problem documents.
+///
+/// The ids are kept as numbers and written as hex only when something reads them (a proxied
+/// request, a log line, a problem document), so a request that needs none costs three random
+/// numbers.
 public struct TraceContext: Sendable, Equatable {
-    /// 32 lowercase hex digits.
-    public let traceID: String
-    /// The gateway's span for this request: 16 lowercase hex digits.
-    public let spanID: String
+    private let traceHigh: UInt64
+    private let traceLow: UInt64
+    private let span: UInt64
     /// The caller's span, when a valid `traceparent` came in.
     public let parentSpanID: String?
     /// The trace flags (`01`: sampled), two hex digits, taken over from the caller.
@@ -15,13 +18,17 @@ public struct TraceContext: Sendable, Equatable {
     /// The caller's `tracestate`, passed on unchanged (only with a valid `traceparent`).
     public let traceState: String?
 
+    /// 32 lowercase hex digits.
+    public var traceID: String { Self.hex(self.traceHigh, self.traceLow) }
+    /// The gateway's span for this request: 16 lowercase hex digits.
+    public var spanID: String { Self.hex(self.span) }
     /// The `traceparent` value for the next hop: this trace, the gateway's span as parent.
     public var traceparent: String { "00-\(self.traceID)-\(self.spanID)-\(self.flags)" }
 
-    /// Continues the trace of a valid `traceparent` (any version, read as version 00 demands:
-    /// RFC's rules for future versions), or starts a new one.
+    /// Continues the trace of a valid `traceparent` (read by the rules for version 00, and for
+    /// later versions by their first fields), or starts a new one.
     static func make(traceparent: String?, tracestate: String?) -> TraceContext {
-        let spanID = Self.hex(RequestID.random64(), digits: 16)
+        let span = RequestID.random64()
         if let traceparent, let parsed = Self.parse(traceparent) {
             var state: String?
             if let tracestate, !tracestate.isEmpty, tracestate.utf8.count <= 512,
@@ -30,15 +37,22 @@ public struct TraceContext: Sendable, Equatable {
                 state = tracestate
             }
             return TraceContext(
-                traceID: parsed.traceID,
-                spanID: spanID,
+                traceHigh: UInt64(parsed.traceID.prefix(16), radix: 16) ?? 0,
+                traceLow: UInt64(parsed.traceID.suffix(16), radix: 16) ?? 0,
+                span: span,
                 parentSpanID: parsed.parentID,
                 flags: parsed.flags,
                 traceState: state
             )
         }
-        let traceID = Self.hex(RequestID.random64(), digits: 16) + Self.hex(RequestID.random64(), digits: 16)
-        return TraceContext(traceID: traceID, spanID: spanID, parentSpanID: nil, flags: "00", traceState: nil)
+        return TraceContext(
+            traceHigh: RequestID.random64(),
+            traceLow: RequestID.random64() | 1,
+            span: span | 1,
+            parentSpanID: nil,
+            flags: "00",
+            traceState: nil
+        )
     }
 
     /// The fields of a valid `traceparent`, or `nil`.
@@ -72,8 +86,18 @@ public struct TraceContext: Sendable, Equatable {
         }
     }
 
-    private static func hex(_ value: UInt64, digits: Int) -> String {
-        let text = String(value, radix: 16)
-        return String(repeating: "0", count: max(0, digits - text.count)) + text
+    /// The numbers as zero-padded lowercase hex, written straight into the string's storage.
+    private static func hex(_ values: UInt64...) -> String {
+        let digits: StaticString = "0123456789abcdef"
+        return String(unsafeUninitializedCapacity: 16 * values.count) { buffer in
+            digits.withUTF8Buffer { alphabet in
+                for (part, value) in values.enumerated() {
+                    for index in 0..<16 {
+                        buffer[part * 16 + index] = alphabet[Int((value >> UInt64(60 - 4 * index)) & 0xF)]
+                    }
+                }
+            }
+            return 16 * values.count
+        }
     }
 }

@@ -66,19 +66,32 @@ public struct ProblemDetails: Sendable {
 /// Appends `string` as a JSON string literal.
 func appendJSONString(_ string: String, to output: inout String) {
     output.append("\"")
-    for scalar in string.unicodeScalars {
-        switch scalar {
-        case "\"": output.append("\\\"")
-        case "\\": output.append("\\\\")
-        case "\n": output.append("\\n")
-        case "\r": output.append("\\r")
-        case "\t": output.append("\\t")
-        case _ where scalar.value < 0x20:
-            output.append("\\u00")
-            output.append(String(scalar.value, radix: 16).count == 1 ? "0" : "")
-            output.append(String(scalar.value, radix: 16))
-        default:
-            output.unicodeScalars.append(scalar)
+    var string = string
+    string.withUTF8 { bytes in
+        // Runs of bytes that need no escaping are appended whole (most strings are one run).
+        var runStart = 0
+        for index in bytes.indices {
+            let byte = bytes[index]
+            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+            if runStart < index {
+                output.append(String(decoding: UnsafeBufferPointer(rebasing: bytes[runStart..<index]), as: UTF8.self))
+            }
+            switch byte {
+            case UInt8(ascii: "\""): output.append("\\\"")
+            case UInt8(ascii: "\\"): output.append("\\\\")
+            case UInt8(ascii: "\n"): output.append("\\n")
+            case UInt8(ascii: "\r"): output.append("\\r")
+            case UInt8(ascii: "\t"): output.append("\\t")
+            default:
+                let digits = Array("0123456789abcdef".utf8)
+                output.append("\\u00")
+                output.unicodeScalars.append(Unicode.Scalar(digits[Int(byte >> 4)]))
+                output.unicodeScalars.append(Unicode.Scalar(digits[Int(byte & 0xF)]))
+            }
+            runStart = index + 1
+        }
+        if runStart < bytes.count {
+            output.append(String(decoding: UnsafeBufferPointer(rebasing: bytes[runStart...]), as: UTF8.self))
         }
     }
     output.append("\"")
