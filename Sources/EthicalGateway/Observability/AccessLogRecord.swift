@@ -28,47 +28,132 @@ struct AccessLogRecord {
     var subject: String?
     var authRefusal: String?
 
-    /// The line, with its newline.
-    func line(at time: timespec = Self.now()) -> String {
-        var json = "{\"time\":\""
-        json += Self.rfc3339(time)
-        json += "\",\"requestId\":"
-        appendJSONString(self.requestID, to: &json)
+    /// The line, with its newline, as UTF-8 bytes (built in one buffer: no string per field).
+    func line(at time: timespec = Self.now()) -> [UInt8] {
+        var json: [UInt8] = []
+        json.reserveCapacity(512)
+        Self.raw("{\"time\":\"", &json)
+        Self.rfc3339(time, into: &json)
+        Self.raw("\",\"requestId\":", &json)
+        Self.string(self.requestID, &json)
         Self.field("traceId", self.traceID, &json)
         Self.field("client", self.client, &json)
-        json += ",\"method\":"
-        appendJSONString(self.method, to: &json)
+        Self.raw(",\"method\":", &json)
+        Self.string(self.method, &json)
         Self.field("host", self.host, &json)
-        json += ",\"path\":"
-        appendJSONString(self.path, to: &json)
-        json += ",\"protocol\":\"\(self.httpVersion)\",\"status\":\(self.status)"
-        json += ",\"requestBytes\":\(self.requestBytes),\"responseBytes\":\(self.responseBytes)"
-        json += ",\"duration\":"
-        Self.appendSeconds(self.seconds, to: &json)
+        Self.raw(",\"path\":", &json)
+        Self.string(self.path, &json)
+        Self.raw(",\"protocol\":\"", &json)
+        Self.raw(self.httpVersion, &json)
+        Self.raw("\",\"status\":", &json)
+        Self.integer(Int64(self.status), &json)
+        Self.raw(",\"requestBytes\":", &json)
+        Self.integer(Int64(self.requestBytes), &json)
+        Self.raw(",\"responseBytes\":", &json)
+        Self.integer(Int64(self.responseBytes), &json)
+        Self.raw(",\"duration\":", &json)
+        Self.seconds(self.seconds, &json)
         Self.field("route", self.route, &json)
         Self.field("backend", self.backend, &json)
         Self.field("upstream", self.upstream, &json)
         Self.field("subject", self.subject, &json)
         Self.field("authRefusal", self.authRefusal, &json)
-        json += "}\n"
+        Self.raw("}\n", &json)
         return json
     }
 
-    private static func field(_ name: String, _ value: String?, _ json: inout String) {
+    private static func field(_ name: String, _ value: String?, _ json: inout [UInt8]) {
         guard let value else { return }
-        json += ",\"\(name)\":"
-        appendJSONString(value, to: &json)
+        json.append(UInt8(ascii: ","))
+        json.append(UInt8(ascii: "\""))
+        Self.raw(name, &json)
+        Self.raw("\":", &json)
+        Self.string(value, &json)
     }
 
-    /// Seconds with six decimals (`0.004113`), by integer arithmetic (Foundation's
-    /// `String(format:)` costs about 10,000 instructions).
-    static func appendSeconds(_ seconds: Double, to json: inout String) {
+    private static func raw(_ text: String, _ json: inout [UInt8]) {
+        json.append(contentsOf: text.utf8)
+    }
+
+    /// A JSON string: quotes, and escapes for `"`, `\` and control characters.
+    static func string(_ text: String, _ json: inout [UInt8]) {
+        json.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"):
+                json.append(UInt8(ascii: "\\"))
+                json.append(byte)
+            case 0..<0x20:
+                let digits: StaticString = "0123456789abcdef"
+                json.append(contentsOf: "\\u00".utf8)
+                digits.withUTF8Buffer { alphabet in
+                    json.append(alphabet[Int(byte >> 4)])
+                    json.append(alphabet[Int(byte & 0xF)])
+                }
+            default:
+                json.append(byte)
+            }
+        }
+        json.append(UInt8(ascii: "\""))
+    }
+
+    private static func integer(_ value: Int64, _ json: inout [UInt8]) {
+        if value < 0 { json.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        var digits: [UInt8] = []
+        repeat {
+            digits.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
+            magnitude /= 10
+        } while magnitude > 0
+        json.append(contentsOf: digits.reversed())
+    }
+
+    /// `width` digits of `value`, zero-padded.
+    private static func padded(_ value: Int64, width: Int, _ json: inout [UInt8]) {
+        var divisor: Int64 = 1
+        for _ in 1..<width { divisor *= 10 }
+        var rest = value
+        while divisor > 0 {
+            json.append(UInt8(ascii: "0") + UInt8(rest / divisor % 10))
+            rest %= divisor
+            divisor /= 10
+        }
+    }
+
+    /// Seconds with six decimals (`0.004113`), by integer arithmetic.
+    static func seconds(_ seconds: Double, _ json: inout [UInt8]) {
         let micros = Int64((max(0, seconds) * 1_000_000).rounded())
-        let fraction = String(micros % 1_000_000)
-        json += String(micros / 1_000_000)
-        json += "."
-        json += String(repeating: "0", count: 6 - fraction.utf8.count)
-        json += fraction
+        Self.integer(micros / 1_000_000, &json)
+        json.append(UInt8(ascii: "."))
+        Self.padded(micros % 1_000_000, width: 6, &json)
+    }
+
+    /// `2026-11-30T01:02:03.456Z` into `json`.
+    static func rfc3339(_ time: timespec, into json: inout [UInt8]) {
+        var seconds = time_t(time.tv_sec)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        Self.padded(Int64(parts.tm_year + 1900), width: 4, &json)
+        json.append(UInt8(ascii: "-"))
+        Self.padded(Int64(parts.tm_mon + 1), width: 2, &json)
+        json.append(UInt8(ascii: "-"))
+        Self.padded(Int64(parts.tm_mday), width: 2, &json)
+        json.append(UInt8(ascii: "T"))
+        Self.padded(Int64(parts.tm_hour), width: 2, &json)
+        json.append(UInt8(ascii: ":"))
+        Self.padded(Int64(parts.tm_min), width: 2, &json)
+        json.append(UInt8(ascii: ":"))
+        Self.padded(Int64(parts.tm_sec), width: 2, &json)
+        json.append(UInt8(ascii: "."))
+        Self.padded(Int64(time.tv_nsec / 1_000_000), width: 3, &json)
+        json.append(UInt8(ascii: "Z"))
+    }
+
+    /// `2026-11-30T01:02:03.456Z`.
+    static func rfc3339(_ time: timespec) -> String {
+        var bytes: [UInt8] = []
+        Self.rfc3339(time, into: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     static func now() -> timespec {
@@ -77,15 +162,4 @@ struct AccessLogRecord {
         return time
     }
 
-    /// `2026-11-30T01:02:03.456Z`.
-    static func rfc3339(_ time: timespec) -> String {
-        var seconds = time_t(time.tv_sec)
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        let millis = Int(time.tv_nsec / 1_000_000)
-        let fraction = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
-        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):"
-            + "\(two(parts.tm_min)):\(two(parts.tm_sec)).\(fraction)Z"
-    }
 }

@@ -90,13 +90,13 @@ final class AccessLogWriter: Sendable {
         return Double(buffer.random >> 11) / Double(1 << 53) < self.configuration.sampleRate
     }
 
-    /// Appends one line (with its newline); on `eventLoop`.
-    func append(_ line: String, on eventLoop: any EventLoop) {
+    /// Appends one line (UTF-8, with its newline); on `eventLoop`.
+    func append(_ line: [UInt8], on eventLoop: any EventLoop) {
         guard let buffer = self.buffers[ObjectIdentifier(eventLoop)] else {
-            self.write(Array(line.utf8), after: nil, on: eventLoop)
+            self.write(line, after: nil, on: eventLoop)
             return
         }
-        buffer.pending.append(contentsOf: line.utf8)
+        buffer.pending.append(contentsOf: line)
         if buffer.pending.count >= Self.flushBytes {
             self.flush(buffer)
         } else if !buffer.flushScheduled {
