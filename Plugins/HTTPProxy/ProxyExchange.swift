@@ -172,6 +172,9 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
 
     private func sendEnd(on connection: UpstreamConnection) {
         connection.channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+        // An upstream that answered before the request's end is already streaming: its idle
+        // timeout goes on, and the first-byte timeout no longer applies.
+        guard case .awaitingResponse = self.state else { return }
         self.waitingForFirstByte = true
         self.scheduleWatchdog(in: .seconds(self.settings.timeouts.firstByteSeconds))
     }

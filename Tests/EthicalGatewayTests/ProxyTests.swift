@@ -520,6 +520,31 @@ struct ProxyTests {
         await stalling.stop()
     }
 
+    @Test("an upstream that answers before the request's end is not cut by the first-byte timeout")
+    func earlyAnswerOutlivesFirstByteTimeout() async throws {
+        let script = repositoryRoot.appendingPathComponent(
+            "Tests/EthicalGatewayTests/Fixtures/early_answer_upstream.py"
+        )
+        let upstream = try ChildProcess("/usr/bin/env", ["python3", script.path])
+        defer { upstream.stop() }
+        let port = try #require(Int(try await upstream.firstLine(timeout: 30).trimmingCharacters(in: .whitespaces)))
+        let config = """
+            { "listeners": [ { "name": "http", "address": "127.0.0.1", "port": 0 } ],
+              "routes": [ { "match": { "pathPrefix": "/app" }, "backend": "app" } ],
+              "backends": { "app": { "plugin": "http-proxy", "config": {
+                "upstreams": [ { "url": "http://127.0.0.1:\(port)" } ], "timeouts": { "firstByteSeconds": 0.5 } } } } }
+            """
+        try await LiveGateway.with(config: config, registry: gatewayRegistry) { gateway in
+            let client = try RawConnection(port: gateway.port("http"))
+            // The head now, the body once the upstream has answered.
+            #expect(client.send("POST /app/x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n"))
+            #expect(await client.read(until: "ab", timeout: 20).hasPrefix("HTTP/1.1 200"))
+            #expect(client.send("hello"))
+            let rest = await client.read(until: "cdef", timeout: 20)
+            #expect(rest.hasSuffix("cdef"), "the response was cut: \(rest)")
+        }
+    }
+
     @Test("an upstream that never accepts the connection gets 504 after connectSeconds")
     func connectTimeout() async throws {
         // A listener whose accept queue is full: the kernel drops further connection attempts,

@@ -1,0 +1,41 @@
+#!/usr/bin/env python3
+"""An upstream that answers before the request's body has arrived and streams its response
+slowly, for the proxy's timeout tests.
+
+    early_answer_upstream.py
+
+Prints its port, then serves one connection: on the request head it sends a 200 with
+`Content-Length: 6` and the first 2 bytes at once, reads the rest of the request, and sends the
+last 4 bytes 1.5 s after the head. Exits after that connection (or after 60 s).
+"""
+import socket
+import sys
+import time
+
+server = socket.socket()
+server.bind(("127.0.0.1", 0))
+server.listen(1)
+server.settimeout(60)
+print(server.getsockname()[1], flush=True)
+connection, _ = server.accept()
+connection.settimeout(30)
+received = b""
+while b"\r\n\r\n" not in received:
+    chunk = connection.recv(4096)
+    if not chunk:
+        sys.exit(1)
+    received += chunk
+started = time.monotonic()
+connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nab")
+try:
+    while time.monotonic() - started < 1.5:
+        connection.settimeout(max(0.05, 1.5 - (time.monotonic() - started)))
+        try:
+            if not connection.recv(4096):
+                break
+        except socket.timeout:
+            pass
+    connection.sendall(b"cdef")
+    time.sleep(0.5)
+finally:
+    connection.close()
