@@ -35,17 +35,19 @@ public struct AdminAPI: Sendable {
         let segments = request.path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
         switch segments {
         case ["healthz"]:
-            return Self.only([.GET, .HEAD], request, requestID) { .json(.ok, .object(["status": .string("alive")])) }
+            return await Self.only([.GET, .HEAD], request, requestID) {
+                .json(.ok, .object(["status": .string("alive")]))
+            }
         case ["readyz"]:
-            return Self.only([.GET, .HEAD], request, requestID) { self.readiness() }
+            return await Self.only([.GET, .HEAD], request, requestID) { self.readiness() }
         case ["dashboard"]:
             // The page and its script hold no data: they read /config and /metrics with the
             // token the operator gives them.
-            return Self.only([.GET, .HEAD], request, requestID) {
+            return await Self.only([.GET, .HEAD], request, requestID) {
                 Self.asset(AdminDashboard.page, type: "text/html; charset=utf-8")
             }
         case ["dashboard.js"]:
-            return Self.only([.GET, .HEAD], request, requestID) {
+            return await Self.only([.GET, .HEAD], request, requestID) {
                 Self.asset(AdminDashboard.script, type: "text/javascript; charset=utf-8")
             }
         default:
@@ -54,7 +56,7 @@ public struct AdminAPI: Sendable {
         if let refusal = await self.authenticate(request, requestID: requestID, on: eventLoop) { return refusal }
         switch segments {
         case ["openapi.json"]:
-            return Self.only([.GET, .HEAD], request, requestID) {
+            return await Self.only([.GET, .HEAD], request, requestID) {
                 AdminResponse(
                     status: .ok,
                     headers: ["content-type": "application/json"],
@@ -62,7 +64,7 @@ public struct AdminAPI: Sendable {
                 )
             }
         case ["metrics"]:
-            return await self.onlyAsync([.GET, .HEAD], request, requestID) {
+            return await Self.only([.GET, .HEAD], request, requestID) {
                 AdminResponse(
                     status: .ok,
                     headers: ["content-type": "text/plain; version=0.0.4; charset=utf-8"],
@@ -262,9 +264,7 @@ public struct AdminAPI: Sendable {
             )
         }
         let challenge = "Bearer realm=\"ethical-gateway-admin\""
-        guard let header = request.headers.first(name: "authorization"),
-            header.count > 7, header.prefix(7).lowercased() == "bearer "
-        else {
+        guard let token = AdminAccess.bearerToken(in: request.headers) else {
             return .problem(
                 .unauthorized,
                 "the admin API needs Authorization: Bearer with the admin token or an admin JWT",
@@ -272,11 +272,10 @@ public struct AdminAPI: Sendable {
                 headers: ["www-authenticate": challenge]
             )
         }
-        let token = header.dropFirst(7).drop { $0 == " " }
         if access.acceptsToken(token) { return nil }
         if !access.issuers.isEmpty {
             let verified = try? await runtime.tokenVerifier.verify(
-                String(token),
+                token,
                 issuers: access.issuers,
                 on: eventLoop
             ).get()
@@ -326,26 +325,15 @@ public struct AdminAPI: Sendable {
         )
     }
 
+    /// `answer()` when the request's method is one of `methods`, else 405 with `Allow`.
     private static func only(
-        _ methods: [HTTPMethod],
-        _ request: AdminRequest,
-        _ requestID: String,
-        _ answer: () -> AdminResponse
-    ) -> AdminResponse {
-        guard methods.contains(request.method) else {
-            return self.methodNotAllowed(methods.map(\.rawValue), requestID)
-        }
-        return answer()
-    }
-
-    private func onlyAsync(
         _ methods: [HTTPMethod],
         _ request: AdminRequest,
         _ requestID: String,
         _ answer: () async -> AdminResponse
     ) async -> AdminResponse {
         guard methods.contains(request.method) else {
-            return Self.methodNotAllowed(methods.map(\.rawValue), requestID)
+            return self.methodNotAllowed(methods.map(\.rawValue), requestID)
         }
         return await answer()
     }

@@ -87,7 +87,7 @@ public struct AdminAccess: Sendable {
 
     /// Whether `presented` is the admin token. Their SHA-256 digests are compared in constant
     /// time, so neither the content nor the length of the token leaks through timing.
-    func acceptsToken(_ presented: Substring) -> Bool {
+    func acceptsToken(_ presented: String) -> Bool {
         guard let token = self.token else { return false }
         let expected = Array(SHA256.hash(data: Data(token.utf8)))
         let given = Array(SHA256.hash(data: Data(presented.utf8)))
@@ -99,9 +99,12 @@ public struct AdminAccess: Sendable {
     /// Whether `headers` carry the admin token itself (not a JWT): such requests may send the
     /// large bodies configurations need before the API reads them.
     func carriesToken(_ headers: HTTPHeaders) -> Bool {
-        guard let header = headers.first(name: "authorization"), header.count > 7,
-            header.prefix(7).lowercased() == "bearer "
-        else { return false }
-        return self.acceptsToken(header.dropFirst(7).drop { $0 == " " })
+        Self.bearerToken(in: headers).map(self.acceptsToken) ?? false
+    }
+
+    /// The credentials of the request's `Authorization: Bearer` header, parsed as route auth
+    /// parses them.
+    static func bearerToken(in headers: HTTPHeaders) -> String? {
+        headers.first(name: "authorization").flatMap { RoutePolicy.bearerToken(in: Substring($0)) }
     }
 }

@@ -12,8 +12,6 @@ public actor ConfigController {
     private let builder: GatewayRuntimeBuilder
     private let server: GatewayServer
     private let logger: Logger
-    /// Counts of applied and refused changes, for `/readyz` and the logs.
-    public private(set) var reloads = (succeeded: 0, failed: 0)
     /// Whether a change is being made; an actor runs other calls while one awaits, so changes
     /// queue here (in arrival order) and each sees the result of the one before.
     private var changing = false
@@ -249,7 +247,6 @@ public actor ConfigController {
             warnings: warnings
         )
         for warning in warnings { self.logger.warning("\(warning)") }
-        self.reloads.succeeded += 1
         self.server.metrics.countReload(succeeded: true)
         self.logger.notice(
             "configuration applied",
@@ -263,19 +260,14 @@ public actor ConfigController {
 
     private func refused<Success>(_ refusal: Refusal, trigger: String) -> Result<Success, Refusal> {
         switch refusal {
-        case .invalid, .persistence:
-            self.reloads.failed += 1
-            self.server.metrics.countReload(succeeded: false)
-        case .stale, .preconditionRequired, .notFound:
-            break
-        }
-        switch refusal {
         case .invalid(let error):
+            self.server.metrics.countReload(succeeded: false)
             self.logger.error(
                 "configuration change refused; the running configuration stays",
                 metadata: ["trigger": "\(trigger)", "version": "\(self.current.shortVersion)", "errors": "\(error)"]
             )
         case .persistence(let reason):
+            self.server.metrics.countReload(succeeded: false)
             self.logger.error(
                 "configuration change refused",
                 metadata: ["trigger": "\(trigger)", "reason": "\(reason)"]

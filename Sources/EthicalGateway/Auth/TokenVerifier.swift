@@ -22,11 +22,6 @@ public final class TokenVerifier: Sendable {
         self.current.withLockedValue { $0 = authenticator }
     }
 
-    /// Whether the configuration in service declares an issuer with this name.
-    public func hasIssuer(_ name: String) -> Bool {
-        self.authenticator?.issuers[name] != nil
-    }
-
     /// Verifies `token` as issued by one of `issuers` (names under `issuers` in the config).
     /// A token seen before on this loop is answered at once from the cache.
     ///

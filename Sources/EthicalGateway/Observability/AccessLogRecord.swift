@@ -35,14 +35,14 @@ struct AccessLogRecord {
         Self.raw("{\"time\":\"", &json)
         Self.rfc3339(time, into: &json)
         Self.raw("\",\"requestId\":", &json)
-        Self.string(self.requestID, &json)
+        appendJSONString(self.requestID, to: &json)
         Self.field("traceId", self.traceID, &json)
         Self.field("client", self.client, &json)
         Self.raw(",\"method\":", &json)
-        Self.string(self.method, &json)
+        appendJSONString(self.method, to: &json)
         Self.field("host", self.host, &json)
         Self.raw(",\"path\":", &json)
-        Self.string(self.path, &json)
+        appendJSONString(self.path, to: &json)
         Self.raw(",\"protocol\":\"", &json)
         Self.raw(self.httpVersion, &json)
         Self.raw("\",\"status\":", &json)
@@ -68,33 +68,11 @@ struct AccessLogRecord {
         json.append(UInt8(ascii: "\""))
         Self.raw(name, &json)
         Self.raw("\":", &json)
-        Self.string(value, &json)
+        appendJSONString(value, to: &json)
     }
 
     private static func raw(_ text: String, _ json: inout [UInt8]) {
         json.append(contentsOf: text.utf8)
-    }
-
-    /// A JSON string: quotes, and escapes for `"`, `\` and control characters.
-    static func string(_ text: String, _ json: inout [UInt8]) {
-        json.append(UInt8(ascii: "\""))
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"):
-                json.append(UInt8(ascii: "\\"))
-                json.append(byte)
-            case 0..<0x20:
-                let digits: StaticString = "0123456789abcdef"
-                json.append(contentsOf: "\\u00".utf8)
-                digits.withUTF8Buffer { alphabet in
-                    json.append(alphabet[Int(byte >> 4)])
-                    json.append(alphabet[Int(byte & 0xF)])
-                }
-            default:
-                json.append(byte)
-            }
-        }
-        json.append(UInt8(ascii: "\""))
     }
 
     private static func integer(_ value: Int64, _ json: inout [UInt8]) {

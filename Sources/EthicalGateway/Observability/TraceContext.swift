@@ -27,11 +27,11 @@ public struct TraceContext: Sendable, Equatable {
 
     /// Continues the trace of a valid `traceparent` (read by the rules for version 00, and for
     /// later versions by their first fields), or starts a new one.
-    static func make(traceparent: String?, tracestate: String?) -> TraceContext {
+    static func make(traceparent: String?, tracestate: @autoclosure () -> String?) -> TraceContext {
         let span = RequestID.random64()
         if let traceparent, let parsed = Self.parse(traceparent) {
             var state: String?
-            if let tracestate, !tracestate.isEmpty, tracestate.utf8.count <= 512,
+            if let tracestate = tracestate(), !tracestate.isEmpty, tracestate.utf8.count <= 512,
                 tracestate.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F })
             {
                 state = tracestate

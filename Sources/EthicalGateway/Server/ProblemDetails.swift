@@ -65,34 +65,34 @@ public struct ProblemDetails: Sendable {
 
 /// Appends `string` as a JSON string literal.
 func appendJSONString(_ string: String, to output: inout String) {
-    output.append("\"")
-    var string = string
-    string.withUTF8 { bytes in
-        // Runs of bytes that need no escaping are appended whole (most strings are one run).
-        var runStart = 0
-        for index in bytes.indices {
-            let byte = bytes[index]
-            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
-            if runStart < index {
-                output.append(String(decoding: UnsafeBufferPointer(rebasing: bytes[runStart..<index]), as: UTF8.self))
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(string.utf8.count + 2)
+    appendJSONString(string, to: &bytes)
+    output.append(String(decoding: bytes, as: UTF8.self))
+}
+
+/// `string` as a JSON string literal in UTF-8: quoted, with `"`, `\\` and control characters
+/// escaped (`\\n`, `\\r`, `\\t`, else `\\u00XX`); every other byte is copied as is.
+func appendJSONString(_ string: String, to json: inout [UInt8]) {
+    json.append(UInt8(ascii: "\""))
+    for byte in string.utf8 {
+        switch byte {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"):
+            json.append(UInt8(ascii: "\\"))
+            json.append(byte)
+        case UInt8(ascii: "\n"): json.append(contentsOf: "\\n".utf8)
+        case UInt8(ascii: "\r"): json.append(contentsOf: "\\r".utf8)
+        case UInt8(ascii: "\t"): json.append(contentsOf: "\\t".utf8)
+        case 0..<0x20:
+            let digits: StaticString = "0123456789abcdef"
+            json.append(contentsOf: "\\u00".utf8)
+            digits.withUTF8Buffer { alphabet in
+                json.append(alphabet[Int(byte >> 4)])
+                json.append(alphabet[Int(byte & 0xF)])
             }
-            switch byte {
-            case UInt8(ascii: "\""): output.append("\\\"")
-            case UInt8(ascii: "\\"): output.append("\\\\")
-            case UInt8(ascii: "\n"): output.append("\\n")
-            case UInt8(ascii: "\r"): output.append("\\r")
-            case UInt8(ascii: "\t"): output.append("\\t")
-            default:
-                let digits = Array("0123456789abcdef".utf8)
-                output.append("\\u00")
-                output.unicodeScalars.append(Unicode.Scalar(digits[Int(byte >> 4)]))
-                output.unicodeScalars.append(Unicode.Scalar(digits[Int(byte & 0xF)]))
-            }
-            runStart = index + 1
-        }
-        if runStart < bytes.count {
-            output.append(String(decoding: UnsafeBufferPointer(rebasing: bytes[runStart...]), as: UTF8.self))
+        default:
+            json.append(byte)
         }
     }
-    output.append("\"")
+    json.append(UInt8(ascii: "\""))
 }
