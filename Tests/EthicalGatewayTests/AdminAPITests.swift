@@ -249,6 +249,19 @@ struct AdminAPITests {
                 )
                 #expect(wrong.status == 401, "\(method) \(path)")
             }
+            // Two Authorization fields, the admin token in one of them: refused (which counts
+            // would be a guess).
+            for order in [["not-the-token-0000000", ReloadConfig.adminToken], [ReloadConfig.adminToken, "x"]] {
+                let raw = try RawConnection(port: admin.port)
+                #expect(
+                    raw.send(
+                        "GET /config HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer \(order[0])\r\n"
+                            + "Authorization: Bearer \(order[1])\r\nConnection: close\r\n\r\n"
+                    )
+                )
+                let answer = await raw.readUntilClosed(timeout: 20).text
+                #expect(answer.hasPrefix("HTTP/1.1 401"), "\(order): \(answer.prefix(80))")
+            }
             let scoped = try RelayTokens.mint("operator", scopes: ["gateway:admin"])
             #expect(try await admin.request("GET", "/config", token: scoped).status == 200)
             let unscoped = try RelayTokens.mint("visitor", scopes: ["relay:publish"])

@@ -103,8 +103,11 @@ public struct AdminAccess: Sendable {
     }
 
     /// The credentials of the request's `Authorization: Bearer` header, parsed as route auth
-    /// parses them.
+    /// parses them; `nil` when there is none, or more than one (which one counts would be a
+    /// guess).
     static func bearerToken(in headers: HTTPHeaders) -> String? {
-        headers.first(name: "authorization").flatMap { RoutePolicy.bearerToken(in: Substring($0)) }
+        let fields = headers["authorization"]
+        guard fields.count == 1 else { return nil }
+        return RoutePolicy.bearerToken(in: Substring(fields[0]))
     }
 }
