@@ -82,13 +82,15 @@ enum ForwardedHeaders {
 
     /// The head sent to `upstream` for `request`: hop-by-hop fields removed, `X-Forwarded-For`,
     /// `-Proto`, `-Host` and `Forwarded` appended to (trusted client) or replaced (anyone else),
-    /// `X-Request-ID` set, and `Host` preserved or rewritten.
+    /// `X-Request-ID` set, `traceparent` naming the gateway's span, and `Host` preserved or
+    /// rewritten.
     static func upstreamHead(
         for request: GatewayRequest,
         upstream: Upstream,
         preserveHost: Bool,
         trustedProxies: TrustedProxies,
-        upgrade: String? = nil
+        upgrade: String? = nil,
+        attemptSpan: RequestSpan? = nil
     ) -> HTTPRequestHead {
         let incoming = request.head.headers
         let tokens = Self.connectionTokens(incoming)
@@ -144,8 +146,9 @@ enum ForwardedHeaders {
         forwarded.append(element)
         headers.append(("forwarded", forwarded.joined(separator: ", ")))
         headers.append(("x-request-id", request.requestID))
-        if let trace = request.trace {
-            // The upstream's parent is the gateway's span; the caller's tracestate goes on as is.
+        if let trace = attemptSpan?.trace ?? request.trace {
+            // The upstream's parent is the gateway's span (the attempt's span when spans are
+            // exported); the caller's tracestate goes on as is.
             headers.append(("traceparent", trace.traceparent))
             if let state = trace.traceState { headers.append(("tracestate", state)) }
         }

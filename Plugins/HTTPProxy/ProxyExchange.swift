@@ -40,6 +40,14 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
     private var requestTimer: Scheduled<Void>?
     /// The protocol the client asked to switch to (WebSocket), when the connection can switch.
     private let upgrade: String?
+    /// When the attempt in progress took its upstream (for `gateway_upstream_request_duration_seconds`).
+    private var attemptStartedAt: NIODeadline?
+    /// The attempt's client span, under the request's span, when spans are exported.
+    private var attemptSpan: RequestSpan?
+    /// Attempts made so far (a retry's span says which resend it is).
+    private var attempts = 0
+    /// The status of the response being streamed.
+    private var responseStatus: Int?
 
     init(request: GatewayRequest, writer: ResponseWriter, loop: ProxyLoopState, settings: ProxySettings) {
         self.request = request
@@ -101,6 +109,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
         }
         self.upstream = upstream
         self.state = .connecting
+        self.beginAttempt(upstream)
         self.writer.pauseRequestBody()
         if let pooled = self.loop.idleConnection(to: upstream) {
             self.send(on: pooled)
@@ -127,6 +136,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
     }
 
     private func connectionFailed(upstream: Upstream, timedOut: Bool) {
+        self.endAttempt(status: nil, failure: timedOut ? "connecting timed out" : "the upstream could not be reached")
         self.failedUpstreams.insert(upstream.index)
         self.loop.recordFailure(upstream)
         self.loop.countResponse(upstream, code: "error")
@@ -153,7 +163,8 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
             upstream: connection.upstream,
             preserveHost: self.settings.preserveHost,
             trustedProxies: self.settings.trustedProxies,
-            upgrade: self.upgrade
+            upgrade: self.upgrade,
+            attemptSpan: self.attemptSpan
         )
         if !self.settings.requestHeaders.isEmpty { self.settings.requestHeaders.apply(to: &head.headers) }
         connection.channel.write(HTTPClientRequestPart.head(head), promise: nil)
@@ -263,6 +274,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
                 "retrying",
                 metadata: ["status": "\(head.status.code)", "upstream": "\(connection.upstream)"]
             )
+            self.endAttempt(status: Int(head.status.code), failure: nil)
             self.finish()
             connection.channel.close(promise: nil)
             self.loop.countResponse(connection.upstream, code: String(head.status.code))
@@ -276,6 +288,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
             self.lastActivity = .now()
             self.scheduleWatchdog(in: .seconds(self.settings.timeouts.idleSeconds))
             self.state = .streamingResponse(connection)
+            self.responseStatus = Int(head.status.code)
             self.loop.recordSuccess(connection.upstream)
             self.loop.countResponse(connection.upstream, code: String(head.status.code))
             var downstream = head
@@ -289,6 +302,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
             // Flushed once per read batch, in upstreamReadComplete.
             self.writer.queueBody(buffer)
         case (.streamingResponse(let connection), .end(let trailers)):
+            self.endAttempt(status: self.responseStatus, failure: nil)
             self.writer.writeEnd(trailers: trailers)
             let reusable = self.keepAlive && self.requestEnded
             self.finish()
@@ -315,6 +329,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
         downstream.headers.add(name: "connection", value: "upgrade")
         if let upgradeValue { downstream.headers.add(name: "upgrade", value: upgradeValue) }
         self.loop.recordSuccess(connection.upstream)
+        self.endAttempt(status: 101, failure: nil)
         self.cancelWatchdog()
         self.waitingForFirstByte = false
         self.state = .switching(connection)
@@ -377,6 +392,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
             // A pooled connection the upstream closed while we reused it: send again on another
             // connection (this does not use up a retry; nothing reached the upstream's application).
             if connection.requestsServed > 0 && Self.isRetryable(self.request.head) {
+                self.endAttempt(status: nil, failure: "the pooled connection was closed by the upstream")
                 self.cancelWatchdog()
                 self.waitingForFirstByte = false
                 self.loop.finished(connection.upstream)
@@ -388,6 +404,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
             self.fail(.badGateway, "the upstream closed the connection without a response")
         case .streamingResponse:
             // Headers are out; cutting the client's response is the honest signal.
+            self.endAttempt(status: self.responseStatus, failure: "the upstream response ended early")
             self.finish()
             self.writer.respondWithProblem(.badGateway, detail: "the upstream response ended early")
         case .connecting, .switching, .finished:
@@ -401,6 +418,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
         if case .finished = self.state { return }
         // Detach before closing, so the close is not reported back as a second failure.
         let connection = self.activeConnection
+        self.endAttempt(status: nil, failure: detail)
         self.finish()
         connection?.channel.close(promise: nil)
         self.request.logger.warning(
@@ -421,11 +439,46 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
         case .connecting, .finished:
             break
         }
+        // An attempt still open here was cut short: the client went away.
+        self.endAttempt(status: self.responseStatus, failure: "the client went away")
         self.state = .finished
         self.cancelWatchdog()
         self.waitingForFirstByte = false
         self.requestTimer?.cancel()
         self.pendingBody.removeAll()
+    }
+}
+
+// MARK: Attempts: the duration histogram and the client span of each
+
+extension ProxyExchange {
+    /// Starts timing an attempt on `upstream`, and its client span when spans are exported
+    /// (OpenTelemetry's HTTP client conventions).
+    fileprivate func beginAttempt(_ upstream: Upstream) {
+        self.attemptStartedAt = .now()
+        self.attempts += 1
+        guard let parent = self.request.span else { return }
+        let method = self.request.head.method.boundedName
+        let span = parent.startChild(method, kind: .client)
+        span.set("http.request.method", method)
+        span.set("server.address", upstream.host)
+        span.set("server.port", upstream.port)
+        span.set("gateway.upstream", upstream.url)
+        span.set("gateway.backend", self.settings.metrics.backend)
+        if self.attempts > 1 { span.set("http.request.resend_count", self.attempts - 1) }
+        self.attemptSpan = span
+    }
+
+    /// Ends the attempt in progress, if one is: records its duration and ends its span (an
+    /// error with `failure`, or for a 4xx/5xx status).
+    fileprivate func endAttempt(status: Int?, failure: String?) {
+        guard let started = self.attemptStartedAt else { return }
+        self.attemptStartedAt = nil
+        self.settings.metrics.duration.recordNanoseconds((NIODeadline.now() - started).nanoseconds)
+        guard let span = self.attemptSpan else { return }
+        self.attemptSpan = nil
+        if let status { span.set("http.response.status_code", status) }
+        span.end(failure: failure ?? status.flatMap { $0 >= 400 ? "HTTP \($0)" : nil })
     }
 }
 

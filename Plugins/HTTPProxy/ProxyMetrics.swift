@@ -2,13 +2,16 @@ import CoreMetrics
 
 /// The metrics of one `http-proxy` backend, created through the gateway's swift-metrics
 /// factory: `gateway_upstream_requests_total{backend,upstream,code}` (`code="error"`: no answer),
-/// `gateway_upstream_healthy{backend,upstream}` (1 or 0, from the active health check) and
-/// `gateway_retries_total{backend}`. Counters are atomic (no lock); the per-upstream, per-code
-/// counter handles are cached per event loop (``ProxyLoopState``).
+/// `gateway_upstream_healthy{backend,upstream}` (1 or 0, from the active health check),
+/// `gateway_retries_total{backend}` and the histogram `gateway_upstream_request_duration_seconds{backend}`
+/// (one observation per attempt, from taking a connection to the response's end or the
+/// failure). Counters are atomic (no lock); the per-upstream, per-code counter handles are
+/// cached per event loop (``ProxyLoopState``); the histogram takes one uncontended lock per attempt.
 struct ProxyMetrics: Sendable {
     let backend: String
     let factory: any MetricsFactory
     let retries: Counter
+    let duration: Timer
     /// By upstream index.
     let healthy: [Gauge]
 
@@ -16,6 +19,12 @@ struct ProxyMetrics: Sendable {
         self.backend = backend
         self.factory = factory
         self.retries = Counter(label: "gateway_retries_total", dimensions: [("backend", backend)], factory: factory)
+        self.duration = Timer(
+            label: "gateway_upstream_request_duration_seconds",
+            dimensions: [("backend", backend)],
+            preferredDisplayUnit: .seconds,
+            factory: factory
+        )
         self.healthy = upstreams.map {
             Gauge(
                 label: "gateway_upstream_healthy",

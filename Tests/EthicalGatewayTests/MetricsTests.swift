@@ -199,4 +199,30 @@ struct MetricsTests {
         }
         await alive.stop()
     }
+
+    @Test("upstream request durations: one histogram observation per attempt, in the right bucket")
+    func upstreamDurations() async throws {
+        let slow = try await TestUpstream(name: "slow") { _ in
+            .delayed(seconds: 0.3, .text(status: 200, headers: [], body: "late"))
+        }
+        let config = ReloadConfig.json(
+            extraRoutes: #", { "name": "slow", "match": { "pathPrefix": "/slow" }, "backend": "slow" }"#,
+            extraBackends: """
+                , "slow": { "plugin": "http-proxy", "config": { "upstreams": [ { "url": "http://127.0.0.1:\(slow.port)" } ] } }
+                """
+        )
+        try await ReloadConfig.withGateway(config) { gateway, admin, base in
+            for _ in 0..<3 { #expect(try await Curl.request("\(base)/slow/x").status == 200) }
+            let (types, samples) = try await Self.scrape(admin)
+            #expect(types["gateway_upstream_request_duration_seconds"] == "histogram")
+            let labels = ["backend": "slow"]
+            let name = "gateway_upstream_request_duration_seconds"
+            #expect(Self.value(samples, "\(name)_count", labels) == 3)
+            // Each took at least the upstream's 0.3 s, and (on any machine) less than 10 s.
+            #expect(Self.value(samples, "\(name)_bucket", labels.merging(["le": "0.25"]) { $1 }) == 0)
+            #expect(Self.value(samples, "\(name)_bucket", labels.merging(["le": "10.0"]) { $1 }) == 3)
+            #expect((Self.value(samples, "\(name)_sum", labels) ?? 0) >= 0.9)
+        }
+        await slow.stop()
+    }
 }

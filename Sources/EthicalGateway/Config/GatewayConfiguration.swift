@@ -37,6 +37,8 @@ public struct GatewayConfiguration: Sendable {
     public var logFormat: LogFormatSetting = .text
     /// The access log (`"accessLog"`); `nil` writes none.
     public var accessLog: AccessLogConfiguration?
+    /// Span export over OTLP (`"tracing"`); `nil` makes no spans.
+    public var tracing: TracingConfiguration?
     /// The admin API (`"admin"`); `nil` runs none.
     public var admin: AdminConfiguration?
     /// Reload when the configuration file changes (`"watchConfig"`, default `false`); SIGHUP
@@ -74,7 +76,7 @@ extension GatewayConfiguration: Decodable {
     enum CodingKeys: String, CodingKey {
         case schema = "$schema"
         case stateDirectory, shutdownGracePeriodSeconds, logLevel, limits, listeners, routes, backends, filters
-        case issuers, admin, watchConfig, accessLog, logFormat
+        case issuers, admin, watchConfig, accessLog, logFormat, tracing
     }
 
     public init(from decoder: any Decoder) throws {
@@ -131,6 +133,7 @@ extension GatewayConfiguration: Decodable {
         self.admin = try container.decodeIfPresent(Lenient<AdminConfiguration>.self, forKey: .admin)?.value
         self.watchConfig = try container.decodeIfPresent(Bool.self, forKey: .watchConfig) ?? false
         self.accessLog = try container.decodeIfPresent(Lenient<AccessLogConfiguration>.self, forKey: .accessLog)?.value
+        self.tracing = try container.decodeIfPresent(Lenient<TracingConfiguration>.self, forKey: .tracing)?.value
         self.logFormat =
             try container.decodeIfPresent(Lenient<LogFormatSetting>.self, forKey: .logFormat)?.value ?? .text
     }

@@ -30,21 +30,8 @@ final class HTTPLoopMetrics: @unchecked Sendable {
         )
     }
 
-    /// The standard methods by name, anything else as `OTHER`: label values stay bounded.
-    static func label(_ method: HTTPMethod) -> String {
-        switch method {
-        case .GET: return "GET"
-        case .HEAD: return "HEAD"
-        case .POST: return "POST"
-        case .PUT: return "PUT"
-        case .DELETE: return "DELETE"
-        case .PATCH: return "PATCH"
-        case .OPTIONS: return "OPTIONS"
-        case .CONNECT: return "CONNECT"
-        case .TRACE: return "TRACE"
-        default: return "OTHER"
-        }
-    }
+    /// The method's bounded label (``NIOHTTP1/HTTPMethod/boundedName``).
+    static func label(_ method: HTTPMethod) -> String { method.boundedName }
 }
 
 /// A Prometheus histogram's state: cumulative-at-export bucket counts, sum and count.

@@ -25,6 +25,25 @@ public struct TraceContext: Sendable, Equatable {
     /// The `traceparent` value for the next hop: this trace, the gateway's span as parent.
     public var traceparent: String { "00-\(self.traceID)-\(self.spanID)-\(self.flags)" }
 
+    /// The `traceparent` the caller sent (this trace, the caller's span), when it sent one.
+    var callerTraceparent: String? {
+        self.parentSpanID.map { "00-\(self.traceID)-\($0)-\(self.flags)" }
+    }
+
+    /// The context of a span a tracer made: `traceparent` names the span itself (as the tracer's
+    /// propagator writes it for the next hop); `nil` when it is not a valid one.
+    static func ownSpan(traceparent: String, parentSpanID: String?, traceState: String?) -> TraceContext? {
+        guard let parsed = Self.parse(traceparent), let span = UInt64(parsed.parentID, radix: 16) else { return nil }
+        return TraceContext(
+            traceHigh: UInt64(parsed.traceID.prefix(16), radix: 16) ?? 0,
+            traceLow: UInt64(parsed.traceID.suffix(16), radix: 16) ?? 0,
+            span: span,
+            parentSpanID: parentSpanID,
+            flags: parsed.flags,
+            traceState: traceState
+        )
+    }
+
     /// Continues the trace of a valid `traceparent` (read by the rules for version 00, and for
     /// later versions by their first fields), or starts a new one.
     static func make(traceparent: String?, tracestate: @autoclosure () -> String?) -> TraceContext {

@@ -32,6 +32,9 @@ public struct GatewayRequest: Sendable {
     public var identity: VerifiedIdentity? = nil
     /// The request's W3C trace context; a proxy passes ``TraceContext/traceparent`` on.
     public internal(set) var trace: TraceContext? = nil
+    /// The request's server span when `tracing` is configured: a backend starts its own spans
+    /// under it (``RequestSpan/startChild(_:kind:)``).
+    public internal(set) var span: RequestSpan? = nil
     /// The connection's logger; ``logger`` adds this request's metadata only when something is logged.
     let baseLogger: Logger
 

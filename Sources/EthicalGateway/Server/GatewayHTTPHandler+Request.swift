@@ -18,10 +18,16 @@ extension GatewayHTTPHandler {
             inFlight: self.slot?.inFlight
         )
         exchange.accessLog = runtime.accessLog
-        exchange.trace = TraceContext.make(
+        let trace = TraceContext.make(
             traceparent: head.headers.first(name: "traceparent"),
             tracestate: head.headers[canonicalForm: "tracestate"].joined(separator: ",")
         )
+        if let tracer = runtime.tracer, let span = self.startSpan(head, trace: trace, tracer: tracer) {
+            exchange.span = span
+            exchange.trace = span.trace
+        } else {
+            exchange.trace = trace
+        }
         self.current = exchange
 
         let limits = runtime.limits
@@ -142,6 +148,7 @@ extension GatewayHTTPHandler {
             baseLogger: self.logger
         )
         exchange.request?.trace = exchange.trace
+        exchange.request?.span = exchange.span
         self.runFilters(of: exchange, from: 0)
     }
 

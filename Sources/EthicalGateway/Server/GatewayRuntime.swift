@@ -22,6 +22,10 @@ public final class GatewayRuntime: Sendable {
     let accessLog: AccessLogWriter?
     /// Whether ``accessLog`` was taken over from the runtime this one replaces.
     let accessLogCarried: Bool
+    /// Makes and exports spans; `nil` without `tracing`.
+    let tracer: RequestTracer?
+    /// Whether ``tracer`` was taken over from the runtime this one replaces.
+    let tracerCarried: Bool
     /// TLS certificates of each HTTPS listener, by listener index.
     let certificateStores: [Int: CertificateStore]
     /// Names of the backends and filters taken over from the runtime this one replaces (the same
@@ -45,6 +49,8 @@ public final class GatewayRuntime: Sendable {
         adminAccess: AdminAccess?,
         accessLog: AccessLogWriter?,
         accessLogCarried: Bool,
+        tracer: RequestTracer?,
+        tracerCarried: Bool,
         certificateStores: [Int: CertificateStore],
         carriedBackends: Set<String>,
         carriedFilters: Set<String>,
@@ -61,6 +67,8 @@ public final class GatewayRuntime: Sendable {
         self.adminAccess = adminAccess
         self.accessLog = accessLog
         self.accessLogCarried = accessLogCarried
+        self.tracer = tracer
+        self.tracerCarried = tracerCarried
         self.certificateStores = certificateStores
         self.carriedBackends = carriedBackends
         self.carriedFilters = carriedFilters
@@ -81,6 +89,9 @@ public final class GatewayRuntime: Sendable {
         do {
             if let accessLog = self.accessLog, !self.accessLogCarried {
                 try Self.starting("$.accessLog") { try accessLog.open() }
+            }
+            if let tracer = self.tracer, !self.tracerCarried {
+                try Self.starting("$.tracing") { try tracer.start() }
             }
             for (name, filter) in self.filters.sorted(by: { $0.key < $1.key }) where !self.carriedFilters.contains(name)
             {
@@ -117,6 +128,7 @@ public final class GatewayRuntime: Sendable {
     /// or was never applied).
     func shutdownNew() async {
         if let accessLog = self.accessLog, !self.accessLogCarried { await accessLog.close() }
+        if let tracer = self.tracer, !self.tracerCarried { await tracer.close() }
         for (name, filter) in self.filters where !self.carriedFilters.contains(name) { await filter.shutdown() }
         for (name, backend) in self.backends where !self.carriedBackends.contains(name) { await backend.shutdown() }
     }
@@ -124,6 +136,7 @@ public final class GatewayRuntime: Sendable {
     /// Shuts down what `successor` did not take over from this runtime.
     func retire(replacedBy successor: GatewayRuntime) async {
         if let accessLog = self.accessLog, successor.accessLog !== accessLog { await accessLog.close() }
+        if let tracer = self.tracer, successor.tracer !== tracer { await tracer.close() }
         for (name, filter) in self.filters where !successor.carriedFilters.contains(name) { await filter.shutdown() }
         for (name, backend) in self.backends where !successor.carriedBackends.contains(name) {
             await backend.shutdown()
@@ -134,6 +147,7 @@ public final class GatewayRuntime: Sendable {
     /// built only to be checked).
     public func shutdownBackends() async {
         await self.accessLog?.close()
+        await self.tracer?.close()
         for filter in self.filters.values { await filter.shutdown() }
         for backend in self.backends.values { await backend.shutdown() }
     }

@@ -197,6 +197,17 @@ public struct GatewayRuntimeBuilder: Sendable {
                 )
             }
         }
+        // An unchanged `tracing` keeps its tracer (and the spans queued in it).
+        var tracer: RequestTracer?
+        var tracerCarried = false
+        if let settings = configuration.tracing {
+            if let previous, let running = previous.tracer, running.configuration == settings {
+                tracer = running
+                tracerCarried = true
+            } else {
+                tracer = RequestTracer(settings, logger: self.logger)
+            }
+        }
         // One verifier for the gateway's life: carried-over plugins keep theirs.
         let tokenVerifier = previous?.tokenVerifier ?? TokenVerifier(authenticator: authenticator)
         let pluginVerifier = configuration.issuers.isEmpty ? nil : tokenVerifier
@@ -325,6 +336,8 @@ public struct GatewayRuntimeBuilder: Sendable {
             adminAccess: adminAccess,
             accessLog: accessLog,
             accessLogCarried: accessLogCarried,
+            tracer: tracer,
+            tracerCarried: tracerCarried,
             certificateStores: certificateStores,
             carriedBackends: carriedBackends,
             carriedFilters: carriedFilters,

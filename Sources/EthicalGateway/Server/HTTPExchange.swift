@@ -35,6 +35,8 @@ final class HTTPExchange {
     var refusalCategory: String?
     /// The request's W3C trace context.
     var trace: TraceContext?
+    /// The request's server span, when `tracing` is configured.
+    var span: RequestSpan?
 
     init(id: UInt64, head: HTTPRequestHead, requestID: String, expectsBody: Bool, inFlight: InFlightCounter?) {
         self.inFlight = inFlight
