@@ -62,7 +62,7 @@ public enum HTTPProxyPlugin: BackendPlugin {
             hashRing: configuration.loadBalancing == .consistentHash ? HashRing(upstreams: upstreams) : nil,
             requestHeaders: HeaderRewriter(configuration.requestHeaders),
             responseHeaders: HeaderRewriter(configuration.responseHeaders),
-            metrics: ProxyMetrics(backend: context.name, upstreams: upstreams, factory: context.metrics)
+            metrics: ProxyMetrics(backend: context.name, upstreams: upstreams, context: context)
         )
         var loops: [ObjectIdentifier: LoopBox] = [:]
         for eventLoop in context.eventLoopGroup.makeIterator() {

@@ -474,7 +474,7 @@ extension ProxyExchange {
     fileprivate func endAttempt(status: Int?, failure: String?) {
         guard let started = self.attemptStartedAt else { return }
         self.attemptStartedAt = nil
-        self.settings.metrics.duration.recordNanoseconds((NIODeadline.now() - started).nanoseconds)
+        self.loop.attemptDurations.observe(Double((NIODeadline.now() - started).nanoseconds) / 1e9)
         guard let span = self.attemptSpan else { return }
         self.attemptSpan = nil
         if let status { span.set("http.response.status_code", status) }

@@ -27,10 +27,14 @@ final class ProxyLoopState {
     private var requestsInWindow = 0
     private var retriesInWindow = 0
 
+    /// This loop's copy of `gateway_upstream_request_duration_seconds`.
+    let attemptDurations: LoopHistogram.Recorder
+
     init(eventLoop: any EventLoop, settings: ProxySettings) {
         let count = settings.upstreams.count
         self.eventLoop = eventLoop
         self.settings = settings
+        self.attemptDurations = settings.metrics.duration.recorder(on: eventLoop)
         self.idle = Array(repeating: [], count: count)
         self.currentWeights = Array(repeating: 0, count: count)
         self.inFlight = Array(repeating: 0, count: count)

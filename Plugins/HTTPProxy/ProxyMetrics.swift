@@ -1,4 +1,5 @@
 import CoreMetrics
+import EthicalGateway
 
 /// The metrics of one `http-proxy` backend, created through the gateway's swift-metrics
 /// factory: `gateway_upstream_requests_total{backend,upstream,code}` (`code="error"`: no answer),
@@ -6,24 +7,24 @@ import CoreMetrics
 /// `gateway_retries_total{backend}` and the histogram `gateway_upstream_request_duration_seconds{backend}`
 /// (one observation per attempt, from taking a connection to the response's end or the
 /// failure). Counters are atomic (no lock); the per-upstream, per-code counter handles are
-/// cached per event loop (``ProxyLoopState``); the histogram takes one uncontended lock per attempt.
+/// cached per event loop (``ProxyLoopState``); the histogram is recorded per loop (``LoopHistogram``).
 struct ProxyMetrics: Sendable {
     let backend: String
     let factory: any MetricsFactory
     let retries: Counter
-    let duration: Timer
+    let duration: LoopHistogram
     /// By upstream index.
     let healthy: [Gauge]
 
-    init(backend: String, upstreams: [Upstream], factory: any MetricsFactory) {
+    init(backend: String, upstreams: [Upstream], context: PluginContext) {
+        let factory = context.metrics
         self.backend = backend
         self.factory = factory
         self.retries = Counter(label: "gateway_retries_total", dimensions: [("backend", backend)], factory: factory)
-        self.duration = Timer(
-            label: "gateway_upstream_request_duration_seconds",
-            dimensions: [("backend", backend)],
-            preferredDisplayUnit: .seconds,
-            factory: factory
+        self.duration = context.loopHistogram(
+            "gateway_upstream_request_duration_seconds",
+            help: "Upstream attempts, from taking a connection to the end of the response or the failure, by backend.",
+            labels: [("backend", backend)]
         )
         self.healthy = upstreams.map {
             Gauge(

@@ -220,8 +220,24 @@ struct MetricsTests {
             #expect(Self.value(samples, "\(name)_count", labels) == 3)
             // Each took at least the upstream's 0.3 s, and (on any machine) less than 10 s.
             #expect(Self.value(samples, "\(name)_bucket", labels.merging(["le": "0.25"]) { $1 }) == 0)
-            #expect(Self.value(samples, "\(name)_bucket", labels.merging(["le": "10.0"]) { $1 }) == 3)
+            #expect(Self.value(samples, "\(name)_bucket", labels.merging(["le": "10"]) { $1 }) == 3)
             #expect((Self.value(samples, "\(name)_sum", labels) ?? 0) >= 0.9)
+
+            // A reload that re-creates the backend (its JSON changed) keeps counting the series.
+            let changed = config.replacingOccurrences(
+                of: #""upstreams": [ { "url": "http://127.0.0.1:\#(slow.port)" } ] }"#,
+                with: #""upstreams": [ { "url": "http://127.0.0.1:\#(slow.port)" } ], "retries": { "attempts": 0 } }"#
+            )
+            #expect(changed != config)
+            try changed.write(
+                to: gateway.directory.url.appendingPathComponent("gateway.json"),
+                atomically: true,
+                encoding: .utf8
+            )
+            #expect((try? (await gateway.controller.reloadFile(trigger: "test")).get()) != nil)
+            #expect(try await Curl.request("\(base)/slow/y").status == 200)
+            let after = try await Self.scrape(admin).samples
+            #expect(Self.value(after, "\(name)_count", labels) == 4)
         }
         await slow.stop()
     }

@@ -2,6 +2,7 @@ public import CoreMetrics
 import Foundation
 import Metrics
 import NIOConcurrencyHelpers
+public import NIOCore
 public import Prometheus
 
 /// One gateway's metrics: a Prometheus registry with swift-metrics as the API (plugins record
@@ -15,6 +16,8 @@ public final class GatewayMetrics: Sendable {
     private let reloads: NIOLockedValueBox<[String: CoreMetrics.Counter]> = NIOLockedValueBox([:])
     private let refusals: NIOLockedValueBox<[String: CoreMetrics.Counter]> = NIOLockedValueBox([:])
     private let connections: NIOLockedValueBox<[String: Meter]> = NIOLockedValueBox([:])
+    /// Lock-free per-loop histograms by name and label values, in the order they were made.
+    private let loopHistograms: NIOLockedValueBox<[String: LoopHistogram]> = NIOLockedValueBox([:])
 
     public init(version: String = GatewayVersion.current) {
         let registry = PrometheusCollectorRegistry()
@@ -89,5 +92,48 @@ public final class GatewayMetrics: Sendable {
             gauges[key] = gauge
             return gauge
         }
+    }
+
+    /// The per-loop histogram `name` with these labels: made on first use, the same instance
+    /// afterwards (a backend re-created by a reload keeps its series). Bounds default to the
+    /// duration buckets of the HTTP metrics (1 ms to 10 s).
+    public func loopHistogram(
+        _ name: String,
+        help: String,
+        labels: [(String, String)],
+        bounds: [Double] = HTTPMetricsSnapshot.durationBuckets,
+        eventLoopGroup: any EventLoopGroup
+    ) -> LoopHistogram {
+        let key = ([name] + labels.flatMap { [$0.0, $0.1] }).joined(separator: "\u{0}")
+        return self.loopHistograms.withLockedValue { histograms in
+            if let existing = histograms[key] { return existing }
+            let histogram = LoopHistogram(
+                name: name,
+                help: help,
+                labels: labels,
+                bounds: bounds,
+                eventLoopGroup: eventLoopGroup
+            )
+            histograms[key] = histogram
+            return histogram
+        }
+    }
+
+    /// Every per-loop histogram in the text format, each family once, series sorted by labels.
+    func loopHistogramsText() async -> String {
+        let all = self.loopHistograms.withLockedValue { Array($0.values) }
+        var families: [String: [(labels: String, help: String, histogram: Histogram)]] = [:]
+        for histogram in all {
+            guard let total = await histogram.snapshot() else { continue }
+            families[histogram.name, default: []].append((histogram.labelText, histogram.help, total))
+        }
+        var text = ""
+        for (name, series) in families.sorted(by: { $0.key < $1.key }) {
+            text += "# HELP \(name) \(series[0].help)\n# TYPE \(name) histogram\n"
+            for (labels, _, histogram) in series.sorted(by: { $0.labels < $1.labels }) {
+                HTTPMetricsSnapshot.write(name, labels: labels, histogram, into: &text)
+            }
+        }
+        return text
     }
 }

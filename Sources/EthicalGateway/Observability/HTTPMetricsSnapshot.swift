@@ -2,9 +2,11 @@
 /// `gateway_http_requests_total{route,method,code}`,
 /// `gateway_http_request_duration_seconds{route}`, `gateway_http_request_size_bytes{route}` and
 /// `gateway_http_response_size_bytes{route}`.
-struct HTTPMetricsSnapshot: Sendable {
+public struct HTTPMetricsSnapshot: Sendable {
     /// Seconds: 1 ms to 10 s.
-    static let durationBuckets: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+    public static let durationBuckets: [Double] = [
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+    ]
     /// Bytes: 100 B to 100 MB.
     static let sizeBuckets: [Double] = [100, 1000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000]
 
@@ -73,16 +75,20 @@ struct HTTPMetricsSnapshot: Sendable {
     {
         text += "# HELP \(name) \(help)\n# TYPE \(name) histogram\n"
         for (route, histogram) in histograms.sorted(by: { $0.key < $1.key }) {
-            let label = "route=\(Self.quoted(route))"
-            var cumulative = 0
-            for (index, bound) in histogram.bounds.enumerated() {
-                cumulative += histogram.counts[index]
-                text += "\(name)_bucket{\(label),le=\"\(Self.number(bound))\"} \(cumulative)\n"
-            }
-            text += "\(name)_bucket{\(label),le=\"+Inf\"} \(histogram.count)\n"
-            text += "\(name)_sum{\(label)} \(Self.number(histogram.sum))\n"
-            text += "\(name)_count{\(label)} \(histogram.count)\n"
+            Self.write(name, labels: "route=\(Self.quoted(route))", histogram, into: &text)
         }
+    }
+
+    /// One series of a histogram family: its cumulative buckets, sum and count.
+    static func write(_ name: String, labels: String, _ histogram: Histogram, into text: inout String) {
+        var cumulative = 0
+        for (index, bound) in histogram.bounds.enumerated() {
+            cumulative += histogram.counts[index]
+            text += "\(name)_bucket{\(labels),le=\"\(Self.number(bound))\"} \(cumulative)\n"
+        }
+        text += "\(name)_bucket{\(labels),le=\"+Inf\"} \(histogram.count)\n"
+        text += "\(name)_sum{\(labels)} \(Self.number(histogram.sum))\n"
+        text += "\(name)_count{\(labels)} \(histogram.count)\n"
     }
 
     /// A label value in quotes, escaped as the format requires (backslash, quote, newline).

@@ -30,6 +30,9 @@ public struct PluginContext: Sendable {
     /// Creates the plugin's metrics (swift-metrics), exported by the admin API's `/metrics`.
     /// Name them `gateway_<plugin>_...`, with bounded label values.
     public let metrics: any MetricsFactory
+    /// The gateway's metrics, for what the swift-metrics API cannot record without a lock
+    /// (``loopHistogram(_:help:labels:)``); `nil` in contexts made outside a gateway.
+    let gatewayMetrics: GatewayMetrics?
 
     public init(
         name: String,
@@ -41,7 +44,8 @@ public struct PluginContext: Sendable {
         logger: Logger,
         tokenVerifier: TokenVerifier? = nil,
         issuerNames: Set<String> = [],
-        metrics: any MetricsFactory = NOOPMetricsHandler.instance
+        metrics: any MetricsFactory = NOOPMetricsHandler.instance,
+        gatewayMetrics: GatewayMetrics? = nil
     ) {
         self.name = name
         self.configPath = configPath
@@ -53,6 +57,18 @@ public struct PluginContext: Sendable {
         self.tokenVerifier = tokenVerifier
         self.issuerNames = issuerNames
         self.metrics = metrics
+        self.gatewayMetrics = gatewayMetrics
+    }
+
+    /// A histogram recorded per event loop without a lock, exported by `/metrics` (see
+    /// ``LoopHistogram``): for a duration observed on every request. Seconds, 1 ms to 10 s.
+    public func loopHistogram(_ name: String, help: String, labels: [(String, String)]) -> LoopHistogram {
+        (self.gatewayMetrics ?? GatewayMetrics()).loopHistogram(
+            name,
+            help: help,
+            labels: labels,
+            eventLoopGroup: self.eventLoopGroup
+        )
     }
 
     /// Resolves a path from the configuration against the configuration's folder.

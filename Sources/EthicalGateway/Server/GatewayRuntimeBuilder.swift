@@ -366,7 +366,8 @@ public struct GatewayRuntimeBuilder: Sendable {
             logger: logger,
             tokenVerifier: tokenVerifier,
             issuerNames: issuerNames,
-            metrics: self.metrics.factory
+            metrics: self.metrics.factory,
+            gatewayMetrics: self.metrics
         )
     }
 

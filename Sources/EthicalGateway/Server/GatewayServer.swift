@@ -88,7 +88,7 @@ public final class GatewayServer: Service, Sendable {
     /// request metrics.
     public func metricsText() async -> String {
         let http = await self.live.httpMetrics()
-        return self.metrics.registry.emitToString() + http.text
+        return self.metrics.registry.emitToString() + http.text + (await self.metrics.loopHistogramsText())
     }
 
     /// Whether every listener is bound and the gateway is not shutting down.
