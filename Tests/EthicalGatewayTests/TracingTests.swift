@@ -1,5 +1,6 @@
 import EthicalGatewayTesting
 import Foundation
+import Logging
 import Testing
 
 @testable import EthicalGateway
@@ -201,6 +202,28 @@ struct TracingTests {
             let after = try await second.waitForSpans(1)
             #expect(after.map { Self.attributes($0)["url.path"] as? String } == ["/after"])
         }
+    }
+
+    @Test("sampling is decided before a span is made: the caller's flag, else the ratio")
+    func samplingDecision() {
+        var settings = TracingConfiguration(endpoint: "http://127.0.0.1:1/v1/traces")
+        settings.sampleRatio = 0.5
+        let tracer = RequestTracer(settings, logger: Logger(label: "test"))
+        let sampled = (0..<10_000).filter { _ in tracer.isSampled(nil) }.count
+        #expect((4_500...5_500).contains(sampled), "\(sampled)")
+        let recorded = TraceContext.make(
+            traceparent: "00-\(Self.incomingTrace)-\(Self.incomingParent)-01",
+            tracestate: nil
+        )
+        let dropped = TraceContext.make(
+            traceparent: "00-\(Self.incomingTrace)-\(Self.incomingParent)-00",
+            tracestate: nil
+        )
+        settings.sampleRatio = 0
+        let never = RequestTracer(settings, logger: Logger(label: "test"))
+        #expect(never.isSampled(recorded) && !never.isSampled(dropped) && !never.isSampled(nil))
+        settings.sampleRatio = 1
+        #expect(!RequestTracer(settings, logger: Logger(label: "test")).isSampled(dropped))
     }
 
     @Test("tracing configuration errors name their JSON path")

@@ -25,6 +25,12 @@ public struct TraceContext: Sendable, Equatable {
     /// The `traceparent` value for the next hop: this trace, the gateway's span as parent.
     public var traceparent: String { "00-\(self.traceID)-\(self.spanID)-\(self.flags)" }
 
+    /// Whether the trace is recorded (the `sampled` bit of the flags).
+    var isSampled: Bool {
+        guard let flags = UInt8(self.flags, radix: 16) else { return false }
+        return flags & 1 == 1
+    }
+
     /// The `traceparent` the caller sent (this trace, the caller's span), when it sent one.
     var callerTraceparent: String? {
         self.parentSpanID.map { "00-\(self.traceID)-\($0)-\(self.flags)" }

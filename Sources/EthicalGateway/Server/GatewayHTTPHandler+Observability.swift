@@ -7,13 +7,15 @@ extension GatewayHTTPHandler {
     /// Starts the server span of a request (OpenTelemetry's HTTP server conventions), continuing
     /// the caller's trace when it sent a valid `traceparent`.
     func startSpan(_ head: HTTPRequestHead, trace: TraceContext, tracer: RequestTracer) -> RequestSpan? {
+        let incoming = trace.parentSpanID == nil ? nil : trace
+        guard tracer.isSampled(incoming) else { return nil }
         let path = String(RequestPath.split(head.uri).path.prefix(2048))
         let scheme = self.scheme
         let version = self.isHTTP2 ? "2" : "\(head.version.major).\(head.version.minor)"
         let client = self.context.flatMap {
             $0.channel.remoteAddress?.ipAddress ?? $0.channel.parent?.remoteAddress?.ipAddress
         }
-        return tracer.startServerSpan(method: head.method, incoming: trace.parentSpanID == nil ? nil : trace) {
+        return tracer.startServerSpan(method: head.method, incoming: incoming) {
             $0["http.request.method"] = HTTPLoopMetrics.label(head.method)
             $0["url.path"] = path
             $0["url.scheme"] = scheme
