@@ -5,7 +5,7 @@
 #
 # Usage: scripts/autobahn.sh [--url ws://HOST:PORT/PATH] [--cases '1.*,2.*'] [--exclude '9.*'] [--out DIR]
 #   Without --url: builds the gateway (CONFIGURATION=release by default, debug with
-#   CONFIGURATION=debug), starts it on a free loopback port with a websocket-echo route
+#   CONFIGURATION=debug; GATEWAY_BINARY=path uses that binary instead), starts it on a free loopback port with a websocket-echo route
 #   (maxMessageBytes 16 MiB for the 9.* cases), runs the cases, stops it by its PID.
 #   --cases: comma-separated case patterns, default all ('*'). The report (HTML and JSON) goes
 #   to --out, default .build/autobahn/.
@@ -56,9 +56,16 @@ cleanup() {
 trap cleanup EXIT
 
 if [ -z "$URL" ]; then
-    CONFIGURATION=${CONFIGURATION:-release}
-    nice -n 10 swift build -c "$CONFIGURATION" --product ethical-gateway >&2
-    BIN="$(swift build -c "$CONFIGURATION" --show-bin-path)/ethical-gateway"
+    if [ -n "${GATEWAY_BINARY:-}" ]; then
+        BIN=$GATEWAY_BINARY
+    else
+        CONFIGURATION=${CONFIGURATION:-release}
+        FLAGS=()
+        # The same build as the Dockerfile's and the benchmarks'.
+        if [ "$CONFIGURATION" = release ]; then FLAGS=(-Xswiftc -enforce-exclusivity=unchecked); fi
+        nice -n 10 swift build -c "$CONFIGURATION" "${FLAGS[@]}" --product ethical-gateway >&2
+        BIN="$(swift build -c "$CONFIGURATION" "${FLAGS[@]}" --show-bin-path)/ethical-gateway"
+    fi
     PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     cat > "$WORK/gateway.json" <<JSON
 { "listeners": [ { "name": "http", "address": "127.0.0.1", "port": $PORT } ],
