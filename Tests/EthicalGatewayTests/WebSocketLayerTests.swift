@@ -105,4 +105,18 @@ struct WebSocketLayerTests {
             #expect(history["reverse_wrong_epoch"] as? Int == 112)
         }
     }
+
+    @Test("permessageDeflate: false declines a client's offer, on websocket-echo and on the relay")
+    func deflateOff() async throws {
+        try await LiveGateway.with(config: Self.echoConfig, registry: gatewayRegistry) { gateway in
+            let small = try await Self.scenario("extensions", ["ws://127.0.0.1:\(gateway.port("http"))/small"])
+            #expect(small["extensions"] is NSNull, "\(small)")
+            #expect(small["reply"] as? String == "still echoed")
+        }
+        try await RelayGateway.with(relay: RelayGateway.namespaces + #", "permessageDeflate": false"#) { gateway in
+            let url = "wss://127.0.0.1:\(gateway.port("https"))/relay/connection/websocket"
+            let relay = try await Self.scenario("extensions", [url])
+            #expect(relay["extensions"] is NSNull, "\(relay)")
+        }
+    }
 }

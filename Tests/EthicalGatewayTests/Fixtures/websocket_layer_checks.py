@@ -10,6 +10,7 @@ and judged by the Swift test):
                                                   an unmasked frame, a fragmented message over the limit
     websocket_layer_checks.py relay URL TOKEN     relay commands as fragmented messages, bad parameter
                                                   types, history since + reverse
+    websocket_layer_checks.py extensions URL      offers permessage-deflate; prints what the server answered
 """
 import asyncio
 import base64
@@ -234,6 +235,14 @@ async def relay(url, token):
     print(json.dumps(result))
 
 
+async def extensions(url):
+    async with websockets.connect(url, compression="deflate", ssl=ssl_for(url), open_timeout=TIMEOUT) as ws:
+        answered = ws.response.headers.get("Sec-WebSocket-Extensions")
+        await ws.send(["still ", "echoed"])
+        reply = await asyncio.wait_for(ws.recv(), TIMEOUT) if "/echo" in url or "/small" in url else None
+    print(json.dumps({"extensions": answered, "reply": reply}))
+
+
 def main():
     scenario, args = sys.argv[1], sys.argv[2:]
     if scenario == "echo":
@@ -242,6 +251,8 @@ def main():
         raw(*args)
     elif scenario == "relay":
         asyncio.run(relay(*args))
+    elif scenario == "extensions":
+        asyncio.run(extensions(*args))
     else:
         raise SystemExit(f"unknown scenario {scenario}")
 
