@@ -33,11 +33,11 @@ done
 find_python2() {
     if [ -n "${PYTHON2:-}" ]; then echo "$PYTHON2"; return; fi
     if python2.7 -c 'pass' >/dev/null 2>&1; then command -v python2.7; return; fi
-    if command -v pyenv >/dev/null 2>&1; then
-        for version in $(pyenv versions --bare | grep '^2\.7'); do
-            echo "$(pyenv root)/versions/$version/bin/python2.7"; return
-        done
-    fi
+    local root="${PYENV_ROOT:-$HOME/.pyenv}"
+    if command -v pyenv >/dev/null 2>&1; then root=$(pyenv root); fi
+    for candidate in "$root"/versions/2.7*/bin/python2.7; do
+        if [ -x "$candidate" ]; then echo "$candidate"; return; fi
+    done
     echo "no Python 2.7 found (set PYTHON2)" >&2; exit 1
 }
 PY2=$(find_python2)
