@@ -320,8 +320,9 @@ public final class RedisEngine: RelayEngine {
         var start = "-"
         var end = "+"
         if let since, reverse {
-            // Newest first from just before `since`.
-            end = since.offset > 0 ? "\(since.offset - 1)-0" : "0-0"
+            // Newest first from just before `since` (entries are `<offset>-1`; the largest
+            // sequence number covers the whole offset).
+            end = since.offset > 0 ? "\(since.offset - 1)-18446744073709551615" : "0-0"
         } else if let since {
             start = since.offset < UInt64.max ? "\(since.offset + 1)-0" : "+"
         }

@@ -48,7 +48,7 @@ enum RedisEngineScripts {
     /// answer with an empty epoch), meta TTL seconds, the first entry id to read (`-` for the
     /// oldest; `<since + 1>-0` computed by the caller), how many to read (`-1` all, `0` none),
     /// `1` to read the newest first, the last entry id a newest-first read starts from (`+`:
-    /// the newest; `<since - 1>-0` for a reverse read before `since`).
+    /// the newest; `<since - 1>-<max>` for a reverse read before `since`).
     ///
     /// Returns `{top offset, epoch, first offset at or after the start (0: none), offset1,
     /// publication1, …}`.

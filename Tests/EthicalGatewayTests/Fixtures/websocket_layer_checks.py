@@ -23,7 +23,7 @@ import sys
 
 import websockets
 
-TIMEOUT = 10
+TIMEOUT = 30
 
 
 def insecure_context():
