@@ -49,6 +49,7 @@ let package = Package(
         // fuzzing package in Fuzz/ (built with -sanitize=fuzzer by scripts/fuzz-http1.sh).
         .library(name: "HTTP1Codec", targets: ["HTTP1Codec"]),
         .library(name: "HTTP1Differential", targets: ["HTTP1Differential"]),
+        .library(name: "WebSocketCore", targets: ["WebSocketCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -130,7 +131,27 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // zlib from the system (Debian: zlib1g-dev), for permessage-deflate.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        // The one WebSocket layer of the gateway's WebSocket backends (the relay, websocket-echo):
+        // handshake, messages from NIO's frames, close handshake, limits, permessage-deflate.
+        .target(
+            name: "WebSocketCore",
+            dependencies: [
+                "CZlib",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         pluginTarget("StaticFilesPlugin", path: "Plugins/StaticFiles"),
+        pluginTarget(
+            "WebSocketEchoPlugin",
+            path: "Plugins/WebSocketEcho",
+            extraDependencies: ["WebSocketCore", .product(name: "NIOWebSocket", package: "swift-nio")]
+        ),
         pluginTarget("RedirectPlugin", path: "Plugins/Redirect"),
         pluginTarget("RespondPlugin", path: "Plugins/Respond"),
         pluginTarget(
@@ -146,6 +167,7 @@ let package = Package(
             path: "Plugins/FluxerRelay",
             extraDependencies: [
                 "RESPClient",
+                "WebSocketCore",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
@@ -185,6 +207,7 @@ let package = Package(
                 "RespondPlugin",
                 "HTTPProxyPlugin",
                 "FluxerRelayPlugin",
+                "WebSocketEchoPlugin",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -213,6 +236,8 @@ let package = Package(
                 "RespondPlugin",
                 "HTTPProxyPlugin",
                 "FluxerRelayPlugin",
+                "WebSocketEchoPlugin",
+                "WebSocketCore",
                 "ethical-gateway",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),

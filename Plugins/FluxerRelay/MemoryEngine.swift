@@ -189,7 +189,11 @@ public final class MemoryEngine: RelayEngine {
             let position = StreamPosition(offset: stream.top, epoch: stream.epoch)
             var selected: [RelayPublication]
             var complete = true
-            if let since {
+            if let since, reverse {
+                // Newest first from just before `since` (Centrifugo's meaning): paging back in time.
+                selected = stream.publications.filter { $0.offset < since.offset }
+                complete = since.epoch == stream.epoch
+            } else if let since {
                 let after = since.offset
                 selected = stream.publications.filter { $0.offset > after }
                 if since.epoch != stream.epoch || after > stream.top {

@@ -177,6 +177,10 @@ extension RelayAPI {
     }
 
     func history(_ params: WireJSON) {
+        if let typeError = CommandParameters.typeError(method: "history", params: params) {
+            self.respondError(typeError)
+            return
+        }
         guard let (channel, options) = self.requiredChannel(params) else { return }
         guard options.historySize > 0 else {
             self.respondError(RelayError.notAvailable.with(message: "not available: history is off in this namespace"))

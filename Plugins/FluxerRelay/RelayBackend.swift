@@ -2,6 +2,7 @@ import EthicalGateway
 import NIOCore
 import NIOHTTP1
 import NIOWebSocket
+import WebSocketCore
 
 /// The `fluxer-relay` backend: what it answers, by the path it sees after the route's rewrite.
 ///
@@ -47,10 +48,11 @@ struct RelayBackend: Backend {
     }
 
     private func upgrade(_ request: GatewayRequest, response: ResponseWriter) {
-        switch WebSocketHandshake.evaluate(request.head) {
+        let configuration = self.relay.configuration
+        switch RelayHandshake.evaluate(request.head, permessageDeflate: configuration.permessageDeflate) {
         case .refuse(let status, let detail):
             response.respondWithProblem(status, detail: detail)
-        case .accept(let head):
+        case .accept(let accepted):
             guard response.canUpgrade else {
                 response.respondWithProblem(
                     .badRequest,
@@ -61,22 +63,19 @@ struct RelayBackend: Backend {
             let relay = self.relay
             let identity = request.identity
             let logger = request.logger
-            let maxMessageBytes = relay.configuration.maxMessageBytes
-            response.upgrade(head) { channel in
+            let maxMessageBytes = configuration.maxMessageBytes
+            let deflate = accepted.deflate
+            response.upgrade(accepted.head) { channel in
                 do {
                     let hub = relay.hub.hub(for: channel.eventLoop)
                     let sync = channel.pipeline.syncOperations
                     let rawWriter = RawFrameWriter()
                     try sync.addHandler(rawWriter)
-                    try sync.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: maxMessageBytes)))
-                    try sync.addHandler(WebSocketFrameEncoder())
-                    try sync.addHandler(WebSocketProtocolErrorHandler())
-                    try sync.addHandler(
-                        NIOWebSocketFrameAggregator(
-                            minNonFinalFragmentSize: 0,
-                            maxAccumulatedFrameCount: 256,
-                            maxAccumulatedFrameSize: maxMessageBytes
-                        )
+                    try WebSocketPipeline.addHandlers(
+                        to: sync,
+                        maxMessageBytes: maxMessageBytes,
+                        deflate: deflate,
+                        compressOutbound: false
                     )
                     try sync.addHandler(
                         RelayConnection(

@@ -23,9 +23,14 @@ public struct RelayConfiguration: Decodable, Sendable {
     public var pongTimeoutSeconds: Int
     /// Seconds a new WebSocket has to send `connect`. Default 10.
     public var connectTimeoutSeconds: Int
-    /// The largest WebSocket message a client may send, in bytes (larger: close 1009). Also the
-    /// largest publication `data` accepted over the HTTP API. Default 65536.
+    /// The largest WebSocket message a client may send, in bytes (larger: close 1009), counted
+    /// after joining its fragments and inflating it. Also the largest publication `data`
+    /// accepted over the HTTP API. Default 65536.
     public var maxMessageBytes: Int
+    /// Whether to accept a client's `permessage-deflate` offer (RFC 7692) for the messages it
+    /// sends; the relay answers with `client_no_context_takeover`, so an idle connection keeps
+    /// no decompressor, and sends its own frames uncompressed. Default `true`.
+    public var permessageDeflate: Bool
     /// Bytes queued for one connection that cannot write before the namespace's slow-consumer
     /// policy applies. Default 1048576 (1 MiB).
     public var maxQueuedBytes: Int
@@ -56,7 +61,8 @@ public struct RelayConfiguration: Decodable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case issuers, allowAnonymous, apiKeyFile, apiScope, publishScope, channelsClaim, pingIntervalSeconds
-        case pongTimeoutSeconds, connectTimeoutSeconds, maxMessageBytes, maxQueuedBytes, sendBufferBytes
+        case pongTimeoutSeconds, connectTimeoutSeconds, maxMessageBytes, permessageDeflate, maxQueuedBytes,
+            sendBufferBytes
         case commandsPerSecond
         case commandBurst, maxSubscriptionsPerConnection, maxConnectionsPerUser, idempotencyWindowSeconds
         case shutdownSpreadSeconds, namespaces, engine
@@ -77,6 +83,7 @@ public struct RelayConfiguration: Decodable, Sendable {
         self.pongTimeoutSeconds = try value(.pongTimeoutSeconds, 10)
         self.connectTimeoutSeconds = try value(.connectTimeoutSeconds, 10)
         self.maxMessageBytes = try value(.maxMessageBytes, 65536)
+        self.permessageDeflate = try value(.permessageDeflate, true)
         self.maxQueuedBytes = try value(.maxQueuedBytes, 1 << 20)
         self.sendBufferBytes = try container.decodeIfPresent(Int.self, forKey: .sendBufferBytes)
         self.commandsPerSecond = try value(.commandsPerSecond, 100)

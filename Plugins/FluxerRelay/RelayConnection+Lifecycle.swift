@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOWebSocket
+import WebSocketCore
 
 /// Pings, disconnect codes, the close handshake and releasing what the connection holds.
 extension RelayConnection {
@@ -44,11 +45,7 @@ extension RelayConnection {
         self.tearDown()
         self.queue.removeAll()
         self.queuedBytes = 0
-        var data = context.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
-        data.write(webSocketErrorCode: code)
-        // A close frame's payload is at most 125 bytes.
-        data.writeString(String(decoding: reason.utf8.prefix(123), as: UTF8.self))
-        let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: data)
+        let frame = WebSocketCloseCode.frame(code: code, reason: reason, allocator: context.channel.allocator)
         let channel = context.channel
         self.countedAsClosing = true
         self.hub.counters.closingConnections += 1

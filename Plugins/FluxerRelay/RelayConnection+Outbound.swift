@@ -86,10 +86,6 @@ extension RelayConnection {
         if wrote { self.rawWriter.flush() }
     }
 
-    func write(_ frame: WebSocketFrame) {
-        self.context?.write(self.wrapOutboundOut(frame), promise: nil)
-    }
-
     /// One flush per loop tick, however many pushes arrived in it; the hub runs the flushes of
     /// all its connections in one task.
     func scheduleFlush() {

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOWebSocket
+import WebSocketCore
 
 /// One client's WebSocket, speaking the Centrifugal client protocol v2 (JSON): commands in,
 /// replies and pushes out. Lives on its channel's event loop; everything here runs there.
@@ -13,7 +14,7 @@ import NIOWebSocket
 /// (subscribe, recovery, deliveries), `+Commands` (publish, presence, history), `+Outbound`
 /// (replies, the queue, the slow-consumer policy) and `+Lifecycle` (pings, closing).
 final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = WebSocketFrame
+    typealias InboundIn = WebSocketMessage
     typealias OutboundOut = WebSocketFrame
 
     enum Phase { case awaitingConnect, connecting, connected, closed }
@@ -148,17 +149,14 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
         context.fireChannelWritabilityChanged()
     }
 
+    /// A whole message from the WebSocket layer (fragments joined, pings answered, the close
+    /// handshake and protocol errors handled there).
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = self.unwrapInboundIn(data)
-        guard frame.maskKey != nil else {
-            self.closeWebSocket(code: .protocolError, reason: "client frames must be masked")
-            return
-        }
+        let message = self.unwrapInboundIn(data)
         self.lastHeard = .now()
-        switch frame.opcode {
+        switch message.kind {
         case .text:
-            let payload = frame.unmaskedData
-            payload.withUnsafeReadableBytes { bytes in
+            message.data.withUnsafeReadableBytes { bytes in
                 for line in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true) {
                     guard self.phase != .closed else { return }
                     if self.phase == .connecting {
@@ -172,16 +170,6 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
             self.disconnect(
                 RelayDisconnect.badRequest.with(reason: "bad request: binary (Protobuf) frames are not supported")
             )
-        case .ping:
-            var data = frame.unmaskedData
-            self.write(WebSocketFrame(fin: true, opcode: .pong, data: data.readSlice(length: data.readableBytes)!))
-            self.scheduleFlush()
-        case .connectionClose:
-            var data = frame.unmaskedData
-            let code = data.readInteger(as: UInt16.self) ?? 1000
-            self.closeWebSocket(code: WebSocketErrorCode(codeNumber: Int(code)), reason: "")
-        default:
-            break
         }
     }
 
@@ -224,11 +212,19 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
                 self.disconnect(RelayDisconnect.badRequest.with(reason: "bad request: connect first"))
                 return
             }
+            if let typeError = CommandParameters.typeError(method: method, params: params) {
+                self.disconnect(RelayDisconnect.badRequest.with(reason: typeError.message))
+                return
+            }
             self.connect(id: id, params: params)
             return
         }
         guard self.takeCommandToken() else {
             if id > 0 { self.reply(id: id, error: .tooManyRequests) }
+            return
+        }
+        if let typeError = CommandParameters.typeError(method: method, params: params) {
+            self.reply(id: id, error: typeError)
             return
         }
         switch method {

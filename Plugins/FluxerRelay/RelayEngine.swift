@@ -126,7 +126,8 @@ public struct HistoryPage: Sendable {
     /// The stream's current position.
     public let position: StreamPosition
     /// For a query `since` a position: whether every publication after it is in `publications`
-    /// (same epoch and nothing after it has been dropped from history).
+    /// (same epoch and nothing after it has been dropped from history); for a `reverse` query,
+    /// whether the epoch is the same.
     public let complete: Bool
 }
 
@@ -154,7 +155,8 @@ public protocol RelayEngine: Sendable {
     ) -> EventLoopFuture<PublishOutcome>
 
     /// Publications after `since` (all kept ones when `nil`), at most `limit` (all when `nil`),
-    /// newest first when `reverse`.
+    /// oldest first; with `reverse`, newest first, and with `since` too, those before `since`
+    /// (its offset excluded), as Centrifugo pages back through history.
     func history(
         channel: String,
         since: StreamPosition?,

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOEmbedded
 import NIOWebSocket
+import WebSocketCore
 
 /// One publication delivered to N subscribers inside one process, for the relay fan-out micro
 /// benchmark in `Benchmarks/` (ordo-one/benchmark). SPI, not API: `@_spi(Benchmarks) import
@@ -43,6 +44,14 @@ public final class RelayFanOutProbe {
             let channel = EmbeddedChannel(loop: self.loop)
             let rawWriter = RawFrameWriter()
             try channel.pipeline.syncOperations.addHandler(rawWriter)
+            // Frames in go through the WebSocket layer, as on a socket (minus NIO's byte codec).
+            try channel.pipeline.syncOperations.addHandler(
+                WebSocketMessageHandler(
+                    maxMessageBytes: configuration.maxMessageBytes,
+                    deflate: nil,
+                    compressOutbound: false
+                )
+            )
             try channel.pipeline.syncOperations.addHandler(
                 RelayConnection(
                     relay: self.relay,
@@ -53,7 +62,7 @@ public final class RelayFanOutProbe {
                 )
             )
             for command in [#"{"id":1,"connect":{}}"#, #"{"id":2,"subscribe":{"channel":"bench:fanout"}}"#] {
-                // Client frames arrive masked: the connection unmasks them.
+                // Client frames arrive masked: the WebSocket layer unmasks them.
                 let key = WebSocketMaskingKey.random()
                 var data = ByteBuffer(string: command)
                 data.webSocketMask(key)

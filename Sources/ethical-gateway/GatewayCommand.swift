@@ -10,6 +10,7 @@ import RedirectPlugin
 import RespondPlugin
 import ServiceLifecycle
 import StaticFilesPlugin
+import WebSocketEchoPlugin
 
 /// The one list of plugins compiled into this binary.
 enum CompiledPlugins {
@@ -20,6 +21,7 @@ enum CompiledPlugins {
         registry.register(RespondPlugin.self)
         registry.register(FluxerRelayPlugin.self)
         registry.register(HTTPProxyPlugin.self)
+        registry.register(WebSocketEchoPlugin.self)
         return registry
     }
 }

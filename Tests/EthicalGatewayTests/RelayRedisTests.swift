@@ -89,6 +89,21 @@ struct RelayRedisTests {
             let history = try await subscriber.call("history", ["channel": "chat:across", "limit": 3, "reverse": true])
             let publications = (result(history, "history")?["publications"] as? [[String: Any]]) ?? []
             #expect(publications.compactMap { $0["offset"] as? Int } == [30, 29, 28])
+            // With `since`, reverse pages back from just before it (Centrifugo's meaning).
+            let epoch = try #require(result(history, "history")?["epoch"] as? String)
+            for (since, expected) in [(10, [9, 8, 7]), (2, [1]), (1, [])] {
+                let page = try await subscriber.call(
+                    "history",
+                    [
+                        "channel": "chat:across", "limit": 3, "reverse": true,
+                        "since": ["offset": since, "epoch": epoch],
+                    ]
+                )
+                let offsets = ((result(page, "history")?["publications"] as? [[String: Any]]) ?? []).compactMap {
+                    $0["offset"] as? Int
+                }
+                #expect(offsets == expected, "before \(since): \(page)")
+            }
             subscriber.close()
         }
     }

@@ -318,7 +318,14 @@ public final class RedisEngine: RelayEngine {
         // Stream ids are computed here: Lua's numbers lose integers past 2^53.
         // After the largest offset there is nothing: "+" reads no entry (and `complete` is false).
         var start = "-"
-        if let since { start = since.offset < UInt64.max ? "\(since.offset + 1)-0" : "+" }
+        var end = "+"
+        if let since, reverse {
+            // Newest first from just before `since` (entries are `<offset>-1`; the largest
+            // sequence number covers the whole offset).
+            end = since.offset > 0 ? "\(since.offset - 1)-18446744073709551615" : "0-0"
+        } else if let since {
+            start = since.offset < UInt64.max ? "\(since.offset + 1)-0" : "+"
+        }
         return self.run(
             RedisEngineScripts.history,
             on: shard,
@@ -327,6 +334,7 @@ public final class RedisEngine: RelayEngine {
                 RESPArgument(interested ? MemoryEngine.newEpoch() : ""),
                 RESPArgument(self.configuration.streamMetaTTLSeconds), RESPArgument(start),
                 RESPArgument(limit.map { max(0, $0) } ?? -1), RESPArgument(reverse ? "1" : "0"),
+                RESPArgument(end),
             ],
             eventLoop: eventLoop
         ).flatMapThrowing { reply in
@@ -349,7 +357,9 @@ public final class RedisEngine: RelayEngine {
             }
             let position = StreamPosition(offset: top, epoch: epoch)
             var complete = true
-            if let since {
+            if let since, reverse {
+                complete = since.epoch == epoch
+            } else if let since {
                 if since.epoch != epoch || since.offset > top {
                     complete = false
                 } else if since.offset < top {

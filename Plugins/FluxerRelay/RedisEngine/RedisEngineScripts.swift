@@ -47,7 +47,8 @@ enum RedisEngineScripts {
     /// KEYS: meta, history. ARGV: epoch to start when the channel has none (empty: start none,
     /// answer with an empty epoch), meta TTL seconds, the first entry id to read (`-` for the
     /// oldest; `<since + 1>-0` computed by the caller), how many to read (`-1` all, `0` none),
-    /// `1` to read the newest first.
+    /// `1` to read the newest first, the last entry id a newest-first read starts from (`+`:
+    /// the newest; `<since - 1>-<max>` for a reverse read before `since`).
     ///
     /// Returns `{top offset, epoch, first offset at or after the start (0: none), offset1,
     /// publication1, …}`.
@@ -69,9 +70,9 @@ enum RedisEngineScripts {
         local entries
         if ARGV[5] == '1' then
           if count > 0 then
-            entries = redis.call('xrevrange', KEYS[2], '+', ARGV[3], 'COUNT', count)
+            entries = redis.call('xrevrange', KEYS[2], ARGV[6], ARGV[3], 'COUNT', count)
           else
-            entries = redis.call('xrevrange', KEYS[2], '+', ARGV[3])
+            entries = redis.call('xrevrange', KEYS[2], ARGV[6], ARGV[3])
           end
         elseif count > 0 then
           entries = redis.call('xrange', KEYS[2], ARGV[3], '+', 'COUNT', count)
