@@ -64,6 +64,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swiftwasm/WasmKit", from: "0.4.2"),
     ],
     targets: [
         .target(
@@ -128,6 +129,16 @@ let package = Package(
         pluginTarget("StaticFilesPlugin", path: "Plugins/StaticFiles"),
         pluginTarget("RedirectPlugin", path: "Plugins/Redirect"),
         pluginTarget("RespondPlugin", path: "Plugins/Respond"),
+        pluginTarget("HeadersPlugin", path: "Plugins/Headers"),
+        // Runtime filters: http-wasm guests run by WasmKit's interpreter.
+        pluginTarget(
+            "WasmPlugin",
+            path: "Plugins/Wasm",
+            extraDependencies: [
+                .product(name: "WasmKit", package: "WasmKit"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         pluginTarget(
             "HTTPProxyPlugin",
             path: "Plugins/HTTPProxy",
@@ -180,6 +191,8 @@ let package = Package(
                 "RespondPlugin",
                 "HTTPProxyPlugin",
                 "FluxerRelayPlugin",
+                "WasmPlugin",
+                "HeadersPlugin",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -208,6 +221,8 @@ let package = Package(
                 "RespondPlugin",
                 "HTTPProxyPlugin",
                 "FluxerRelayPlugin",
+                "WasmPlugin",
+                "HeadersPlugin",
                 "ethical-gateway",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),

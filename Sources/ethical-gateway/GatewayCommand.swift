@@ -3,6 +3,7 @@ import EthicalGateway
 import FluxerRelayPlugin
 import Foundation
 import HTTPProxyPlugin
+import HeadersPlugin
 import Logging
 import NIOCore
 import NIOPosix
@@ -10,6 +11,7 @@ import RedirectPlugin
 import RespondPlugin
 import ServiceLifecycle
 import StaticFilesPlugin
+import WasmPlugin
 
 /// The one list of plugins compiled into this binary.
 enum CompiledPlugins {
@@ -20,6 +22,8 @@ enum CompiledPlugins {
         registry.register(RespondPlugin.self)
         registry.register(FluxerRelayPlugin.self)
         registry.register(HTTPProxyPlugin.self)
+        registry.register(HeadersPlugin.self)
+        registry.register(WasmPlugin.self)
         return registry
     }
 }

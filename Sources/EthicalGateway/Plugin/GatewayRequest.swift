@@ -32,6 +32,10 @@ public struct GatewayRequest: Sendable {
     public var identity: VerifiedIdentity? = nil
     /// The request's W3C trace context; a proxy passes ``TraceContext/traceparent`` on.
     public internal(set) var trace: TraceContext? = nil
+    /// What filters keep about this request between ``Filter/filterRequest(_:)`` and the
+    /// response, each under a key of its own (e.g. `ObjectIdentifier` of the filter). Empty for
+    /// requests whose filters keep nothing, so it costs them nothing.
+    public var filterState: [ObjectIdentifier: any Sendable] = [:]
     /// The connection's logger; ``logger`` adds this request's metadata only when something is logged.
     let baseLogger: Logger
 
