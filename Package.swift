@@ -68,6 +68,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
         // Spans exported over OTLP/HTTP only: the gRPC trait would add grpc-swift to every build.
         .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
+        .package(url: "https://github.com/swiftwasm/WasmKit", from: "0.4.2"),
     ],
     targets: [
         .target(
@@ -154,6 +155,16 @@ let package = Package(
         ),
         pluginTarget("RedirectPlugin", path: "Plugins/Redirect"),
         pluginTarget("RespondPlugin", path: "Plugins/Respond"),
+        pluginTarget("HeadersPlugin", path: "Plugins/Headers"),
+        // Runtime filters: http-wasm guests run by WasmKit's interpreter.
+        pluginTarget(
+            "WasmPlugin",
+            path: "Plugins/Wasm",
+            extraDependencies: [
+                .product(name: "WasmKit", package: "WasmKit"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         pluginTarget(
             "HTTPProxyPlugin",
             path: "Plugins/HTTPProxy",
@@ -208,6 +219,8 @@ let package = Package(
                 "HTTPProxyPlugin",
                 "FluxerRelayPlugin",
                 "WebSocketEchoPlugin",
+                "WasmPlugin",
+                "HeadersPlugin",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -238,6 +251,8 @@ let package = Package(
                 "FluxerRelayPlugin",
                 "WebSocketEchoPlugin",
                 "WebSocketCore",
+                "WasmPlugin",
+                "HeadersPlugin",
                 "ethical-gateway",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -14,6 +14,8 @@
 #   PROFILE_DIR=dir keeps the callgrind files for `callgrind_annotate --inclusive=yes`.
 #   EXTRA_CONFIG='"accessLog": { "output": "/tmp/access.log" }' adds top-level members to the
 #   gateway's config (comma-separated JSON members, no braces).
+#   ROUTE_FILTERS='"w"' runs the route through those filters (declared with EXTRA_CONFIG's
+#   "filters"), e.g. a wasm guest: see BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -48,7 +50,7 @@ http { access_log off; server { listen 127.0.0.1:$UPSTREAM; location / { return 
 CONF
 cat > "$WORK/gateway.json" <<CONF
 { "logLevel": "warning", ${EXTRA_CONFIG:+$EXTRA_CONFIG,} "listeners": [ { "name": "http", "address": "127.0.0.1", "port": $GW } ],
-  "routes": [ { "backend": "app" } ],
+  "routes": [ { ${ROUTE_FILTERS:+\"filters\": [$ROUTE_FILTERS],} "backend": "app" } ],
   "backends": { "app": { "plugin": "http-proxy", "config": { "upstreams": [ { "url": "http://127.0.0.1:$UPSTREAM" } ] } } } }
 CONF
 nginx -c "$WORK/upstream.conf" & PIDS+=($!)

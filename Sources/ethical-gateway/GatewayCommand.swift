@@ -3,6 +3,7 @@ import EthicalGateway
 import FluxerRelayPlugin
 import Foundation
 import HTTPProxyPlugin
+import HeadersPlugin
 import Logging
 import NIOCore
 import NIOPosix
@@ -11,6 +12,7 @@ import RespondPlugin
 import ServiceLifecycle
 import StaticFilesPlugin
 import WebSocketEchoPlugin
+import WasmPlugin
 
 /// The one list of plugins compiled into this binary.
 enum CompiledPlugins {
@@ -22,6 +24,8 @@ enum CompiledPlugins {
         registry.register(FluxerRelayPlugin.self)
         registry.register(HTTPProxyPlugin.self)
         registry.register(WebSocketEchoPlugin.self)
+        registry.register(HeadersPlugin.self)
+        registry.register(WasmPlugin.self)
         return registry
     }
 }

@@ -21,7 +21,17 @@ struct ExampleConfigTests {
 
     @Test("every example passes the gateway's own validation", arguments: Self.exampleFiles)
     func decoderAccepts(file: URL) async throws {
-        let output = try await GatewayProcess.run(["validate", file.path])
+        // The wasm example names modules the build makes (never committed): validate a copy
+        // beside freshly built ones.
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        var checked = file
+        if file.lastPathComponent == "wasm.json" {
+            try WasmGuests.install(["header-rewrite"], into: scratch, from: try await WasmGuests.folder())
+            checked = scratch.url.appendingPathComponent(file.lastPathComponent)
+            try FileManager.default.copyItem(at: file, to: checked)
+        }
+        let output = try await GatewayProcess.run(["validate", checked.path])
         #expect(output.exitCode == 0, "\(output.standardError)")
         #expect(output.standardOutput.contains("OK"))
     }

@@ -11,6 +11,18 @@ public protocol Filter: Sendable {
     func filterRequest(_ request: inout GatewayRequest) -> FilterOutcome
     /// Inspects or changes the response head before it is sent.
     func filterResponse(_ head: inout HTTPResponseHead, for request: GatewayRequest)
+    /// The most response body bytes this filter wants to see whole before the response is sent,
+    /// or `nil` (the default) to let the response stream.
+    ///
+    /// When any filter of the route returns a limit, the gateway holds the response head and
+    /// body until the backend ends it, then calls ``filterBufferedResponse(_:for:)`` and sends
+    /// the result with a fresh `Content-Length`. A body over the smallest limit is answered with
+    /// a 502 problem document instead. Responses without a body (to `HEAD`, 1xx, 204, 304) are
+    /// never held.
+    func responseBufferLimit(for request: GatewayRequest) -> Int?
+    /// Inspects or replaces a response held whole (see ``responseBufferLimit(for:)``); runs
+    /// before ``filterResponse(_:for:)`` sees the head that is finally sent.
+    func filterBufferedResponse(_ response: inout GatewayResponse, for request: GatewayRequest)
     /// Starts background work, once, before the filter serves (see ``Backend/start()``).
     func start() throws
     /// Stops what ``start()`` started; called once when the filter is retired, also when it was
@@ -20,6 +32,8 @@ public protocol Filter: Sendable {
 
 extension Filter {
     public func filterResponse(_ head: inout HTTPResponseHead, for request: GatewayRequest) {}
+    public func responseBufferLimit(for request: GatewayRequest) -> Int? { nil }
+    public func filterBufferedResponse(_ response: inout GatewayResponse, for request: GatewayRequest) {}
     public func start() throws {}
     public func shutdown() async {}
 }

@@ -35,6 +35,10 @@ public struct GatewayRequest: Sendable {
     /// The request's server span when `tracing` is configured: a backend starts its own spans
     /// under it (``RequestSpan/startChild(_:kind:)``).
     public internal(set) var span: RequestSpan? = nil
+    /// What filters keep about this request between ``Filter/filterRequest(_:)`` and the
+    /// response, each under a key of its own (e.g. `ObjectIdentifier` of the filter). Empty for
+    /// requests whose filters keep nothing, so it costs them nothing.
+    public var filterState: [ObjectIdentifier: any Sendable] = [:]
     /// The connection's logger; ``logger`` adds this request's metadata only when something is logged.
     let baseLogger: Logger
 

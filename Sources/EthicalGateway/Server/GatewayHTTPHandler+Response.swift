@@ -22,6 +22,14 @@ extension GatewayHTTPHandler: ResponseSink {
         guard let exchange = self.exchange(exchangeID), let context = self.context else { return }
         let status = head.status.code
         let suppressBody = exchange.head.method == .HEAD || status == 204 || status == 304 || status < 200
+        if case .undecided = exchange.responseBuffering {
+            if !suppressBody, let limit = self.responseBufferLimit(of: exchange) {
+                let body = context.channel.allocator.buffer(capacity: 0)
+                exchange.responseBuffering = .holding(head: head, body: body, limit: limit)
+                return
+            }
+            exchange.responseBuffering = .passing
+        }
         guard
             case .write(let closeConnection) = self.machine.responseHeadWritten(
                 suppressBody: suppressBody,
@@ -62,6 +70,10 @@ extension GatewayHTTPHandler: ResponseSink {
 
     func writeBody(_ buffer: ByteBuffer, flush: Bool, exchangeID: UInt64) -> EventLoopFuture<Void>? {
         guard let context = self.context else { return nil }
+        if let exchange = self.exchange(exchangeID), case .holding = exchange.responseBuffering {
+            self.hold(buffer, of: exchange)
+            return context.eventLoop.makeSucceededVoidFuture()
+        }
         guard self.exchange(exchangeID) != nil, self.machine.responseInProgress else {
             return context.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
         }
@@ -78,6 +90,10 @@ extension GatewayHTTPHandler: ResponseSink {
     }
 
     func queueBody(_ buffer: ByteBuffer, exchangeID: UInt64) {
+        if let exchange = self.exchange(exchangeID), case .holding = exchange.responseBuffering {
+            self.hold(buffer, of: exchange)
+            return
+        }
         guard let exchange = self.exchange(exchangeID), self.machine.acceptsResponseBody, let context = self.context
         else { return }
         exchange.responseBytes += buffer.readableBytes
@@ -96,6 +112,10 @@ extension GatewayHTTPHandler: ResponseSink {
 
     func writeEnd(trailers: HTTPHeaders?, exchangeID: UInt64) {
         guard let exchange = self.exchange(exchangeID), let context = self.context else { return }
+        if case .holding = exchange.responseBuffering {
+            self.releaseHeldResponse(of: exchange)
+            return
+        }
         let requestEnded = self.machine.exchange?.request == .ended
         let action = self.machine.responseEnded()
         if case .ignore = action { return }

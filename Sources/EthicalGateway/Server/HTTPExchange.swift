@@ -37,6 +37,8 @@ final class HTTPExchange {
     var trace: TraceContext?
     /// The request's server span, when `tracing` is configured.
     var span: RequestSpan?
+    /// Whether a filter holds the response whole before it is sent (``Filter/responseBufferLimit(for:)``).
+    var responseBuffering: ResponseBuffering = .undecided
 
     init(id: UInt64, head: HTTPRequestHead, requestID: String, expectsBody: Bool, inFlight: InFlightCounter?) {
         self.inFlight = inFlight
@@ -49,3 +51,13 @@ final class HTTPExchange {
 
 @available(*, unavailable)
 extension HTTPExchange: Sendable {}
+
+/// Where a response held for filters stands.
+enum ResponseBuffering {
+    /// The backend has not written the head yet.
+    case undecided
+    /// The head and the body so far are held; `limit` is the most body bytes the filters accept.
+    case holding(head: HTTPResponseHead, body: ByteBuffer, limit: Int)
+    /// The response goes out as written (no filter holds it, or it was held and released).
+    case passing
+}
