@@ -11,8 +11,8 @@ import RedirectPlugin
 import RespondPlugin
 import ServiceLifecycle
 import StaticFilesPlugin
-import WebSocketEchoPlugin
 import WasmPlugin
+import WebSocketEchoPlugin
 
 /// The one list of plugins compiled into this binary.
 enum CompiledPlugins {
