@@ -32,12 +32,17 @@ extension ForwardedHeaders {
             upgrade: upgrade
         )
         rules.apply(to: &head.headers)
-        return UpstreamRequestHead(encoding: head, allocator: allocator)
+        return UpstreamRequestHead(
+            encoding: head,
+            clientSentBody: UpstreamRequestHead.clientSentBody(request.head.headers),
+            allocator: allocator
+        )
     }
 
     /// The head ``upstreamHead(for:upstream:preserveHost:trustedProxies:upgrade:)`` builds,
     /// written straight into bytes as NIO's `HTTPRequestEncoder` would write it (same fields,
-    /// same order, same framing fields): the client's fields are copied as they pass the rules,
+    /// same order, same framing fields, but for a body NIO would send unframed: see
+    /// ``UpstreamRequestHead/init(encoding:clientSentBody:allocator:)``): the client's fields are copied as they pass the rules,
     /// and the gateway's own values (`X-Forwarded-*`, `Forwarded`, `X-Request-ID`,
     /// `traceparent`) are written piece by piece, with no `HTTPHeaders` and no joined `String`s
     /// in between.
@@ -69,8 +74,15 @@ extension ForwardedHeaders {
         var forwardedProto: String?
         var forwardedHost: String?
         var hasContentLength = false
+        // A body NIO's framing rule would send unframed (see UpstreamRequestHead.init(encoding:)).
+        var clientSentBody = false
         for (name, value) in incoming {
-            if Self.isHopByHop(name, connectionTokens: tokens) { continue }
+            if Self.isHopByHop(name, connectionTokens: tokens) {
+                if name.utf8.count == 17 && asciiCaseInsensitiveEquals(name, "transfer-encoding") {
+                    clientSentBody = true
+                }
+                continue
+            }
             switch Self.role(ofRequestField: name) {
             case .host:
                 clientHost = value
@@ -90,8 +102,11 @@ extension ForwardedHeaders {
                 if trusted { forwardedProto = value }
                 continue
             case .contentLength:
-                // A TRACE carries no body: NIO's encoder drops its length fields.
-                if expectation == .no { continue }
+                // A TRACE carries no body by NIO's rule, which drops its length fields.
+                if expectation == .no {
+                    if value != "0" { clientSentBody = true }
+                    continue
+                }
                 hasContentLength = true
             case .other:
                 break
@@ -147,11 +162,12 @@ extension ForwardedHeaders {
             buffer.writeStaticString("connection: upgrade\r\n")
             buffer.writeField("upgrade", upgrade)
         }
-        // Framing as NIO's encoder sets it: Transfer-Encoding, hop-by-hop, never comes through.
+        // Framing as NIO's encoder sets it (Transfer-Encoding, hop-by-hop, never comes through),
+        // and chunked for a body it would have sent unframed.
         let framing: UpstreamRequestHead.BodyFraming
         if hasContentLength {
             framing = .contentLength
-        } else if expectation == .yes {
+        } else if expectation == .yes || clientSentBody {
             buffer.writeStaticString("transfer-encoding: chunked\r\n")
             framing = .chunked
         } else {

@@ -38,6 +38,14 @@ final class UpstreamRequestEncoder: ChannelOutboundHandler, RemovableChannelHand
             self.framing = serialized.framing
             context.write(Self.wrapOutboundOut(.byteBuffer(serialized.bytes)), promise: promise)
         case .body(let body):
+            if self.framing == .neither && body.readableBytes > 0 {
+                // A body after a head without framing (an HTTP/2 GET with DATA and no
+                // content-length): the upstream would read these bytes as its next request.
+                // Never sent; the connection is closed and the exchange fails.
+                promise?.fail(UnframedBody())
+                context.fireErrorCaught(UnframedBody())
+                return
+            }
             // Empty parts are not framed: an empty chunk would end the body.
             guard self.framing == .chunked, body.readableBytes > 0 else {
                 context.write(Self.wrapOutboundOut(body), promise: promise)
@@ -70,6 +78,9 @@ final class UpstreamRequestEncoder: ChannelOutboundHandler, RemovableChannelHand
             context.write(Self.wrapOutboundOut(.byteBuffer(last)), promise: promise)
         }
     }
+
+    /// Body bytes for a request whose head announced no body.
+    struct UnframedBody: Error {}
 
     private func crlf(_ context: ChannelHandlerContext) -> ByteBuffer {
         if let chunkEnd = self.chunkEnd { return chunkEnd }

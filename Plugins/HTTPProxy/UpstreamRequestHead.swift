@@ -44,33 +44,44 @@ struct UpstreamRequestHead {
     /// `head` written out with its framing fields corrected as NIO's `HTTPRequestEncoder` does
     /// (automatic framing on): the path for heads changed by `requestHeaders` rules, and for any
     /// head written without one staged.
-    init(encoding head: HTTPRequestHead, allocator: ByteBufferAllocator) {
+    ///
+    /// One correction on top of NIO's rule: when the client sent a body (`clientSentBody`) and
+    /// the head would go up with no length field (a `GET` or `DELETE` with a chunked body, any
+    /// `TRACE` with a body: NIO removes their framing), it goes up chunked. Unframed, the body's
+    /// bytes would reach the upstream as the next request on the connection, past the
+    /// gateway's routing and auth (request smuggling).
+    init(encoding head: HTTPRequestHead, clientSentBody: Bool = false, allocator: ByteBufferAllocator) {
         var headers = head.headers
+        var framing: BodyFraming
         let isHTTP11 = head.version.major == 1 && head.version.minor >= 1
         switch Self.bodyExpectation(of: head.method) {
         case .no:
             headers.remove(name: "content-length")
             headers.remove(name: "transfer-encoding")
-            self.framing = .neither
+            framing = .neither
         case .yes:
             if headers.contains(name: "content-length") {
                 headers.remove(name: "transfer-encoding")
-                self.framing = .contentLength
+                framing = .contentLength
             } else if isHTTP11 {
                 headers.replaceOrAdd(name: "transfer-encoding", value: "chunked")
-                self.framing = .chunked
+                framing = .chunked
             } else {
-                self.framing = .neither
+                framing = .neither
             }
         case .unlikely:
             if headers.contains(name: "content-length") {
                 headers.remove(name: "transfer-encoding")
-                self.framing = .contentLength
+                framing = .contentLength
             } else if isHTTP11 && headers["transfer-encoding"].first == "chunked" {
-                self.framing = .chunked
+                framing = .chunked
             } else {
-                self.framing = .neither
+                framing = .neither
             }
+        }
+        if framing == .neither && clientSentBody {
+            headers.replaceOrAdd(name: "transfer-encoding", value: "chunked")
+            framing = .chunked
         }
         var buffer = allocator.buffer(capacity: 256)
         buffer.writeString(head.method.rawValue)
@@ -85,6 +96,13 @@ struct UpstreamRequestHead {
         buffer.writeStaticString("\r\n")
         self.method = head.method
         self.bytes = buffer
+        self.framing = framing
+    }
+
+    /// Whether the client's request carries a body by its HTTP/1.1 framing: `Transfer-Encoding`
+    /// (the server's decoder accepts only a final `chunked`) or a `Content-Length` other than 0.
+    static func clientSentBody(_ headers: HTTPHeaders) -> Bool {
+        headers.contains(name: "transfer-encoding") || headers["content-length"].contains { $0 != "0" }
     }
 
     init(method: HTTPMethod, bytes: ByteBuffer, framing: BodyFraming) {
