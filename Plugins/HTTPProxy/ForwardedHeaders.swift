@@ -18,7 +18,7 @@ enum ForwardedHeaders {
     private static let hopByHopLengths: UInt64 = Self.hopByHop.reduce(0) { $0 | 1 << UInt64($1.utf8.count) }
 
     /// Whether `name` is hop-by-hop, or listed in the message's `Connection` header.
-    private static func isHopByHop(_ name: String, connectionTokens: [Substring]) -> Bool {
+    static func isHopByHop(_ name: String, connectionTokens: [Substring]) -> Bool {
         // Most fields have a length no hop-by-hop name has: those skip the list.
         let length = name.utf8.count
         if length < 64, Self.hopByHopLengths & (1 << UInt64(length)) != 0 {
@@ -36,7 +36,7 @@ enum ForwardedHeaders {
     ///
     /// Split on the UTF-8 bytes: `split(separator:)` compares `Character`s, and cost 6,500
     /// instructions for one `Connection: keep-alive` (3% of a proxied request).
-    private static func connectionTokens(_ headers: HTTPHeaders) -> [Substring] {
+    static func connectionTokens(_ headers: HTTPHeaders) -> [Substring] {
         var tokens: [Substring] = []
         for (name, value) in headers where asciiCaseInsensitiveEquals(name, "connection") {
             let utf8 = value.utf8
@@ -65,10 +65,19 @@ enum ForwardedHeaders {
     /// Removes the hop-by-hop fields and every field the `Connection` header names.
     static func removeHopByHop(_ headers: inout HTTPHeaders) {
         let tokens = Self.connectionTokens(headers)
-        guard headers.contains(where: { Self.isHopByHop($0.name, connectionTokens: tokens) }) else {
-            // No field to remove. NIO caches the keep-alive state the upstream's message implied
-            // (HTTP/1.0 without Connection: close); a rebuilt list would not carry it, and this
-            // list must not either: removing the absent Connection field resets it, in one scan.
+        var onlyConnection = true
+        for (name, _) in headers where Self.isHopByHop(name, connectionTokens: tokens) {
+            if !asciiCaseInsensitiveEquals(name, "connection") {
+                onlyConnection = false
+                break
+            }
+        }
+        guard !onlyConnection else {
+            // No field to remove but `Connection` itself (`Connection: keep-alive`, the common
+            // upstream answer), or none at all: one removal in place instead of a rebuilt list.
+            // NIO caches the keep-alive state the upstream's message implied (HTTP/1.0 without
+            // Connection: close); a rebuilt list would not carry it, and this list must not
+            // either: removing the Connection field, present or not, resets it.
             headers.remove(name: "connection")
             return
         }
@@ -78,6 +87,32 @@ enum ForwardedHeaders {
             kept.append((name, value))
         }
         headers = HTTPHeaders(kept)
+    }
+
+    /// What a client's request field is to the proxy, by its name.
+    enum RequestFieldRole {
+        case host, expect, forwarded, requestID, traceparent, tracestate
+        case xForwardedFor, xForwardedHost, xForwardedProto, contentLength
+        /// Passed on as it is (unless hop-by-hop).
+        case other
+    }
+
+    /// The role of the request field `name` (ASCII case-insensitive), dispatched on its length
+    /// first: most fields have a length none of these names has.
+    static func role(ofRequestField name: String) -> RequestFieldRole {
+        switch name.utf8.count {
+        case 4 where asciiCaseInsensitiveEquals(name, "host"): return .host
+        case 6 where asciiCaseInsensitiveEquals(name, "expect"): return .expect
+        case 9 where asciiCaseInsensitiveEquals(name, "forwarded"): return .forwarded
+        case 10 where asciiCaseInsensitiveEquals(name, "tracestate"): return .tracestate
+        case 11 where asciiCaseInsensitiveEquals(name, "traceparent"): return .traceparent
+        case 12 where asciiCaseInsensitiveEquals(name, "x-request-id"): return .requestID
+        case 14 where asciiCaseInsensitiveEquals(name, "content-length"): return .contentLength
+        case 15 where asciiCaseInsensitiveEquals(name, "x-forwarded-for"): return .xForwardedFor
+        case 16 where asciiCaseInsensitiveEquals(name, "x-forwarded-host"): return .xForwardedHost
+        case 17 where asciiCaseInsensitiveEquals(name, "x-forwarded-proto"): return .xForwardedProto
+        default: return .other
+        }
     }
 
     /// The head sent to `upstream` for `request`: hop-by-hop fields removed, `X-Forwarded-For`,
@@ -104,31 +139,25 @@ enum ForwardedHeaders {
         var forwardedHost: String?
         for (name, value) in incoming {
             if Self.isHopByHop(name, connectionTokens: tokens) { continue }
-            switch name.utf8.count {
-            case 4 where asciiCaseInsensitiveEquals(name, "host"):
+            switch Self.role(ofRequestField: name) {
+            case .host:
                 clientHost = value
                 if !preserveHost { continue }
-            case 6 where asciiCaseInsensitiveEquals(name, "expect"):
+            case .expect, .requestID, .traceparent, .tracestate:
                 continue
-            case 9 where asciiCaseInsensitiveEquals(name, "forwarded"):
+            case .forwarded:
                 if trusted { forwarded.append(value) }
                 continue
-            case 12 where asciiCaseInsensitiveEquals(name, "x-request-id"):
-                continue
-            case 11 where asciiCaseInsensitiveEquals(name, "traceparent"):
-                continue
-            case 10 where asciiCaseInsensitiveEquals(name, "tracestate"):
-                continue
-            case 15 where asciiCaseInsensitiveEquals(name, "x-forwarded-for"):
+            case .xForwardedFor:
                 if trusted { forwardedFor.append(value) }
                 continue
-            case 16 where asciiCaseInsensitiveEquals(name, "x-forwarded-host"):
+            case .xForwardedHost:
                 if trusted { forwardedHost = value }
                 continue
-            case 17 where asciiCaseInsensitiveEquals(name, "x-forwarded-proto"):
+            case .xForwardedProto:
                 if trusted { forwardedProto = value }
                 continue
-            default:
+            case .contentLength, .other:
                 break
             }
             headers.append((name, value))
@@ -179,7 +208,7 @@ enum ForwardedHeaders {
     }
 
     /// RFC 7239 node: IPv6 addresses are bracketed and quoted.
-    private static func forwardedNode(_ ip: String) -> String {
+    static func forwardedNode(_ ip: String) -> String {
         ip.utf8.contains(UInt8(ascii: ":")) ? "\"[\(ip)]\"" : ip
     }
 
@@ -197,7 +226,7 @@ enum ForwardedHeaders {
     }
 
     /// RFC 9110 tchar.
-    private static func isTokenByte(_ byte: UInt8) -> Bool {
+    static func isTokenByte(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "z"),
             UInt8(ascii: "A")...UInt8(ascii: "Z"):

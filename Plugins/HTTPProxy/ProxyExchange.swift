@@ -158,16 +158,18 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
         self.loop.started(connection.upstream)
         self.writer.noteUpstream(connection.upstream.url)
         connection.handler.delegate = self
-        var head = ForwardedHeaders.upstreamHead(
-            for: self.request,
-            upstream: connection.upstream,
-            preserveHost: self.settings.preserveHost,
-            trustedProxies: self.settings.trustedProxies,
-            upgrade: self.upgrade,
-            attemptSpan: self.attemptSpan
+        connection.write(
+            ForwardedHeaders.upstreamRequestHead(
+                for: self.request,
+                upstream: connection.upstream,
+                preserveHost: self.settings.preserveHost,
+                trustedProxies: self.settings.trustedProxies,
+                rules: self.settings.requestHeaders,
+                upgrade: self.upgrade,
+                attemptSpan: self.attemptSpan,
+                allocator: connection.channel.allocator
+            )
         )
-        if !self.settings.requestHeaders.isEmpty { self.settings.requestHeaders.apply(to: &head.headers) }
-        connection.channel.write(HTTPClientRequestPart.head(head), promise: nil)
         for part in self.pendingBody {
             connection.channel.write(HTTPClientRequestPart.body(.byteBuffer(part)), promise: nil)
         }
@@ -342,7 +344,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
                 let pipeline = upstreamChannel.pipeline.syncOperations
                 do {
                     try pipeline.removeHandler(pipeline.handler(type: UpstreamConnectionHandler.self), promise: nil)
-                    try pipeline.removeHandler(pipeline.handler(type: HTTPRequestEncoder.self), promise: nil)
+                    try pipeline.removeHandler(pipeline.handler(type: UpstreamRequestEncoder.self), promise: nil)
                     let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self)
                     try ByteTunnel.join(clientChannel, upstreamChannel)
                     pipeline.removeHandler(decoder, promise: nil)

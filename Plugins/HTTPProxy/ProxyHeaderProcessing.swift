@@ -1,4 +1,5 @@
 @_spi(Benchmarks) public import EthicalGateway
+public import NIOCore
 public import NIOHTTP1
 
 /// The header work of one proxied exchange, as ``ProxyExchange`` does it, for the micro
@@ -44,6 +45,19 @@ public struct ProxyHeaderProcessing: Sendable {
         )
         if !self.requestHeaders.isEmpty { self.requestHeaders.apply(to: &head.headers) }
         return head
+    }
+
+    /// The bytes sent to the upstream for `request`'s head, as the proxy writes them (built as
+    /// bytes at once without `requestHeaders` rules, through `HTTPHeaders` with them).
+    public func upstreamHeadBytes(for request: GatewayRequest) -> ByteBuffer {
+        ForwardedHeaders.upstreamRequestHead(
+            for: request,
+            upstream: self.upstream,
+            preserveHost: self.preserveHost,
+            trustedProxies: self.trustedProxies,
+            rules: self.requestHeaders,
+            allocator: ByteBufferAllocator()
+        ).bytes
     }
 
     /// The head sent back to the client for the upstream's `head`.

@@ -208,18 +208,24 @@ final class ProxyLoopState {
                             try makeTLSHandler(context: tlsContext, upstream: upstream, serverName: serverName)
                         )
                     }
-                    // Requests are built from heads llhttp already parsed plus values the proxy
-                    // generates, so re-validating every header on the way out is wasted work.
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(
-                        leftOverBytesStrategy: .forwardBytes,
-                        enableOutboundHeaderValidation: false
-                    )
-                    try channel.pipeline.syncOperations.addHandler(UpstreamConnectionHandler())
+                    // NIO's client handlers with the proxy's own encoder in place of
+                    // HTTPRequestEncoder (heads go out as bytes written once), and no outbound
+                    // header validation: requests are built from heads llhttp already parsed
+                    // plus values the proxy generates.
+                    let decoder = HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes)
+                    try channel.pipeline.syncOperations.addHandlers([
+                        UpstreamRequestEncoder(), ByteToMessageHandler(decoder), UpstreamConnectionHandler(),
+                    ])
                 }
             }
         return bootstrap.connect(to: upstream).assumeIsolated().flatMapThrowing { channel in
-            let handler = try channel.pipeline.syncOperations.handler(type: UpstreamConnectionHandler.self)
-            return UpstreamConnection(channel: channel, handler: handler, upstream: upstream)
+            let pipeline = channel.pipeline.syncOperations
+            return UpstreamConnection(
+                channel: channel,
+                handler: try pipeline.handler(type: UpstreamConnectionHandler.self),
+                encoder: try pipeline.handler(type: UpstreamRequestEncoder.self),
+                upstream: upstream
+            )
         }.nonisolated()
     }
 

@@ -62,6 +62,7 @@ extension UpstreamConnectionHandler: Sendable {}
 final class UpstreamConnection: @unchecked Sendable {
     let channel: any Channel
     let handler: UpstreamConnectionHandler
+    let encoder: UpstreamRequestEncoder
     let upstream: Upstream
     /// Requests this connection has carried; a pooled connection that fails before answering
     /// its next request is retried on a fresh one.
@@ -70,9 +71,29 @@ final class UpstreamConnection: @unchecked Sendable {
     /// pool's idle timeout (no timer per request).
     var idleSince = NIODeadline.now()
 
-    init(channel: any Channel, handler: UpstreamConnectionHandler, upstream: Upstream) {
+    /// The head written down the pipeline for the response decoder (only its method counts;
+    /// see ``UpstreamRequestEncoder``), kept while requests repeat the method.
+    private var placeholder: HTTPRequestHead?
+
+    init(channel: any Channel, handler: UpstreamConnectionHandler, encoder: UpstreamRequestEncoder, upstream: Upstream)
+    {
         self.channel = channel
         self.handler = handler
+        self.encoder = encoder
         self.upstream = upstream
+    }
+
+    /// Writes `head` (not flushed): its bytes staged with the encoder, its method through the
+    /// response decoder.
+    func write(_ head: UpstreamRequestHead) {
+        let placeholder: HTTPRequestHead
+        if let cached = self.placeholder, cached.method == head.method {
+            placeholder = cached
+        } else {
+            placeholder = HTTPRequestHead(version: .http1_1, method: head.method, uri: "")
+            self.placeholder = placeholder
+        }
+        self.encoder.stage(head)
+        self.channel.write(HTTPClientRequestPart.head(placeholder), promise: nil)
     }
 }

@@ -38,6 +38,19 @@ struct ProxyHeaderTests {
         #expect(downstream.headers.map(\.value) == ["1", "2"])
     }
 
+    @Test("a head whose only hop-by-hop field is Connection loses just that field, and NIO's keep-alive cache")
+    func connectionOnly() throws {
+        let processing = try ProxyHeaderProcessing(upstreamURL: "http://127.0.0.1:1")
+        let upstream = try Self.decodedResponseHead(
+            "HTTP/1.0 200 OK\r\nServer: s\r\nConnection: keep-alive\r\nContent-Length: 2\r\nconnection: close\r\n\r\nok"
+        )
+        var downstream = processing.downstreamHead(for: upstream)
+        #expect(downstream.headers.map(\.name) == ["Server", "Content-Length"])
+        // Sent to an HTTP/1.1 client, the list says nothing about the upstream's connection.
+        downstream.version = .http1_1
+        #expect(downstream.isKeepAlive)
+    }
+
     @Test("a head without hop-by-hop fields is passed on, without the keep-alive state NIO cached for the upstream")
     func keepAliveCache() throws {
         let processing = try ProxyHeaderProcessing(upstreamURL: "http://127.0.0.1:1")

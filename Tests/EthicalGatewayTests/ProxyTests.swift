@@ -24,6 +24,29 @@ struct ProxyTests {
         )
     }
 
+    @Test("a GET with a chunked body goes up chunked: its body never reaches the upstream as a request of its own")
+    func chunkedGetIsFramed() async throws {
+        let upstream = try await TestUpstream(name: "a", reply: Self.echo)
+        try await LiveGateway.with(config: Self.config(upstreams: [(upstream, 1)]), registry: gatewayRegistry) {
+            gateway in
+            let smuggled = "GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n"
+            let chunk = String(smuggled.utf8.count, radix: 16)
+            let raw = try RawConnection(port: gateway.port("http"))
+            #expect(
+                raw.send(
+                    "GET /app/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\(chunk)\r\n\(smuggled)\r\n0\r\n\r\n"
+                )
+            )
+            let answer = await raw.read(until: "GET /x \(smuggled.utf8.count)", timeout: 5)
+            #expect(answer.hasPrefix("HTTP/1.1 200"))
+            #expect(answer.hasSuffix("GET /x \(smuggled.utf8.count)"))
+            // Give a smuggled second request time to arrive before counting.
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(upstream.requests.map(\.uri) == ["/x"])
+        }
+        await upstream.stop()
+    }
+
     @Test("requests and responses pass through over HTTP/1.1 and HTTP/2, with forwarding headers")
     func forwarding() async throws {
         let upstream = try await TestUpstream(name: "a", reply: Self.echo)

@@ -72,6 +72,18 @@ struct RouteTableTests {
         #expect(match(table, nil, "/ap") == "root")
     }
 
+    @Test("the request's host: lower-cased, without port or trailing dot, IPv6 literals kept whole")
+    func requestHostFromHeader() {
+        let cases: [(String, String)] = [
+            ("Example.COM:8080", "example.com"), ("app.test.", "app.test"), ("app.test.:443", "app.test"),
+            ("[::1]:8443", "[::1]"), ("[::1]", "[::1]"), ("[::1", "[::1"), ("", ""), (".", ""), ("x:", "x"),
+            ("a:b:c", "a:b"), ("ÜNÏ.test:1", "ünï.test"), ("Ü:1.", "ü"),
+        ]
+        for (value, host) in cases {
+            #expect(requestHost(fromHeaderValue: value) == host, "\(value)")
+        }
+    }
+
     @Test("no route gives nil")
     func noRoute() throws {
         let table = try RouteTable.build([entry("api", hosts: ["a.test"], prefix: "/api", methods: ["GET"])])

@@ -8,9 +8,9 @@
 /// request, a log line, a problem document), so a request that needs none costs three random
 /// numbers.
 public struct TraceContext: Sendable, Equatable {
-    private let traceHigh: UInt64
-    private let traceLow: UInt64
-    private let span: UInt64
+    let traceHigh: UInt64
+    let traceLow: UInt64
+    let span: UInt64
     /// The caller's span, when a valid `traceparent` came in.
     public let parentSpanID: String?
     /// The trace flags (`01`: sampled), two hex digits, taken over from the caller.

@@ -64,6 +64,7 @@ func isHostName(_ string: String) -> Bool {
 /// The host a request is for: `Host` (HTTP/1.1) or `:authority` (HTTP/2, which NIO maps to
 /// `Host`), lower-cased and without the port.
 func requestHost(fromHeaderValue value: String) -> String {
+    if let host = asciiRequestHost(fromHeaderValue: value) { return host }
     var host = Substring(value)
     if host.hasPrefix("[") {
         if let end = host.firstIndex(of: "]") { host = host[...end] }
@@ -72,4 +73,28 @@ func requestHost(fromHeaderValue value: String) -> String {
     }
     if host.hasSuffix(".") { host = host.dropLast() }
     return host.lowercased()
+}
+
+/// ``requestHost(fromHeaderValue:)`` for an ASCII value (every valid one), on its bytes: the
+/// `Character`-wise version cost 4,900 instructions per proxied request (3%). `nil` for a value
+/// with non-ASCII bytes, which the `Character`-wise version handles.
+private func asciiRequestHost(fromHeaderValue value: String) -> String? {
+    var value = value
+    return value.withUTF8 { bytes -> String? in
+        var end = bytes.count
+        for byte in bytes where byte >= 0x80 { return nil }
+        if end > 0 && bytes[0] == UInt8(ascii: "[") {
+            if let close = bytes.firstIndex(of: UInt8(ascii: "]")) { end = close + 1 }
+        } else if let colon = bytes.lastIndex(of: UInt8(ascii: ":")) {
+            end = colon
+        }
+        if end > 0 && bytes[end - 1] == UInt8(ascii: ".") { end -= 1 }
+        return String(unsafeUninitializedCapacity: end) { host in
+            for index in 0..<end {
+                let byte = bytes[index]
+                host[index] = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+            }
+            return end
+        }
+    }
 }
