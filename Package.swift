@@ -65,6 +65,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .target(
@@ -172,8 +173,10 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
+                // The runtime of the Protobuf format's generated messages (Protobuf/client.pb.swift).
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
-            exclude: ["Resources"]
+            exclude: ["Resources", "Protobuf/client.proto"]
         ),
         .target(
             name: "EthicalGatewayTesting",
