@@ -3,7 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOEmbedded
-import NIOWebSocket
+import WebSocketCore
 
 /// One publication delivered to N subscribers inside one process, for the relay fan-out micro
 /// benchmark in `Benchmarks/` (ordo-one/benchmark). SPI, not API: `@_spi(Benchmarks) import
@@ -54,11 +54,8 @@ public final class RelayFanOutProbe {
                 )
             )
             for command in [#"{"id":1,"connect":{}}"#, #"{"id":2,"subscribe":{"channel":"bench:fanout"}}"#] {
-                // Client frames arrive masked: the connection unmasks them.
-                let key = WebSocketMaskingKey.random()
-                var data = ByteBuffer(string: command)
-                data.webSocketMask(key)
-                try channel.writeInbound(WebSocketFrame(fin: true, opcode: .text, maskKey: key, data: data))
+                // What the WebSocket layer hands the connection: whole messages, unmasked.
+                try channel.writeInbound(WebSocketMessage(kind: .text, data: ByteBuffer(string: command)))
             }
             channels.append(channel)
 
