@@ -57,8 +57,10 @@ struct RelayProtobufTests {
     func pythonTokenRefresh(protobuf: Bool) async throws {
         // The first token must outlive the Python start (seconds on a loaded machine): the SDK
         // refreshes when the connect reply's ttl ends, the relay closes `grace` seconds later.
+        // With the whole suite loading two cores, 3 s of grace once ended the connection (3005)
+        // before the refresh took effect.
         let shortTTL = 8
-        let grace = 3
+        let grace = 8
         try await RelayGateway.with(relay: #""pongTimeoutSeconds": \#(grace), "#.appending(RelayGateway.namespaces)) {
             gateway in
             let outcome = try await Self.scenario(
