@@ -69,6 +69,7 @@ let package = Package(
         // Spans exported over OTLP/HTTP only: the gRPC trait would add grpc-swift to every build.
         .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
         .package(url: "https://github.com/swiftwasm/WasmKit", from: "0.4.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .target(
@@ -188,8 +189,10 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
+                // The runtime of the Protobuf format's generated messages (Protobuf/client.pb.swift).
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
-            exclude: ["Resources"]
+            exclude: ["Resources", "Protobuf/client.proto"]
         ),
         .target(
             name: "EthicalGatewayTesting",

@@ -65,6 +65,7 @@ struct RelayBackend: Backend {
             let logger = request.logger
             let maxMessageBytes = configuration.maxMessageBytes
             let deflate = accepted.deflate
+            let format = RelayFormat.negotiated(subprotocol: accepted.subprotocol, query: request.query)
             response.upgrade(accepted.head) { channel in
                 do {
                     let hub = relay.hub.hub(for: channel.eventLoop)
@@ -83,6 +84,7 @@ struct RelayBackend: Backend {
                             hub: hub,
                             rawWriter: rawWriter,
                             identity: identity,
+                            format: format,
                             logger: logger
                         )
                     )

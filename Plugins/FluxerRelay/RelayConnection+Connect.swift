@@ -46,7 +46,7 @@ extension RelayConnection {
             self.reply(id: id, error: RelayError.tokenExpired)
             self.phase = .awaitingConnect
             self.startConnectDeadline()
-            self.runPendingLines()
+            self.runPendingCommands()
         } else {
             self.reply(id: id, error: RelayError.unauthorized.with(message: "unauthorized: \(refusal.reason)"))
             self.disconnect(RelayDisconnect.invalidToken.with(reason: "invalid token: \(refusal.reason)"))
@@ -85,50 +85,44 @@ extension RelayConnection {
             result["ttl"] = .number(String(self.scheduleExpiry(at: identity.expiresAt)))
         }
         self.reply(id: id, method: "connect", result: .object(result))
-        self.runPendingLines()
+        self.runPendingCommands()
     }
 
     /// Commands a client may send behind `connect` before its reply: SDKs send a few (the
     /// subscriptions they restore); more is a client that does not wait for the reply.
-    static let maxPendingLines = 32
+    static let maxPendingCommands = 32
 
     /// Bytes of commands a client may send behind `connect` before its reply: one message's worth.
     var maxPendingBytes: Int { self.configuration.maxMessageBytes }
 
     /// Keeps a command that arrived while `connect` is verified, to run once it is answered.
     ///
-    /// Past ``maxPendingLines`` or ``maxPendingBytes`` the client is closed with 3501 (bad
+    /// Past ``maxPendingCommands`` or ``maxPendingBytes`` the client is closed with 3501 (bad
     /// request). Centrifugo never buffers here: it handles one command at a time and does not
     /// read the next until `connect` is answered, so a client cannot pile commands up; its code
     /// for a client that breaks the command order is 3501 ("malformed protocol frames or wrong
     /// order of commands"), which is also terminal, so the client does not reconnect to do it
     /// again. 3009 is Centrifugo's write error and would tell the client to reconnect.
-    func holdWhileConnecting(_ line: [UInt8]) {
-        guard self.pendingLines.count < Self.maxPendingLines,
-            self.pendingBytes + line.count <= self.maxPendingBytes
+    func holdWhileConnecting(_ command: [UInt8]) {
+        guard self.pendingCommands.count < Self.maxPendingCommands,
+            self.pendingBytes + command.count <= self.maxPendingBytes
         else {
-            self.pendingLines = []
+            self.pendingCommands = []
             self.pendingBytes = 0
             self.disconnect(
                 RelayDisconnect.badRequest.with(reason: "bad request: too many commands before the connect reply")
             )
             return
         }
-        self.pendingLines.append(line)
-        self.pendingBytes += line.count
+        self.pendingCommands.append(command)
+        self.pendingBytes += command.count
     }
 
-    func runPendingLines() {
-        let lines = self.pendingLines
-        self.pendingLines = []
+    func runPendingCommands() {
+        let commands = self.pendingCommands
+        self.pendingCommands = []
         self.pendingBytes = 0
-        for line in lines where self.phase != .closed {
-            if self.phase == .connecting {
-                self.holdWhileConnecting(line)
-            } else {
-                self.handleLine(line)
-            }
-        }
+        for command in commands { self.receive(command) }
     }
 
     func permissions(for identity: VerifiedIdentity?) -> ChannelPermissions {

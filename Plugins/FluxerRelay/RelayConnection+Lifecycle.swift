@@ -15,7 +15,7 @@ extension RelayConnection {
             [weak self] _ in
             guard let self, self.phase == .connected else { return }
             let sentAt = NIODeadline.now()
-            self.send(Push.ping, publicationOf: nil, options: nil)
+            self.send(self.format == .json ? Push.ping : ProtobufReplies.ping, publicationOf: nil, options: nil)
             self.hub.eventLoop.scheduleTask(in: timeout) { [weak self] in
                 guard let self, self.lastHeard < sentAt else { return }
                 self.disconnect(.noPong)

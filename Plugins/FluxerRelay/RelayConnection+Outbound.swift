@@ -10,12 +10,30 @@ import NIOWebSocket
 extension RelayConnection {
     func reply(id: UInt64, method: String, result: WireJSON) {
         guard id > 0 else { return }
-        self.send(Push.frame(Push.reply(id: id, method: method, result: result)), publicationOf: nil, options: nil)
+        let frame: ByteBuffer
+        switch self.format {
+        case .json: frame = Push.frame(Push.reply(id: id, method: method, result: result))
+        case .protobuf: frame = ProtobufReplies.frame(ProtobufReplies.reply(id: id, method: method, result: result))
+        }
+        self.send(frame, publicationOf: nil, options: nil)
     }
 
     func reply(id: UInt64, error: RelayError) {
         guard id > 0 else { return }
-        self.send(Push.frame(Push.error(id: id, error)), publicationOf: nil, options: nil)
+        let frame: ByteBuffer
+        switch self.format {
+        case .json: frame = Push.frame(Push.error(id: id, error))
+        case .protobuf: frame = ProtobufReplies.frame(ProtobufReplies.error(id: id, error))
+        }
+        self.send(frame, publicationOf: nil, options: nil)
+    }
+
+    /// An `unsubscribe` push for `channel`, framed in the connection's format.
+    func unsubscribePush(channel: String, _ reason: RelayUnsubscribe) -> ByteBuffer {
+        switch self.format {
+        case .json: return Push.frame(Push.unsubscribe(channel: channel, reason))
+        case .protobuf: return ProtobufReplies.frame(ProtobufReplies.unsubscribe(channel: channel, reason))
+        }
     }
 
     /// Writes a whole frame (``Push/frame(_:)``) at once while the socket keeps up; otherwise
@@ -65,7 +83,7 @@ extension RelayConnection {
         self.queue = kept
         for channel in affected.sorted() where self.subscriptions[channel] != nil {
             self.dropSubscription(channel)
-            let push = Push.frame(Push.unsubscribe(channel: channel, .insufficientState))
+            let push = self.unsubscribePush(channel: channel, .insufficientState)
             self.queue.append(Queued(frame: push, channel: nil))
             self.queuedBytes += push.readableBytes
         }

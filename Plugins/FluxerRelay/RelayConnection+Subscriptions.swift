@@ -127,12 +127,12 @@ extension RelayConnection {
             self.subscriptions[channel]?.subscribed = true
             let held = self.subscriptions[channel]?.held ?? []
             self.subscriptions[channel]?.held = []
-            for push in held {
+            for entry in held {
                 self.deliver(
                     channel: channel,
-                    offset: push.offset,
-                    frame: push.frame,
-                    isPublication: push.isPublication
+                    offset: entry.offset,
+                    push: entry.push,
+                    isPublication: entry.isPublication
                 )
             }
         }
@@ -169,10 +169,10 @@ extension RelayConnection {
     }
 
     /// Called by the loop's hub for every event on a channel this connection subscribed to.
-    func deliver(channel: String, offset: UInt64, frame: ByteBuffer, isPublication: Bool) {
+    func deliver(channel: String, offset: UInt64, push: RelayPushFrames, isPublication: Bool) {
         guard self.phase == .connected, var subscription = self.subscriptions[channel] else { return }
         guard subscription.subscribed else {
-            self.subscriptions[channel]?.held.append((offset, frame, isPublication))
+            self.subscriptions[channel]?.held.append((offset, push, isPublication))
             return
         }
         if offset > 0 {
@@ -180,6 +180,7 @@ extension RelayConnection {
             subscription.lastOffset = offset
             self.subscriptions[channel] = subscription
         }
+        guard let frame = push.frame(for: self.format) else { return }
         self.hub.counters.pushesOut += 1
         self.send(frame, publicationOf: isPublication ? channel : nil, options: subscription.options)
     }
@@ -189,7 +190,7 @@ extension RelayConnection {
     func unsubscribeByServer(_ channel: String, _ reason: RelayUnsubscribe = .server) {
         guard self.subscriptions[channel] != nil else { return }
         self.dropSubscription(channel)
-        self.send(Push.frame(Push.unsubscribe(channel: channel, reason)), publicationOf: nil, options: nil)
+        self.send(self.unsubscribePush(channel: channel, reason), publicationOf: nil, options: nil)
     }
 
     /// The channels this connection is subscribed to.

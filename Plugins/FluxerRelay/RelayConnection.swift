@@ -6,8 +6,9 @@ import NIOCore
 import NIOWebSocket
 import WebSocketCore
 
-/// One client's WebSocket, speaking the Centrifugal client protocol v2 (JSON): commands in,
-/// replies and pushes out. Lives on its channel's event loop; everything here runs there.
+/// One client's WebSocket, speaking the Centrifugal client protocol v2 in the format its
+/// handshake chose (``RelayFormat``: JSON or Protobuf): commands in, replies and pushes out.
+/// Lives on its channel's event loop; everything here runs there.
 ///
 /// This file holds the state, the channel events and the command dispatch; each concern has a
 /// file of its own: `+Connect` (who the client is, expiry, `refresh`), `+Subscriptions`
@@ -26,7 +27,7 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
         /// The offset of the last publication written; later deliveries at or below it are duplicates.
         var lastOffset: UInt64 = 0
         /// Pushes that arrived while the subscribe reply was being prepared.
-        var held: [(offset: UInt64, frame: ByteBuffer, isPublication: Bool)] = []
+        var held: [(offset: UInt64, push: RelayPushFrames, isPublication: Bool)] = []
         /// Tells this subscribe apart from a later one to the same channel.
         let attempt: UInt64
     }
@@ -42,6 +43,8 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
     let hub: LoopHub
     let rawWriter: RawFrameWriter
     let upgradeIdentity: VerifiedIdentity?
+    /// The serialization format of every frame in and out.
+    let format: RelayFormat
     let logger: Logger
     var context: ChannelHandlerContext?
     var phase = Phase.awaitingConnect
@@ -54,9 +57,9 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
     var permissions = ChannelPermissions(user: "", scopes: [], channelGrants: [], publishScope: "")
     var subscriptions: [String: Subscription] = [:]
     var subscribeAttempts: UInt64 = 0
-    /// Lines received while the connect command was being verified, and their bytes; bounded
-    /// by ``maxPendingLines`` and ``maxPendingBytes``.
-    var pendingLines: [[UInt8]] = []
+    /// Commands (encoded, in the connection's format) received while the connect command was
+    /// being verified, and their bytes; bounded by ``maxPendingCommands`` and ``maxPendingBytes``.
+    var pendingCommands: [[UInt8]] = []
     var pendingBytes = 0
 
     var queue = Deque<Queued>()
@@ -74,11 +77,19 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
     /// Whether this connection counts in the hub's `closingConnections`.
     var countedAsClosing = false
 
-    init(relay: Relay, hub: LoopHub, rawWriter: RawFrameWriter, identity: VerifiedIdentity?, logger: Logger) {
+    init(
+        relay: Relay,
+        hub: LoopHub,
+        rawWriter: RawFrameWriter,
+        identity: VerifiedIdentity?,
+        format: RelayFormat,
+        logger: Logger
+    ) {
         self.relay = relay
         self.hub = hub
         self.rawWriter = rawWriter
         self.upgradeIdentity = identity
+        self.format = format
         self.logger = logger
         self.tokens = Double(relay.configuration.commandBurst)
     }
@@ -154,22 +165,41 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let message = self.unwrapInboundIn(data)
         self.lastHeard = .now()
-        switch message.kind {
-        case .text:
+        switch (message.kind, self.format) {
+        case (.text, .json):
             message.data.withUnsafeReadableBytes { bytes in
                 for line in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true) {
-                    guard self.phase != .closed else { return }
-                    if self.phase == .connecting {
-                        self.holdWhileConnecting(Array(line))
-                    } else {
-                        self.handleLine(Array(line))
-                    }
+                    self.receive(Array(line))
                 }
             }
-        case .binary:
+        case (.binary, .protobuf):
+            let commands: [[UInt8]]
+            do {
+                commands = try ProtobufFraming.split(message.data)
+            } catch {
+                self.disconnect(RelayDisconnect.badRequest.with(reason: "bad request: \(error)"))
+                return
+            }
+            for command in commands { self.receive(command) }
+        case (.binary, .json):
             self.disconnect(
-                RelayDisconnect.badRequest.with(reason: "bad request: binary (Protobuf) frames are not supported")
+                RelayDisconnect.badRequest.with(
+                    reason: "bad request: a binary frame; Protobuf needs the centrifuge-protobuf subprotocol"
+                )
             )
+        case (.text, .protobuf):
+            self.disconnect(
+                RelayDisconnect.badRequest.with(reason: "bad request: a text frame on a Protobuf connection")
+            )
+        }
+    }
+
+    /// One encoded command of a frame: run now, or held while `connect` is being verified.
+    func receive(_ command: [UInt8]) {
+        switch self.phase {
+        case .closed: return
+        case .connecting: self.holdWhileConnecting(command)
+        case .awaitingConnect, .connected: self.handleCommand(command)
         }
     }
 
@@ -180,39 +210,38 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
 
     // MARK: Commands
 
-    func handleLine(_ line: [UInt8]) {
-        let command: WireJSON
-        do {
-            command = try WireJSON.parse(line)
-        } catch {
-            self.disconnect(RelayDisconnect.badRequest.with(reason: "bad request: \(error)"))
-            return
+    /// Decodes one command in the connection's format and runs it.
+    func handleCommand(_ encoded: [UInt8]) {
+        let decoded: RelayCommand.Decoded
+        switch self.format {
+        case .json: decoded = RelayCommand.decode(json: encoded)
+        case .protobuf: decoded = RelayCommand.decode(protobuf: encoded)
         }
-        guard case .object(let members) = command else {
-            self.disconnect(RelayDisconnect.badRequest.with(reason: "bad request: a command is a JSON object"))
+        let command: RelayCommand
+        switch decoded {
+        case .malformed(let reason):
+            self.disconnect(RelayDisconnect.badRequest.with(reason: reason))
             return
-        }
-        self.hub.counters.commandsIn += 1
-        if members.isEmpty { return }  // A pong: hearing from the client is all that counts.
-        let id = members["id"]?.unsignedValue ?? 0
-        let methods = members.keys.filter { $0 != "id" }
-        guard methods.count == 1, let method = methods.first, let params = members[method] else {
-            self.reply(
-                id: id,
-                error: RelayError.badRequest.with(message: "bad request: a command has exactly one method")
-            )
+        case .pong:
+            self.hub.counters.commandsIn += 1
+            return  // Hearing from the client is all that counts.
+        case .invalid(let id, let error):
+            self.hub.counters.commandsIn += 1
+            self.reply(id: id, error: error)
             return
+        case .command(let value):
+            self.hub.counters.commandsIn += 1
+            command = value
         }
-        guard case .object = params else {
-            self.reply(id: id, error: RelayError.badRequest.with(message: "bad request: \(method) must be an object"))
-            return
-        }
+        let id = command.id
+        let method = command.method
+        let params = command.params
         if self.phase == .awaitingConnect {
             guard method == "connect" else {
                 self.disconnect(RelayDisconnect.badRequest.with(reason: "bad request: connect first"))
                 return
             }
-            if let typeError = CommandParameters.typeError(method: method, params: params) {
+            if let typeError = command.parameterError ?? CommandParameters.typeError(method: method, params: params) {
                 self.disconnect(RelayDisconnect.badRequest.with(reason: typeError.message))
                 return
             }
@@ -223,7 +252,7 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
             if id > 0 { self.reply(id: id, error: .tooManyRequests) }
             return
         }
-        if let typeError = CommandParameters.typeError(method: method, params: params) {
+        if let typeError = command.parameterError ?? CommandParameters.typeError(method: method, params: params) {
             self.reply(id: id, error: typeError)
             return
         }

@@ -58,6 +58,7 @@ public final class RelayFanOutProbe {
                     hub: self.relay.hub.hub(for: self.loop),
                     rawWriter: rawWriter,
                     identity: nil,
+                    format: .json,
                     logger: logger
                 )
             )

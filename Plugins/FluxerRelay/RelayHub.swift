@@ -1,7 +1,8 @@
 import NIOCore
 
-/// This node's subscribers, one ``LoopHub`` per event loop: an event is encoded once and handed
-/// to each loop once, and each loop delivers it to its own connections without locks.
+/// This node's subscribers, one ``LoopHub`` per event loop: an event is encoded once per format
+/// (``RelayPushFrames``) and handed to each loop once, and each loop delivers it to its own
+/// connections without locks.
 final class RelayHub: Sendable {
     let loopHubs: [LoopHub]
     private let byLoop: [ObjectIdentifier: LoopHub]
@@ -20,8 +21,9 @@ final class RelayHub: Sendable {
         return hub
     }
 
-    /// Encodes `event` as a push once and queues its delivery on every loop. Called by the
-    /// engine in offset order per channel; `execute` keeps that order on each loop.
+    /// Encodes `event` as a push once per format (JSON now, Protobuf on first use) and queues
+    /// its delivery on every loop. Called by the engine in offset order per channel; `execute`
+    /// keeps that order on each loop.
     func dispatch(_ event: RelayEvent) {
         let channel: String
         let offset: UInt64
@@ -53,13 +55,14 @@ final class RelayHub: Sendable {
             return
         }
         let publication = isPublication
+        let push = RelayPushFrames(json: frame, channel: channel, event: event)
         for (index, hub) in self.loopHubs.enumerated() {
             hub.eventLoop.execute {
                 // Every loop sees each publication once; the first one counts it.
                 if publication && index == 0 {
                     hub.metrics.publications(ChannelName(channel)?.namespace ?? "default").increment()
                 }
-                hub.deliver(channel: channel, offset: offset, frame: frame, isPublication: publication)
+                hub.deliver(channel: channel, offset: offset, push: push, isPublication: publication)
             }
         }
     }
@@ -160,10 +163,10 @@ final class LoopHub: @unchecked Sendable {
         for connection in members.values { connection.unsubscribeByServer(channel, .insufficientState) }
     }
 
-    func deliver(channel: String, offset: UInt64, frame: ByteBuffer, isPublication: Bool) {
+    func deliver(channel: String, offset: UInt64, push: RelayPushFrames, isPublication: Bool) {
         guard let members = self.subscribers[channel] else { return }
         for connection in members.values {
-            connection.deliver(channel: channel, offset: offset, frame: frame, isPublication: isPublication)
+            connection.deliver(channel: channel, offset: offset, push: push, isPublication: isPublication)
         }
     }
 }
@@ -199,13 +202,20 @@ struct RelayCounters: Sendable {
 
 /// Encodes server-to-client messages of the protocol.
 enum Push {
-    /// A whole server-to-client WebSocket text frame (unmasked) carrying `text`.
-    static func frame(_ text: ByteBuffer) -> ByteBuffer {
+    /// The opcodes of the frames the relay writes itself.
+    enum Opcode: UInt8 {
+        case text = 0x1
+        case binary = 0x2
+    }
+
+    /// A whole server-to-client WebSocket frame (unmasked, final) carrying `text`; a text
+    /// frame unless `opcode` says binary (the Protobuf format).
+    static func frame(_ text: ByteBuffer, opcode: Opcode = .text) -> ByteBuffer {
         var text = text
         let length = text.readableBytes
         var frame = ByteBuffer()
         frame.reserveCapacity(length + 10)
-        frame.writeInteger(UInt8(0x81))  // FIN, text
+        frame.writeInteger(0x80 | opcode.rawValue)  // FIN and the opcode
         if length < 126 {
             frame.writeInteger(UInt8(length))
         } else if length <= Int(UInt16.max) {

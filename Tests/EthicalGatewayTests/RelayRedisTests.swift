@@ -108,8 +108,11 @@ struct RelayRedisTests {
         }
     }
 
-    @Test("centrifuge-python moves from node A to node B mid-stream and recovers with no loss and no duplicate")
-    func sdkMovesBetweenNodes() async throws {
+    @Test(
+        "centrifuge-python (JSON, then Protobuf) moves from node A to node B mid-stream and recovers with no loss and no duplicate",
+        arguments: [false, true]
+    )
+    func sdkMovesBetweenNodes(protobuf: Bool) async throws {
         let redis = try await RedisServerProcess.shared()
         defer { redis.stop() }
         let directory = try TemporaryDirectory()
@@ -126,7 +129,8 @@ struct RelayRedisTests {
         defer { for node in nodes { _ = node.stop() } }
         let ports = try nodes.map { node in try #require(node.listeningPorts["https"], "\(node.log)") }
         #expect(ports[0] != ports[1])
-        let outcome = try await RelayAPITests.scenario(
+        let outcome = try await RelayProtobufTests.scenario(
+            protobuf: protobuf,
             "cross-node",
             [
                 "wss://127.0.0.1:\(ports[0])/relay/connection/websocket",
