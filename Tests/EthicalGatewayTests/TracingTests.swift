@@ -204,6 +204,39 @@ struct TracingTests {
         }
     }
 
+    @Test("a collector that never answers holds the shutdown for the final flush's 2 s, not the export timeout")
+    func shutdownWithDeadCollector() async throws {
+        // Accepts connections (into its backlog) and never answers them.
+        let blackHole = try RawListener(backlog: 16)
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let configFile = try directory.write(
+            """
+            { "listeners": [ { "name": "http", "address": "127.0.0.1", "port": 0 } ],
+              "tracing": { "endpoint": "http://127.0.0.1:\(blackHole.port)/v1/traces",
+                           "exportDelaySeconds": 0.2, "exportTimeoutSeconds": 60 },
+              "routes": [ { "name": "hello", "backend": "hello" } ],
+              "backends": { "hello": { "plugin": "respond", "config": { "body": "hello" } } } }
+            """,
+            to: "gateway.json"
+        )
+        let gateway = try await LiveGateway.start(
+            configFile: configFile,
+            directory: directory,
+            registry: gatewayRegistry
+        )
+        let base = "http://127.0.0.1:\(try #require(gateway.currentPort("http")))"
+        // Requests are not slowed by the dead collector, and leave spans queued behind it.
+        for _ in 0..<3 { #expect(try await Curl.request("\(base)/x", timeout: 10).status == 200) }
+        try await Task.sleep(for: .milliseconds(500))
+        let started = ContinuousClock.now
+        try await gateway.shutdown()
+        let took = ContinuousClock.now - started
+        // 60 s (the export timeout) before the bound; 2 s of flush plus the gateway's own stop now.
+        #expect(took < .seconds(30), "the shutdown took \(took)")
+        withExtendedLifetime(blackHole) {}
+    }
+
     @Test("sampling is decided before a span is made: the caller's flag, else the ratio")
     func samplingDecision() {
         var settings = TracingConfiguration(endpoint: "http://127.0.0.1:1/v1/traces")

@@ -21,7 +21,7 @@ struct WasmFilterTests {
             "misbehave": { "plugin": "wasm", "config": { "module": "wasm/misbehave.wasm",
               "limits": { "memoryPages": 32, "fuelPerRequest": 2000000, "wallTimeMilliseconds": 2000 } } },
             "slow": { "plugin": "wasm", "config": { "module": "wasm/misbehave.wasm",
-              "limits": { "fuelPerRequest": 1000000000000, "wallTimeMilliseconds": 20 } } }
+              "limits": { "fuelPerRequest": 1000000000, "wallTimeMilliseconds": 20 } } }
           },
           "routes": [
             { "name": "rewrite", "match": { "pathPrefix": "/rewrite" }, "filters": ["rewrite"], "backend": "hello" },

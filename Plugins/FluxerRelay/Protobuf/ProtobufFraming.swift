@@ -23,8 +23,12 @@ enum ProtobufFraming {
                 guard let byte = buffer.readInteger(as: UInt8.self) else {
                     throw MalformedFrame(description: "the length prefix at byte \(start) runs past the frame's end")
                 }
-                guard shift < 64 else {
-                    throw MalformedFrame(description: "the length prefix at byte \(start) is longer than 10 bytes")
+                // The tenth byte holds the 64th bit only: anything more would overflow (Protobuf's
+                // own parsers refuse it too).
+                guard shift < 64, shift < 63 || byte <= 1 else {
+                    throw MalformedFrame(
+                        description: "the length prefix at byte \(start) is longer than 10 bytes or overflows 64 bits"
+                    )
                 }
                 length |= UInt64(byte & 0x7F) << shift
                 if byte & 0x80 == 0 { break }

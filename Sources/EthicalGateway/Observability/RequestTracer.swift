@@ -65,6 +65,8 @@ final class RequestTracer: Sendable {
         let task = Task {
             do {
                 try await group.run()
+            } catch is CancellationError {
+                // ``close()`` gave up on a collector that did not answer (it says so).
             } catch {
                 logger.error("span export stopped", metadata: ["error": "\(error)"])
             }
@@ -72,7 +74,12 @@ final class RequestTracer: Sendable {
         self.state.withLockedValue { $0 = .running(tracer: backend.factory, group: group, task: task) }
     }
 
-    /// Sends the spans still queued and stops the export.
+    /// How long ``close()`` waits for the last export: a collector that is down must not hold a
+    /// shutdown or a reload for `exportTimeoutSeconds` (swift-otel retries until then).
+    static let finalFlushSeconds = 2.0
+
+    /// Sends the spans still queued and stops the export, waiting at most
+    /// ``finalFlushSeconds`` (then the export is cancelled and what is left is dropped).
     func close() async {
         let running = self.state.withLockedValue { state -> (ServiceGroup, Task<Void, Never>)? in
             defer { state = .closed }
@@ -81,7 +88,28 @@ final class RequestTracer: Sendable {
         }
         guard let (group, task) = running else { return }
         await group.triggerGracefulShutdown()
-        await task.value
+        let seconds = Self.finalFlushSeconds
+        let inTime = await withTaskGroup(of: Bool.self) { waiting in
+            waiting.addTask {
+                await task.value
+                return true
+            }
+            waiting.addTask {
+                try? await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
+                return false
+            }
+            let first = await waiting.next() ?? true
+            // Too late: cancel the export; the group then waits for it to stop.
+            if !first { task.cancel() }
+            waiting.cancelAll()
+            return first
+        }
+        if !inTime {
+            self.logger.warning(
+                "spans still queued were dropped: the collector did not take them in time",
+                metadata: ["seconds": "\(seconds)", "endpoint": "\(self.configuration.endpoint)"]
+            )
+        }
     }
 
     /// The tracer while running; `nil` before ``start()`` and after ``close()``.
