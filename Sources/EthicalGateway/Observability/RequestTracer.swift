@@ -23,9 +23,12 @@ final class RequestTracer: Sendable {
         case closed
     }
 
-    init(_ configuration: TracingConfiguration, logger: Logger) {
+    /// - Parameter flushSeconds: how long ``close()`` waits for the last export (the gateway's
+    ///   `shutdownGracePeriodSeconds`; at least 1 s, at most `exportTimeoutSeconds`).
+    init(_ configuration: TracingConfiguration, logger: Logger, flushSeconds: Double = 10) {
         self.configuration = configuration
         self.logger = logger
+        self.finalFlushSeconds = min(max(flushSeconds, 1), configuration.exportTimeoutSeconds)
     }
 
     /// The OTel configuration this gateway's settings describe (the `OTEL_*` environment
@@ -75,8 +78,9 @@ final class RequestTracer: Sendable {
     }
 
     /// How long ``close()`` waits for the last export: a collector that is down must not hold a
-    /// shutdown or a reload for `exportTimeoutSeconds` (swift-otel retries until then).
-    static let finalFlushSeconds = 2.0
+    /// shutdown or a reload past the grace period for `exportTimeoutSeconds` (swift-otel retries
+    /// until then).
+    let finalFlushSeconds: Double
 
     /// Sends the spans still queued and stops the export, waiting at most
     /// ``finalFlushSeconds`` (then the export is cancelled and what is left is dropped).
@@ -88,7 +92,7 @@ final class RequestTracer: Sendable {
         }
         guard let (group, task) = running else { return }
         await group.triggerGracefulShutdown()
-        let seconds = Self.finalFlushSeconds
+        let seconds = self.finalFlushSeconds
         let inTime = await withTaskGroup(of: Bool.self) { waiting in
             waiting.addTask {
                 await task.value

@@ -205,7 +205,11 @@ public struct GatewayRuntimeBuilder: Sendable {
                 tracer = running
                 tracerCarried = true
             } else {
-                tracer = RequestTracer(settings, logger: self.logger)
+                tracer = RequestTracer(
+                    settings,
+                    logger: self.logger,
+                    flushSeconds: configuration.shutdownGracePeriodSeconds
+                )
             }
         }
         // One verifier for the gateway's life: carried-over plugins keep theirs.
