@@ -92,7 +92,9 @@ struct RelayTests {
 
             // Bob leaves: Alice sees it.
             _ = try await bob.call("unsubscribe", ["channel": "chat:room"])
-            let leave = try await alice.nextPush()
+            // A server ping (`{}`) may come first when the test has run long (a loaded machine).
+            var leave = try await alice.nextPush()
+            for _ in 0..<5 where leave.isEmpty { leave = try await alice.nextPush() }
             #expect(((leave["push"] as? [String: Any])?["leave"] as? [String: Any]) != nil, "\(leave)")
 
             alice.close()
