@@ -185,9 +185,12 @@ struct RelayResourceTests {
                 while ContinuousClock.now - started < .seconds(1) {
                     round += 1
                     let channel = "chat:w-\(round)"
-                    let subscribed = try await client.call("subscribe", ["channel": channel], timeout: .seconds(2))
+                    // The write stays stuck until the test reads the FIFO: a loop blocked by it
+                    // would never answer, so a generous limit (a loaded CI machine overran 2 s)
+                    // still tells the two apart.
+                    let subscribed = try await client.call("subscribe", ["channel": channel], timeout: .seconds(10))
                     #expect(result(subscribed, "subscribe") != nil, "\(subscribed)")
-                    _ = try await client.call("unsubscribe", ["channel": channel], timeout: .seconds(2))
+                    _ = try await client.call("unsubscribe", ["channel": channel], timeout: .seconds(10))
                 }
             } catch {
                 stalled = error
