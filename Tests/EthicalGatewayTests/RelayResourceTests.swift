@@ -115,9 +115,10 @@ struct RelayResourceTests {
             _ = try await stalled.call("subscribe", ["channel": "strict:flood"])
             try await stalled.setReading(false)
             let (publisher, _) = try await RelayGateway.connect(gateway, token: try RelayTokens.mint("pete"))
-            // 800 KB for a reader whose buffers hold well under 200 KB.
+            // 2.4 MB for a reader whose buffers hold well under 200 KB (800 KB once left the
+            // queue under its limit in a CI run: no slow-consumer disconnect).
             let payload = String(repeating: "p", count: 4000)
-            for n in 1...200 {
+            for n in 1...600 {
                 publisher.send(#"{"publish":{"channel":"strict:flood","data":{"n":\#(n),"p":"\#(payload)"}}}"#)
             }
             let disconnected = try await RelayGateway.waitForStats(gateway) {
