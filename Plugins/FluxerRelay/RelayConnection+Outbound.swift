@@ -40,11 +40,14 @@ extension RelayConnection {
     /// queues it, and applies the namespace's slow-consumer policy once the queue is over
     /// `maxQueuedBytes`.
     func send(_ frame: ByteBuffer, publicationOf channel: String?, options: NamespaceOptions?) {
-        guard self.phase != .closed, let context = self.context else { return }
-        if self.queue.isEmpty && context.channel.isWritable {
-            self.rawWriter.write(frame: frame)
+        guard self.phase != .closed, self.transport.isOpen else { return }
+        if self.queue.isEmpty && self.transport.isWritable {
+            self.transport.write(frame: frame)
             self.scheduleFlush()
             return
+        }
+        if self.queue.isEmpty {
+            self.transport.whenWritable { [weak self] in self?.drainQueue() }
         }
         self.queue.append(Queued(frame: frame, channel: channel))
         self.queuedBytes += frame.readableBytes
@@ -94,14 +97,17 @@ extension RelayConnection {
     }
 
     func drainQueue() {
-        guard let context = self.context else { return }
+        guard self.phase != .closed, self.transport.isOpen else { return }
         var wrote = false
-        while context.channel.isWritable, let entry = self.queue.popFirst() {
+        while self.transport.isWritable, let entry = self.queue.popFirst() {
             self.queuedBytes -= entry.frame.readableBytes
-            self.rawWriter.write(frame: entry.frame)
+            self.transport.write(frame: entry.frame)
             wrote = true
         }
-        if wrote { self.rawWriter.flush() }
+        if wrote { self.transport.flush() }
+        if !self.queue.isEmpty {
+            self.transport.whenWritable { [weak self] in self?.drainQueue() }
+        }
     }
 
     /// One flush per loop tick, however many pushes arrived in it; the hub runs the flushes of
@@ -115,6 +121,6 @@ extension RelayConnection {
     /// Called by the hub: sends what was written since the last flush.
     func performFlush() {
         self.flushScheduled = false
-        self.rawWriter.flush()
+        self.transport.flush()
     }
 }
