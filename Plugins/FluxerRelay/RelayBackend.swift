@@ -134,6 +134,10 @@ struct RelayBackend: Backend {
 
     var readinessDetail: String { self.relay.engine.health.ready ? "" : self.relay.engine.health.detail }
 
+    func quiesce() {
+        self.relay.quiesceStreams()
+    }
+
     func shutdown() async {
         await self.relay.retire()
     }

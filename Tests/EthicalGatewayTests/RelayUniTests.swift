@@ -68,7 +68,7 @@ struct RelayUniTests {
     }
 
     @Test(
-        "uni_sse with curl: the connect push with the claim's channel, publications as events, a disconnect push; GET cf_connect and POST recover what was missed"
+        "uni_sse with curl over HTTP/1.1: the connect push with the claim's channel, publications as events, a disconnect push; GET cf_connect and POST recover what was missed"
     )
     func sseWithCurl() async throws {
         try await RelayGateway.with(relay: Self.namespaces) { gateway in
@@ -248,6 +248,39 @@ struct RelayUniTests {
             #expect(forged.status == 200)
             #expect(forged.bodyText.hasPrefix("\r\ndata: {\"disconnect\":{\"code\":3500,"), "\(forged.bodyText)")
         }
+    }
+
+    @Test("graceful shutdown ends uni-directional streams (HTTP/1.1 SSE, HTTP/2 streaming) with a 3001 disconnect push")
+    func shutdownEndsStreams() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try directory.write(RelayGateway.apiKey, to: "api.key")
+        let file = try directory.write(RelayGateway.config(relay: Self.namespaces), to: "gateway.json")
+        let gateway = try await LiveGateway.start(configFile: file, directory: directory, registry: gatewayRegistry)
+        let origin = Self.origin(gateway)
+        let request = try Self.connectRequest(token: try RelayTokens.mint("ida", channels: ["news:x"]))
+        // Each pushes with its framing: SSE events start with "data: ", HTTP streaming lines are JSON.
+        let streams = [
+            (try CurlStream("\(origin)/relay/connection/uni_sse", ["--http1.1", "--data-binary", request]), "data: "),
+            (try CurlStream("\(origin)/relay/connection/uni_http_stream", ["--http2", "--data-binary", request]), "{"),
+        ]
+        defer { for (stream, _) in streams { stream.stop() } }
+        func next(_ stream: CurlStream, _ prefix: String) async throws -> String? {
+            try await stream.nextLine(startingWith: prefix).map { prefix == "{" ? "{" + $0 : $0 }
+        }
+        for (stream, prefix) in streams {
+            let connect = try Self.json(try await next(stream, prefix))
+            #expect(connect["connect"] != nil, "\(connect)")
+        }
+        let stopping = Task { try await gateway.shutdown() }
+        for (stream, prefix) in streams {
+            let push = try Self.json(try await next(stream, prefix))
+            let disconnect = try #require(push["disconnect"] as? [String: Any], "\(push)")
+            #expect(disconnect["code"] as? Int == 3001)
+            #expect(disconnect["reason"] as? String == "shutdown")
+            #expect(try await next(stream, prefix) == nil, "the response ends")
+        }
+        try await stopping.value
     }
 
     @Test(
