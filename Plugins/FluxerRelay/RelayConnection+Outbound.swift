@@ -63,7 +63,8 @@ extension RelayConnection {
     /// Drops queued publications, oldest first, until the queue is at half its limit. Every
     /// channel that loses one loses all its queued publications and gets an "insufficient
     /// state" unsubscribe: the client subscribes again and recovers from the last publication it
-    /// really got, so nothing is skipped.
+    /// really got, so nothing is skipped. When a server-side subscription loses one, the client
+    /// cannot subscribe again: the connection is closed with 3010 and recovers on reconnect.
     func dropOldestPublications() {
         var affected: Set<String> = []
         var remaining = self.queuedBytes
@@ -84,6 +85,11 @@ extension RelayConnection {
             }
         }
         self.queue = kept
+        if affected.contains(where: { self.subscriptions[$0]?.serverSide == true }) {
+            // Lost publications of a server-side subscription are recovered by reconnecting.
+            self.disconnect(.insufficientState)
+            return
+        }
         for channel in affected.sorted() where self.subscriptions[channel] != nil {
             self.dropSubscription(channel)
             let push = self.unsubscribePush(channel: channel, .insufficientState)

@@ -212,8 +212,15 @@ extension RelayConnection {
 
     /// Ends the subscription to `channel` from the server's side with an `unsubscribe` push:
     /// code 2000 by default; 2500 (insufficient state) makes the client subscribe again and recover.
+    /// A server-side subscription cannot be subscribed again by its client: where it would lose
+    /// state (2500), the connection is closed with 3010 instead, and the client reconnects and
+    /// recovers it through the connect's `subs`.
     func unsubscribeByServer(_ channel: String, _ reason: RelayUnsubscribe = .server) {
-        guard self.subscriptions[channel] != nil else { return }
+        guard let subscription = self.subscriptions[channel] else { return }
+        if subscription.serverSide && reason.code == RelayUnsubscribe.insufficientState.code {
+            self.disconnect(.insufficientState)
+            return
+        }
         self.dropSubscription(channel)
         self.send(self.unsubscribePush(channel: channel, reason), publicationOf: nil, options: nil)
     }

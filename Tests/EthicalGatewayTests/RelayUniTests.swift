@@ -14,7 +14,11 @@ struct RelayUniTests {
         "namespaces": {
           "default": { "subscribe": "authenticated" },
           "news": { "subscribe": "claim", "historySize": 100, "serverSideSubscriptions": true },
-          "chat": { "subscribe": "authenticated", "historySize": 100 }
+          "chat": { "subscribe": "authenticated", "historySize": 100 },
+          "flood": { "subscribe": "claim", "publish": "any", "serverSideSubscriptions": true,
+                     "slowConsumer": "disconnect" },
+          "refill": { "subscribe": "claim", "publish": "any", "serverSideSubscriptions": true,
+                      "historySize": 5000, "slowConsumer": "dropOldest" }
         }
         """
 
@@ -281,6 +285,51 @@ struct RelayUniTests {
             #expect(try await next(stream, prefix) == nil, "the response ends")
         }
         try await stopping.value
+    }
+
+    @Test(
+        "a uni-directional reader that stops reading meets its namespace's slow-consumer policy: closed (disconnect), or its lost server-side publications make it reconnect (dropOldest)",
+        arguments: ["flood:x", "refill:x"]
+    )
+    func stalledReader(channel: String) async throws {
+        // A small queue, and no command limit for the publisher. The stream's socket keeps the
+        // kernel's send buffer (`sendBufferBytes` is for WebSockets), which autotuning may grow
+        // to 4 MB here: 8 MB are published.
+        let relay = #""maxQueuedBytes": 65536, "commandsPerSecond": 100000, "commandBurst": 100000, "#
+        try await RelayGateway.with(relay: relay + Self.namespaces) { gateway in
+            let reader = try ChildProcess(
+                "python3",
+                [
+                    repositoryRoot.appendingPathComponent("Tests/EthicalGatewayTests/Fixtures/uni_stalled_reader.py")
+                        .path,
+                    String(gateway.port("https")), "/relay/connection/uni_http_stream",
+                    try Self.connectRequest(token: try RelayTokens.mint("stan", channels: [channel])),
+                ]
+            )
+            defer { reader.stop() }
+            #expect(try await reader.firstLine(timeout: 20) == "ready")
+            let before = try await RelayGateway.stats(gateway)
+            #expect(before["uniConnections"] as? Int == 1, "\(before)")
+            // Publishers may publish where the claim grants it (a prefix: not server-side).
+            let (publisher, _) = try await RelayGateway.connect(
+                gateway,
+                token: try RelayTokens.mint("pete", channels: ["flood:*", "refill:*"])
+            )
+            defer { publisher.close() }
+            let payload = String(repeating: "p", count: 4000)
+            for n in 1...2000 {
+                publisher.send(#"{"publish":{"channel":"\#(channel)","data":{"n":\#(n),"p":"\#(payload)"}}}"#)
+            }
+            let stats = try await RelayGateway.waitForStats(gateway, seconds: 30) { $0["uniConnections"] as? Int == 0 }
+            #expect(stats["uniConnections"] as? Int == 0, "the stalled reader was not closed: \(stats)")
+            if channel.hasPrefix("flood") {
+                #expect(stats["slowDisconnects"] as? Int == 1, "\(stats)")
+            } else {
+                // Dropped, and closed with 3010 so it reconnects and recovers them.
+                #expect((stats["publicationsDropped"] as? Int ?? 0) > 0, "\(stats)")
+                #expect(stats["slowDisconnects"] as? Int == 0, "\(stats)")
+            }
+        }
     }
 
     @Test(
