@@ -36,6 +36,18 @@ extension RelayConnection {
         }
     }
 
+    /// A `subscribe` push for `channel` (the server subscribed the connection) with the
+    /// position fields of its subscribe `result`, framed in the connection's format.
+    func subscribePush(channel: String, _ result: [String: WireJSON]) -> ByteBuffer {
+        switch self.format {
+        case .json:
+            let fields = result.filter { ["recoverable", "positioned", "epoch", "offset"].contains($0.key) }
+            return Push.frame(Push.encode(channel: channel, kind: "subscribe", body: .object(fields)))
+        case .protobuf:
+            return ProtobufReplies.frame(ProtobufReplies.subscribe(channel: channel, result: .object(result)))
+        }
+    }
+
     /// Writes a whole frame (``Push/frame(_:)``) at once while the socket keeps up; otherwise
     /// queues it, and applies the namespace's slow-consumer policy once the queue is over
     /// `maxQueuedBytes`.

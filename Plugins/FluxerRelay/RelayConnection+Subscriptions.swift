@@ -212,6 +212,34 @@ extension RelayConnection {
 
     /// Ends the subscription to `channel` from the server's side with an `unsubscribe` push:
     /// code 2000 by default; 2500 (insufficient state) makes the client subscribe again and recover.
+    /// Subscribes the connection to `channel` from the server's side (the server API's
+    /// `subscribe`): a `subscribe` push with the channel's position, then its pushes. Nothing
+    /// happens when the connection is not connected, is subscribed already, or is at
+    /// `maxSubscriptionsPerConnection`.
+    /// - Returns: whether a subscription was started.
+    @discardableResult
+    func subscribeByServer(_ channel: String, options: NamespaceOptions) -> Bool {
+        guard self.phase == .connected, self.subscriptions[channel] == nil,
+            self.subscriptions.count < self.configuration.maxSubscriptionsPerConnection
+        else { return false }
+        let attempt = self.register(channel, options: options, serverSide: true)
+        self.prepare(channel, options: options, since: nil).whenComplete { [self] outcome in
+            guard self.phase == .connected, self.subscriptions[channel]?.attempt == attempt else { return }
+            switch outcome {
+            case .success(let prepared):
+                self.send(self.subscribePush(channel: channel, prepared.result), publicationOf: nil, options: nil)
+                self.activate(channel, lastOffset: prepared.lastOffset)
+            case .failure(let error):
+                self.logger.warning(
+                    "relay server-side subscribe failed",
+                    metadata: ["channel": "\(channel)", "error": "\(error)"]
+                )
+                self.dropSubscription(channel)
+            }
+        }
+        return true
+    }
+
     /// A server-side subscription cannot be subscribed again by its client: where it would lose
     /// state (2500), the connection is closed with 3010 instead, and the client reconnects and
     /// recovers it through the connect's `subs`.

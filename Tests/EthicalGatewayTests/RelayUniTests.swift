@@ -72,7 +72,7 @@ struct RelayUniTests {
     }
 
     @Test(
-        "uni_sse with curl over HTTP/1.1: the connect push with the claim's channel, publications as events, a disconnect push; GET cf_connect and POST recover what was missed"
+        "uni_sse with curl over HTTP/1.1: the connect push with the claim's channel, publications as events, a disconnect push; GET cf_connect and POST recover what was missed; the server API's subscribe adds a channel"
     )
     func sseWithCurl() async throws {
         try await RelayGateway.with(relay: Self.namespaces) { gateway in
@@ -146,6 +146,22 @@ struct RelayUniTests {
             #expect(try await Self.publish(gateway, "news:alpha", 5) == 5)
             let live = try Self.json(try await recovering.nextLine(startingWith: "data: "))
             #expect(Self.number(live["pub"]) == 5, "\(live)")
+
+            // The server API's subscribe adds a channel to the open stream: a subscribe push first.
+            let subscribed = try await Curl.request(
+                "\(Self.origin(gateway))/relay/api/subscribe",
+                ["-H", "X-API-Key: \(RelayGateway.apiKey)", "-d", #"{"user":"sam","channel":"chat:added"}"#]
+            )
+            #expect(subscribed.bodyText == #"{"result":{}}"# + "\n", "\(subscribed.bodyText)")
+            let push = try Self.json(try await recovering.nextLine(startingWith: "data: "))
+            #expect(push["channel"] as? String == "chat:added", "\(push)")
+            let position = try #require(push["subscribe"] as? [String: Any], "\(push)")
+            #expect(position["recoverable"] as? Bool == true)
+            #expect(position["offset"] as? Int == 0)
+            #expect(try await Self.publish(gateway, "chat:added", 1) == 1)
+            let added = try Self.json(try await recovering.nextLine(startingWith: "data: "))
+            #expect(added["channel"] as? String == "chat:added")
+            #expect(Self.number(added["pub"]) == 1, "\(added)")
         }
     }
 
@@ -333,7 +349,7 @@ struct RelayUniTests {
     }
 
     @Test(
-        "centrifuge-python over WebSocket: the token's channels claim subscribes server-side, and a reconnect recovers through the connect's subs",
+        "centrifuge-python over WebSocket: the token's channels claim subscribes server-side, a reconnect recovers through the connect's subs, the server API's subscribe adds one",
         arguments: [false, true]
     )
     func pythonServerSide(protobuf: Bool) async throws {
@@ -356,6 +372,10 @@ struct RelayUniTests {
             #expect(outcome["extra"] as? Int == 0)
             #expect(outcome["second_was_recovering"] as? Bool == true)
             #expect(outcome["second_recovered"] as? Bool == true)
+            // The server API's subscribe: a subscribe push the SDK reports as a server-side subscription.
+            #expect(outcome["added_channel"] as? String == "chat:added", "\(outcome)")
+            #expect(outcome["added_recoverable"] as? Bool == true)
+            #expect(outcome["added_publication"] as? [AnyHashable] == ["chat:added", 100])
         }
     }
 

@@ -96,6 +96,18 @@ enum ProtobufReplies {
         return reply
     }
 
+    /// A `subscribe` push: the server subscribed the connection to `channel`, at the position
+    /// of its subscribe `result`.
+    static func subscribe(channel: String, result: WireJSON) -> Reply {
+        var reply = Reply()
+        reply.push.channel = channel
+        reply.push.subscribe.recoverable = result["recoverable"]?.boolValue ?? false
+        reply.push.subscribe.positioned = result["positioned"]?.boolValue ?? false
+        reply.push.subscribe.epoch = result["epoch"]?.stringValue ?? ""
+        reply.push.subscribe.offset = result["offset"]?.unsignedValue ?? 0
+        return reply
+    }
+
     /// A `pub` push of `publication` on `channel`.
     static func publication(channel: String, _ publication: RelayPublication) -> Reply {
         var message = Publication()

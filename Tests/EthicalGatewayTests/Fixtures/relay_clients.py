@@ -35,6 +35,7 @@ from cent import (
     PresenceRequest,
     PresenceStatsRequest,
     PublishRequest,
+    SubscribeRequest,
     UnsubscribeRequest,
 )
 from cent.exceptions import CentApiResponseError
@@ -217,6 +218,11 @@ async def server_side(ws_url, token, api_url, api_key, user, channel):
     received.append(decoded((await asyncio.wait_for(events.publications.get(), TIMEOUT)).pub.data)["n"])
     await asyncio.sleep(0.3)
     extra = events.publications.qsize()
+    # The server API's subscribe adds one more while connected: a subscribe push, then its pushes.
+    api.subscribe(SubscribeRequest(user=user, channel="chat:added"))
+    added = await asyncio.wait_for(events.subscribed.get(), TIMEOUT)
+    api.publish(PublishRequest(channel="chat:added", data={"n": 100}))
+    added_pub = await asyncio.wait_for(events.publications.get(), TIMEOUT)
     await client.disconnect()
     return {
         "first_channel": first.channel,
@@ -227,6 +233,9 @@ async def server_side(ws_url, token, api_url, api_key, user, channel):
         "received": received,
         "channels": sorted(channels),
         "extra": extra,
+        "added_channel": added.channel,
+        "added_recoverable": added.recoverable,
+        "added_publication": [added_pub.channel, decoded(added_pub.pub.data)["n"]],
     }
 
 
