@@ -304,6 +304,41 @@ struct RelayUniTests {
     }
 
     @Test(
+        "a reload that keeps the relay keeps its streams; one that replaces it ends them with 3001 at once, not after the grace period"
+    )
+    func reloadEndsReplacedStreams() async throws {
+        // No spread: the 3001 comes as soon as the reload retires the relay. The config's
+        // shutdownGracePeriodSeconds is 5: a stream that held the retirement would end after it.
+        try await RelayGateway.with(relay: #""shutdownSpreadSeconds": 0, "# + Self.namespaces) { gateway in
+            let request = try Self.connectRequest(token: try RelayTokens.mint("rey", channels: ["news:reload"]))
+            let stream = try CurlStream(
+                "\(Self.origin(gateway))/relay/connection/uni_http_stream",
+                ["--data-binary", request]
+            )
+            defer { stream.stop() }
+            #expect(try Self.json(try await stream.nextLine())["connect"] != nil)
+
+            // Nothing changed: the relay is carried over and the stream goes on.
+            #expect((try? await gateway.controller.reloadFile(trigger: "test").get()) != nil)
+            #expect(try await Self.publish(gateway, "news:reload", 1) == 1)
+            #expect(Self.number(try Self.json(try await stream.nextLine())["pub"]) == 1)
+
+            // The API key file changes: the relay is re-created and the old one retired.
+            try ("rotated-relay-api-key-0123456789\n").write(
+                to: gateway.directory.url.appendingPathComponent("api.key"),
+                atomically: true,
+                encoding: .utf8
+            )
+            #expect((try? await gateway.controller.reloadFile(trigger: "test").get()) != nil)
+            let started = ContinuousClock.now
+            let push = try Self.json(try await stream.nextLine())
+            #expect((push["disconnect"] as? [String: Any])?["code"] as? Int == 3001, "\(push)")
+            #expect(ContinuousClock.now - started < .seconds(4), "the stream waited for the grace period")
+            #expect(try await stream.nextLine() == nil, "the response ends")
+        }
+    }
+
+    @Test(
         "a uni-directional reader that stops reading meets its namespace's slow-consumer policy: closed (disconnect), or its lost server-side publications make it reconnect (dropOldest)",
         arguments: ["flood:x", "refill:x"]
     )
