@@ -26,13 +26,13 @@ public final class CurlStream: @unchecked Sendable {
 
     /// The next line (without its `\n`, a `\r` before it kept), waiting at most `timeout`
     /// seconds; nil when the response ended (curl exited) with no line left.
-    public func nextLine(timeout: TimeInterval = 15) async throws -> String? {
+    public func nextLine(timeout: TimeInterval = 30) async throws -> String? {
         try await onOwnThread { Result { try self.blockingNextLine(timeout: timeout) } }.get()
     }
 
     /// The next line that starts with `prefix`, with the prefix removed; lines before it are
     /// skipped. Nil when the response ended first.
-    public func nextLine(startingWith prefix: String, timeout: TimeInterval = 15) async throws -> String? {
+    public func nextLine(startingWith prefix: String, timeout: TimeInterval = 30) async throws -> String? {
         let deadline = Date().addingTimeInterval(timeout)
         while true {
             let remaining = deadline.timeIntervalSinceNow

@@ -55,6 +55,17 @@ struct RelayUniTests {
         )
     }
 
+    /// The next push a stream carries, past the server's pings (`{}`): an SSE event's data, or
+    /// an HTTP-streaming line.
+    static func push(_ stream: CurlStream, sse: Bool) async throws -> [String: Any] {
+        while true {
+            let line = sse ? try await stream.nextLine(startingWith: "data: ") : try await stream.nextLine()
+            if line?.isEmpty == true { continue }
+            let push = try Self.json(line)
+            if !push.isEmpty { return push }
+        }
+    }
+
     static func percentEncoded(_ text: String) -> String {
         text.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? text
     }
@@ -91,7 +102,7 @@ struct RelayUniTests {
             #expect(headers.contains { $0.hasPrefix("cache-control: private, no-cache") }, "\(headers)")
 
             let connect = try #require(
-                try Self.json(try await stream.nextLine(startingWith: "data: "))["connect"] as? [String: Any]
+                try await Self.push(stream, sse: true)["connect"] as? [String: Any]
             )
             #expect(connect["client"] as? String != nil)
             #expect(connect["pong"] == nil, "a uni-directional client does not answer pings")
@@ -103,7 +114,7 @@ struct RelayUniTests {
 
             for n in 1...2 { #expect(try await Self.publish(gateway, "news:alpha", n) == n) }
             for n in 1...2 {
-                let push = try Self.json(try await stream.nextLine(startingWith: "data: "))
+                let push = try await Self.push(stream, sse: true)
                 #expect(push["channel"] as? String == "news:alpha", "\(push)")
                 let publication = try #require(push["pub"] as? [String: Any], "\(push)")
                 #expect(Self.number(publication) == n)
@@ -115,7 +126,7 @@ struct RelayUniTests {
 
             // The server ends the stream with a disconnect push, then the response ends.
             try await Self.disconnect(gateway, user: "sam", code: 3011, reason: "force reconnect")
-            let disconnect = try Self.json(try await stream.nextLine(startingWith: "data: "))
+            let disconnect = try await Self.push(stream, sse: true)
             let body = try #require(disconnect["disconnect"] as? [String: Any], "\(disconnect)")
             #expect(body["code"] as? Int == 3011)
             #expect(body["reason"] as? String == "force reconnect")
@@ -136,7 +147,7 @@ struct RelayUniTests {
             )
             defer { recovering.stop() }
             let again = try #require(
-                try Self.json(try await recovering.nextLine(startingWith: "data: "))["connect"] as? [String: Any]
+                try await Self.push(recovering, sse: true)["connect"] as? [String: Any]
             )
             let recovered = try #require((again["subs"] as? [String: Any])?["news:alpha"] as? [String: Any])
             #expect(recovered["was_recovering"] as? Bool == true)
@@ -144,7 +155,7 @@ struct RelayUniTests {
             #expect((recovered["publications"] as? [Any])?.map(Self.number) == [3, 4], "\(recovered)")
             #expect(recovered["offset"] as? Int == 4)
             #expect(try await Self.publish(gateway, "news:alpha", 5) == 5)
-            let live = try Self.json(try await recovering.nextLine(startingWith: "data: "))
+            let live = try await Self.push(recovering, sse: true)
             #expect(Self.number(live["pub"]) == 5, "\(live)")
 
             // The server API's subscribe adds a channel to the open stream: a subscribe push first.
@@ -153,13 +164,13 @@ struct RelayUniTests {
                 ["-H", "X-API-Key: \(RelayGateway.apiKey)", "-d", #"{"user":"sam","channel":"chat:added"}"#]
             )
             #expect(subscribed.bodyText == #"{"result":{}}"# + "\n", "\(subscribed.bodyText)")
-            let push = try Self.json(try await recovering.nextLine(startingWith: "data: "))
+            let push = try await Self.push(recovering, sse: true)
             #expect(push["channel"] as? String == "chat:added", "\(push)")
             let position = try #require(push["subscribe"] as? [String: Any], "\(push)")
             #expect(position["recoverable"] as? Bool == true)
             #expect(position["offset"] as? Int == 0)
             #expect(try await Self.publish(gateway, "chat:added", 1) == 1)
-            let added = try Self.json(try await recovering.nextLine(startingWith: "data: "))
+            let added = try await Self.push(recovering, sse: true)
             #expect(added["channel"] as? String == "chat:added")
             #expect(Self.number(added["pub"]) == 1, "\(added)")
         }
@@ -184,12 +195,12 @@ struct RelayUniTests {
             var headers: [String] = []
             while let line = try await stream.nextLine(), line != "\r" { headers.append(line.lowercased()) }
             #expect(headers.contains { $0.hasPrefix("content-type: application/json") }, "\(headers)")
-            let connect = try #require(try Self.json(try await stream.nextLine())["connect"] as? [String: Any])
+            let connect = try #require(try await Self.push(stream, sse: false)["connect"] as? [String: Any])
             let beta = try #require((connect["subs"] as? [String: Any])?["news:beta"] as? [String: Any])
             let epoch = try #require(beta["epoch"] as? String)
             for n in 1...3 { #expect(try await Self.publish(gateway, "news:beta", n) == n) }
             for n in 1...3 {
-                let push = try Self.json(try await stream.nextLine())
+                let push = try await Self.push(stream, sse: false)
                 #expect(push["channel"] as? String == "news:beta")
                 #expect(Self.number(push["pub"]) == n, "\(push)")
             }
@@ -213,7 +224,7 @@ struct RelayUniTests {
                 ]
             )
             defer { recovering.stop() }
-            let again = try #require(try Self.json(try await recovering.nextLine())["connect"] as? [String: Any])
+            let again = try #require(try await Self.push(recovering, sse: false)["connect"] as? [String: Any])
             let recovered = try #require((again["subs"] as? [String: Any])?["news:beta"] as? [String: Any])
             #expect(recovered["recovered"] as? Bool == true, "\(recovered)")
             #expect((recovered["publications"] as? [Any])?.map(Self.number) == [4, 5], "\(recovered)")
@@ -279,26 +290,26 @@ struct RelayUniTests {
         let gateway = try await LiveGateway.start(configFile: file, directory: directory, registry: gatewayRegistry)
         let origin = Self.origin(gateway)
         let request = try Self.connectRequest(token: try RelayTokens.mint("ida", channels: ["news:x"]))
-        // Each pushes with its framing: SSE events start with "data: ", HTTP streaming lines are JSON.
         let streams = [
-            (try CurlStream("\(origin)/relay/connection/uni_sse", ["--http1.1", "--data-binary", request]), "data: "),
-            (try CurlStream("\(origin)/relay/connection/uni_http_stream", ["--http2", "--data-binary", request]), "{"),
+            (try CurlStream("\(origin)/relay/connection/uni_sse", ["--http1.1", "--data-binary", request]), true),
+            (
+                try CurlStream("\(origin)/relay/connection/uni_http_stream", ["--http2", "--data-binary", request]),
+                false
+            ),
         ]
         defer { for (stream, _) in streams { stream.stop() } }
-        func next(_ stream: CurlStream, _ prefix: String) async throws -> String? {
-            try await stream.nextLine(startingWith: prefix).map { prefix == "{" ? "{" + $0 : $0 }
-        }
-        for (stream, prefix) in streams {
-            let connect = try Self.json(try await next(stream, prefix))
+        for (stream, sse) in streams {
+            let connect = try await Self.push(stream, sse: sse)
             #expect(connect["connect"] != nil, "\(connect)")
         }
         let stopping = Task { try await gateway.shutdown() }
-        for (stream, prefix) in streams {
-            let push = try Self.json(try await next(stream, prefix))
+        for (stream, sse) in streams {
+            let push = try await Self.push(stream, sse: sse)
             let disconnect = try #require(push["disconnect"] as? [String: Any], "\(push)")
             #expect(disconnect["code"] as? Int == 3001)
             #expect(disconnect["reason"] as? String == "shutdown")
-            #expect(try await next(stream, prefix) == nil, "the response ends")
+            let rest = sse ? try await stream.nextLine(startingWith: "data: ") : try await stream.nextLine()
+            #expect(rest == nil, "the response ends")
         }
         try await stopping.value
     }
@@ -316,12 +327,12 @@ struct RelayUniTests {
                 ["--data-binary", request]
             )
             defer { stream.stop() }
-            #expect(try Self.json(try await stream.nextLine())["connect"] != nil)
+            #expect(try await Self.push(stream, sse: false)["connect"] != nil)
 
             // Nothing changed: the relay is carried over and the stream goes on.
             #expect((try? await gateway.controller.reloadFile(trigger: "test").get()) != nil)
             #expect(try await Self.publish(gateway, "news:reload", 1) == 1)
-            #expect(Self.number(try Self.json(try await stream.nextLine())["pub"]) == 1)
+            #expect(Self.number(try await Self.push(stream, sse: false)["pub"]) == 1)
 
             // The API key file changes: the relay is re-created and the old one retired.
             try ("rotated-relay-api-key-0123456789\n").write(
@@ -331,7 +342,7 @@ struct RelayUniTests {
             )
             #expect((try? await gateway.controller.reloadFile(trigger: "test").get()) != nil)
             let started = ContinuousClock.now
-            let push = try Self.json(try await stream.nextLine())
+            let push = try await Self.push(stream, sse: false)
             #expect((push["disconnect"] as? [String: Any])?["code"] as? Int == 3001, "\(push)")
             #expect(ContinuousClock.now - started < .seconds(4), "the stream waited for the grace period")
             #expect(try await stream.nextLine() == nil, "the response ends")
