@@ -281,6 +281,32 @@ struct RelayUniTests {
         }
     }
 
+    @Test(
+        "a uni-directional client cannot refresh: its stream ends with 3005 when the token expires, and an expired token gets 3005 at once"
+    )
+    func tokenExpiry() async throws {
+        try await RelayGateway.with(relay: #""pongTimeoutSeconds": 1, "# + Self.namespaces) { gateway in
+            let url = "\(Self.origin(gateway))/relay/connection/uni_http_stream"
+            let expired = try await Curl.request(
+                url,
+                ["--data-binary", try Self.connectRequest(token: try RelayTokens.mint("old", ttl: -120))]
+            )
+            #expect(expired.status == 200)
+            #expect(expired.bodyText.hasPrefix(#"{"disconnect":{"code":3005,"#), "\(expired.bodyText)")
+
+            let stream = try CurlStream(
+                url,
+                ["--data-binary", try Self.connectRequest(token: try RelayTokens.mint("brief", ttl: 2))]
+            )
+            defer { stream.stop() }
+            let connect = try #require(try await Self.push(stream, sse: false)["connect"] as? [String: Any])
+            #expect(connect["expires"] as? Bool == true, "\(connect)")
+            let push = try await Self.push(stream, sse: false)
+            #expect((push["disconnect"] as? [String: Any])?["code"] as? Int == 3005, "\(push)")
+            #expect(try await stream.nextLine() == nil, "the response ends")
+        }
+    }
+
     @Test("graceful shutdown ends uni-directional streams (HTTP/1.1 SSE, HTTP/2 streaming) with a 3001 disconnect push")
     func shutdownEndsStreams() async throws {
         let directory = try TemporaryDirectory()
