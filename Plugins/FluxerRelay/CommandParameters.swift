@@ -14,10 +14,13 @@ enum CommandParameters {
         case object
         /// A stream position: `{ "offset": unsigned, "epoch": string }`.
         case position
+        /// The connect command's `subs`: an object of channel to
+        /// `{ "recover": bool, "offset": unsigned, "epoch": string }`.
+        case subscriptionRecovery
     }
 
     static let kinds: [String: [String: Kind]] = [
-        "connect": ["token": .string, "name": .string, "version": .string, "subs": .object],
+        "connect": ["token": .string, "name": .string, "version": .string, "subs": .subscriptionRecovery],
         "subscribe": [
             "channel": .string, "token": .string, "recover": .bool, "epoch": .string, "offset": .unsigned,
             "positioned": .bool, "recoverable": .bool, "join_leave": .bool,
@@ -70,6 +73,23 @@ enum CommandParameters {
             }
             if let epoch = members["epoch"], let problem = Self.problem(epoch, .string, path: "\(path).epoch") {
                 return problem
+            }
+            return nil
+        case .subscriptionRecovery:
+            guard case .object(let channels) = value else {
+                return "\(path) must be an object, found \(value.typeName)"
+            }
+            for (channel, entry) in channels.sorted(by: { $0.key < $1.key }) {
+                let entryPath = "\(path).\(channel)"
+                guard case .object(let members) = entry else {
+                    return "\(entryPath) must be an object, found \(entry.typeName)"
+                }
+                if let recover = members["recover"],
+                    let problem = Self.problem(recover, .bool, path: "\(entryPath).recover")
+                {
+                    return problem
+                }
+                if let problem = Self.problem(entry, .position, path: entryPath) { return problem }
             }
             return nil
         }

@@ -53,9 +53,17 @@ public struct NamespaceOptions: Decodable, Encodable, Sendable, Equatable {
     public var recovery: Bool
     /// What to do with a subscriber that cannot keep up. Default `"dropOldest"`.
     public var slowConsumer: SlowConsumerPolicy
+    /// Whether the channels a connection token names in its channels claim (exact names, not
+    /// `prefix*` grants) are server-side subscriptions: the relay subscribes the connection to
+    /// them when it connects, as Centrifugo does with the `channels` claim, and reports them
+    /// in the connect result's `subs`. Uni-directional clients (SSE, HTTP streaming) can only
+    /// have these. When `false`, claim entries in this namespace only grant `subscribe`
+    /// (with `"subscribe": "claim"`). Default `false`.
+    public var serverSideSubscriptions: Bool
 
     enum CodingKeys: String, CodingKey {
         case subscribe, publish, presence, joinLeave, historySize, historyTTLSeconds, recovery, slowConsumer
+        case serverSideSubscriptions
     }
 
     public init(
@@ -66,7 +74,8 @@ public struct NamespaceOptions: Decodable, Encodable, Sendable, Equatable {
         historySize: Int = 0,
         historyTTLSeconds: Int = 300,
         recovery: Bool? = nil,
-        slowConsumer: SlowConsumerPolicy = .dropOldest
+        slowConsumer: SlowConsumerPolicy = .dropOldest,
+        serverSideSubscriptions: Bool = false
     ) {
         self.subscribe = subscribe
         self.publish = publish
@@ -76,6 +85,7 @@ public struct NamespaceOptions: Decodable, Encodable, Sendable, Equatable {
         self.historyTTLSeconds = historyTTLSeconds
         self.recovery = recovery ?? (historySize > 0)
         self.slowConsumer = slowConsumer
+        self.serverSideSubscriptions = serverSideSubscriptions
     }
 
     public init(from decoder: any Decoder) throws {
@@ -89,7 +99,8 @@ public struct NamespaceOptions: Decodable, Encodable, Sendable, Equatable {
             historySize: historySize,
             historyTTLSeconds: try container.decodeIfPresent(Int.self, forKey: .historyTTLSeconds) ?? 300,
             recovery: try container.decodeIfPresent(Bool.self, forKey: .recovery),
-            slowConsumer: try container.decodeIfPresent(SlowConsumerPolicy.self, forKey: .slowConsumer) ?? .dropOldest
+            slowConsumer: try container.decodeIfPresent(SlowConsumerPolicy.self, forKey: .slowConsumer) ?? .dropOldest,
+            serverSideSubscriptions: try container.decodeIfPresent(Bool.self, forKey: .serverSideSubscriptions) ?? false
         )
     }
 

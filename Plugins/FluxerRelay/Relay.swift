@@ -116,6 +116,23 @@ final class Relay: Sendable {
         await self.engine.shutdown()
     }
 
+    /// Tells the uni-directional clients (SSE, HTTP streaming) to reconnect (the `shutdown`
+    /// disconnect, spread over `shutdownSpreadSeconds`) and ends their responses: the gateway is
+    /// stopping or a reload replaces this relay, and it waits for requests in flight, which a
+    /// stream never stops being. WebSocket clients are told by their connection's quiesce event,
+    /// or by ``retire()``.
+    func quiesceStreams() {
+        let spread = self.configuration.shutdownSpreadSeconds
+        _ = self.hub.collect(on: self.hub.loopHubs[0].eventLoop) { hub in
+            for connection in hub.connections.values where connection.transport.isUnidirectional {
+                let delay = spread > 0 ? Double.random(in: 0..<spread) : 0
+                hub.eventLoop.scheduleTask(in: .milliseconds(Int64(delay * 1000))) { [weak connection] in
+                    connection?.disconnect(.shutdown)
+                }
+            }
+        }
+    }
+
     /// Counts a new connection of `user`; `false` when the user is at the limit.
     func admitConnection(of user: String) -> Bool {
         let limit = self.configuration.maxConnectionsPerUser

@@ -14,6 +14,7 @@ extension RelayAPI {
             (
                 counters: hub.counters,
                 connections: hub.connections.count,
+                uniConnections: hub.connections.values.filter { $0.transport.isUnidirectional }.count,
                 subscribers: hub.subscribers.mapValues(\.count)
             )
         }.and(relay.engine.stats(on: self.request.eventLoop)).whenComplete { outcome in
@@ -32,6 +33,7 @@ extension RelayAPI {
             }
             let document: WireJSON = .object([
                 "connections": .number(String(perLoop.reduce(0) { $0 + $1.connections })),
+                "uniConnections": .number(String(perLoop.reduce(0) { $0 + $1.uniConnections })),
                 "connectionsAccepted": .number(String(counters.connectionsAccepted)),
                 "channels": .number(String(subscribers.count)),
                 "subscriptions": .number(String(subscribers.values.reduce(0, +))),

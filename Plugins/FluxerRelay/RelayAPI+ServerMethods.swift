@@ -25,6 +25,7 @@ extension RelayAPI {
         case "presence_stats": self.presence(params, stats: true)
         case "history": self.history(params)
         case "history_remove": self.historyRemove(params)
+        case "subscribe": self.subscribe(params)
         case "unsubscribe": self.unsubscribe(params)
         case "disconnect": self.disconnect(params)
         case "channels": self.channels(params)
@@ -220,6 +221,20 @@ extension RelayAPI {
             }
         }
         return true
+    }
+
+    /// Subscribes the connections of `user` (and `client`, if given) to `channel` from the
+    /// server's side: each gets a `subscribe` push and then the channel's pushes, as with a
+    /// channel of its token's claim (`recover_since` is not supported).
+    func subscribe(_ params: WireJSON) {
+        guard let (channel, options) = self.requiredChannel(params) else { return }
+        if params["recover_since"].map({ if case .null = $0 { return false } else { return true } }) == true {
+            self.respondError(RelayError.badRequest.with(message: "bad request: recover_since is not supported"))
+            return
+        }
+        if self.forEachConnection(of: params, { $0.subscribeByServer(channel, options: options) }) {
+            self.respond(.success(.object([:])))
+        }
     }
 
     func unsubscribe(_ params: WireJSON) {

@@ -7,6 +7,8 @@ import WebSocketCore
 /// The `fluxer-relay` backend: what it answers, by the path it sees after the route's rewrite.
 ///
 /// - `GET /connection/websocket` with `Upgrade: websocket`: the client protocol.
+/// - `/connection/uni_sse` and `/connection/uni_http_stream`: the uni-directional transports
+///   (``UniStreamKind``), pushes only, over Server-Sent Events or HTTP streaming.
 /// - `/api/…`: the HTTP API for services (``RelayAPI``).
 /// - `GET /fluxer-relay.js`: the browser client.
 /// - `GET /health`: readiness, 200 while the engine can serve and 503 (a problem document
@@ -25,6 +27,9 @@ struct RelayBackend: Backend {
             self.upgrade(request, response: response)
             return DiscardingBodyReceiver.shared
         }
+        if let kind = UniStreamKind(path: path) {
+            return UniStreamRequest(relay: self.relay, request: request, response: response, kind: kind).start()
+        }
         if path.hasPrefix(Self.apiPrefix) {
             return RelayAPI(relay: self.relay, request: request, response: response).start()
         }
@@ -42,7 +47,7 @@ struct RelayBackend: Backend {
         response.respondWithProblem(
             .notFound,
             detail:
-                "the relay answers \(Self.websocketPath) (WebSocket), \(Self.apiPrefix)… (HTTP API), \(Self.clientScriptPath) and \(Self.healthPath)"
+                "the relay answers \(Self.websocketPath) (WebSocket), \(UniStreamKind.ssePath) (Server-Sent Events), \(UniStreamKind.httpStreamPath) (HTTP streaming), \(Self.apiPrefix)… (HTTP API), \(Self.clientScriptPath) and \(Self.healthPath)"
         )
         return DiscardingBodyReceiver.shared
     }
@@ -128,6 +133,10 @@ struct RelayBackend: Backend {
     var isReady: Bool { self.relay.engine.health.ready }
 
     var readinessDetail: String { self.relay.engine.health.ready ? "" : self.relay.engine.health.detail }
+
+    func quiesce() {
+        self.relay.quiesceStreams()
+    }
 
     func shutdown() async {
         await self.relay.retire()

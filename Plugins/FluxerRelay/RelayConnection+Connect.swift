@@ -6,7 +6,8 @@ import NIOCore
 import NIOWebSocket
 
 /// Who the connection is: the `connect` command (a token, the upgrade request's identity, or
-/// anonymous), the commands held while it is verified, permissions, token expiry and `refresh`.
+/// anonymous), the commands held while it is verified, permissions, the server-side
+/// subscriptions its token names, token expiry and `refresh`.
 extension RelayConnection {
     func connect(id: UInt64, params: WireJSON) {
         self.phase = .connecting
@@ -15,7 +16,7 @@ extension RelayConnection {
                 guard self.phase == .connecting else { return }
                 switch outcome {
                 case .success(let identity):
-                    self.completeConnect(id: id, identity: identity)
+                    self.completeConnect(id: id, identity: identity, params: params)
                 case .failure(.notAccepted):
                     self.reply(
                         id: id,
@@ -30,9 +31,9 @@ extension RelayConnection {
                 }
             }
         } else if let identity = self.upgradeIdentity {
-            self.completeConnect(id: id, identity: identity)
+            self.completeConnect(id: id, identity: identity, params: params)
         } else if self.configuration.allowAnonymous {
-            self.completeConnect(id: id, identity: nil)
+            self.completeConnect(id: id, identity: nil, params: params)
         } else {
             self.reply(id: id, error: RelayError.unauthorized.with(message: "unauthorized: a token is needed"))
             self.disconnect(.invalidToken)
@@ -41,7 +42,11 @@ extension RelayConnection {
 
     func refuseToken(id: UInt64, _ refusal: TokenRefusal) {
         guard self.phase != .closed else { return }
-        if refusal.category == .expired {
+        if refusal.category == .expired, self.transport.isUnidirectional {
+            // A uni-directional client cannot send another connect on this stream (Centrifugo's
+            // uni transports turn "token expired" into this disconnect too).
+            self.disconnect(.expired)
+        } else if refusal.category == .expired {
             // The client fetches a new token and connects again.
             self.reply(id: id, error: RelayError.tokenExpired)
             self.phase = .awaitingConnect
@@ -53,7 +58,7 @@ extension RelayConnection {
         }
     }
 
-    func completeConnect(id: UInt64, identity: VerifiedIdentity?) {
+    func completeConnect(id: UInt64, identity: VerifiedIdentity?, params: WireJSON) {
         guard self.phase == .connecting else { return }
         let user = identity?.subject ?? ""
         if identity != nil && user.isEmpty {
@@ -70,6 +75,45 @@ extension RelayConnection {
         self.user = user
         self.connInfo = identity?.claim("info").map(WireJSON.init)
         self.permissions = self.permissions(for: identity)
+        let serverSide = self.serverSideChannels()
+        guard serverSide.count <= self.configuration.maxSubscriptionsPerConnection else {
+            self.disconnect(
+                RelayDisconnect.channelLimit.with(
+                    reason:
+                        "channel limit: the token names \(serverSide.count) server-side channels, at most \(self.configuration.maxSubscriptionsPerConnection)"
+                )
+            )
+            return
+        }
+        let prepared = serverSide.map { channel, options in
+            _ = self.register(channel, options: options, serverSide: true)
+            let since = Self.recoveryPosition(params["subs"]?[channel])
+            return self.prepare(channel, options: options, since: since).map { (channel, $0) }
+        }
+        EventLoopFuture.whenAllSucceed(prepared, on: self.hub.eventLoop).whenComplete { [self] outcome in
+            guard self.phase == .connecting else { return }
+            switch outcome {
+            case .success(let subscriptions):
+                self.finishConnect(id: id, identity: identity, subscriptions: subscriptions)
+            case .failure(let error):
+                self.logger.warning(
+                    "relay server-side subscriptions could not be prepared",
+                    metadata: ["client": "\(self.clientID)", "error": "\(error)"]
+                )
+                self.reply(id: id, error: RelayError(engineFailure: error))
+                self.disconnect(.serverError)
+            }
+        }
+    }
+
+    /// The connection is who it says and its server-side subscriptions are ready: the connect
+    /// result (a reply, or for a uni-directional client the `connect` push) with their
+    /// results in `subs`, then the pushes they held.
+    private func finishConnect(
+        id: UInt64,
+        identity: VerifiedIdentity?,
+        subscriptions: [(String, PreparedSubscription)]
+    ) {
         self.phase = .connected
         self.deadlineTask?.cancel()
         self.deadlineTask = nil
@@ -78,14 +122,47 @@ extension RelayConnection {
             "client": .string(self.clientID),
             "version": .string(GatewayVersion.current),
             "ping": .number(String(self.configuration.pingIntervalSeconds)),
-            "pong": .bool(true),
         ]
+        if !self.transport.isUnidirectional { result["pong"] = .bool(true) }
         if let identity {
             result["expires"] = .bool(true)
             result["ttl"] = .number(String(self.scheduleExpiry(at: identity.expiresAt)))
         }
-        self.reply(id: id, method: "connect", result: .object(result))
+        if !subscriptions.isEmpty {
+            result["subs"] = .object(
+                Dictionary(subscriptions.map { ($0.0, WireJSON.object($0.1.result)) }, uniquingKeysWith: { a, _ in a })
+            )
+        }
+        if self.transport.isUnidirectional {
+            self.send(Push.frame(Push.connect(.object(result))), publicationOf: nil, options: nil)
+        } else {
+            self.reply(id: id, method: "connect", result: .object(result))
+        }
+        for (channel, prepared) in subscriptions {
+            self.activate(channel, lastOffset: prepared.lastOffset)
+        }
         self.runPendingCommands()
+    }
+
+    /// The channels the server subscribes this connection to: the exact names (not `prefix*`
+    /// grants) of the token's channels claim whose namespace has `serverSideSubscriptions`.
+    /// Entries of other namespaces only grant `subscribe` (see ``ChannelPermissions``).
+    func serverSideChannels() -> [(String, NamespaceOptions)] {
+        var seen: Set<String> = []
+        var channels: [(String, NamespaceOptions)] = []
+        for grant in self.permissions.channelGrants where !grant.hasSuffix("*") && seen.insert(grant).inserted {
+            guard case .success(let resolved) = self.relay.resolve(grant), resolved.options.serverSideSubscriptions
+            else { continue }
+            channels.append((grant, resolved.options))
+        }
+        return channels
+    }
+
+    /// The position a `connect` command's `subs` entry asks to recover from (`{"recover": true,
+    /// "offset": …, "epoch": …}`), or nil when it asks for none.
+    static func recoveryPosition(_ entry: WireJSON?) -> StreamPosition? {
+        guard let entry, entry["recover"]?.boolValue == true else { return nil }
+        return StreamPosition(offset: entry["offset"]?.unsignedValue ?? 0, epoch: entry["epoch"]?.stringValue ?? "")
     }
 
     /// Commands a client may send behind `connect` before its reply: SDKs send a few (the

@@ -16,6 +16,8 @@ extension RelayConnection {
             guard let self, self.phase == .connected else { return }
             let sentAt = NIODeadline.now()
             self.send(self.format == .json ? Push.ping : ProtobufReplies.ping, publicationOf: nil, options: nil)
+            // A uni-directional client cannot answer: the stream's writes tell whether it is there.
+            guard !self.transport.isUnidirectional else { return }
             self.hub.eventLoop.scheduleTask(in: timeout) { [weak self] in
                 guard let self, self.lastHeard < sentAt else { return }
                 self.disconnect(.noPong)
@@ -23,38 +25,18 @@ extension RelayConnection {
         }
     }
 
-    /// Closes with a protocol disconnect code: the client reads code and reason from the close frame.
+    /// Closes with a protocol disconnect code: a WebSocket client reads code and reason from
+    /// the close frame, a uni-directional one from a `disconnect` push.
     func disconnect(_ reason: RelayDisconnect) {
-        guard self.phase != .closed else { return }
+        guard self.phase != .closed, self.transport.isOpen else { return }
         self.logger.debug(
             "relay client disconnected",
             metadata: ["client": "\(self.clientID)", "code": "\(reason.code)", "reason": "\(reason.reason)"]
         )
-        self.closeWebSocket(code: WebSocketErrorCode(codeNumber: Int(reason.code)), reason: reason.reason)
-    }
-
-    /// How long the socket stays open for the close frame to be written. A peer that stopped
-    /// reading never takes it (the frame waits behind what it did not read), and would hold its
-    /// socket until the gateway's idle timeout. A reader that is merely slow still gets the code.
-    static let closeFrameTimeout = TimeAmount.seconds(1)
-
-    /// Sends a close frame and closes the socket once it is written, or after
-    /// ``closeFrameTimeout`` if it cannot be, or at once if writing fails.
-    func closeWebSocket(code: WebSocketErrorCode, reason: String) {
-        guard self.phase != .closed, let context = self.context else { return }
         self.tearDown()
         self.queue.removeAll()
         self.queuedBytes = 0
-        let frame = WebSocketCloseCode.frame(code: code, reason: reason, allocator: context.channel.allocator)
-        let channel = context.channel
-        self.countedAsClosing = true
-        self.hub.counters.closingConnections += 1
-        self.closeTimeoutTask = context.eventLoop.scheduleTask(in: Self.closeFrameTimeout) {
-            channel.close(promise: nil)
-        }
-        context.writeAndFlush(self.wrapOutboundOut(frame)).whenComplete { _ in
-            channel.close(promise: nil)
-        }
+        self.transport.close(reason)
     }
 
     /// Releases everything the connection holds; safe to call more than once.

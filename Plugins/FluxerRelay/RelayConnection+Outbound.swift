@@ -36,15 +36,30 @@ extension RelayConnection {
         }
     }
 
+    /// A `subscribe` push for `channel` (the server subscribed the connection) with the
+    /// position fields of its subscribe `result`, framed in the connection's format.
+    func subscribePush(channel: String, _ result: [String: WireJSON]) -> ByteBuffer {
+        switch self.format {
+        case .json:
+            let fields = result.filter { ["recoverable", "positioned", "epoch", "offset"].contains($0.key) }
+            return Push.frame(Push.encode(channel: channel, kind: "subscribe", body: .object(fields)))
+        case .protobuf:
+            return ProtobufReplies.frame(ProtobufReplies.subscribe(channel: channel, result: .object(result)))
+        }
+    }
+
     /// Writes a whole frame (``Push/frame(_:)``) at once while the socket keeps up; otherwise
     /// queues it, and applies the namespace's slow-consumer policy once the queue is over
     /// `maxQueuedBytes`.
     func send(_ frame: ByteBuffer, publicationOf channel: String?, options: NamespaceOptions?) {
-        guard self.phase != .closed, let context = self.context else { return }
-        if self.queue.isEmpty && context.channel.isWritable {
-            self.rawWriter.write(frame: frame)
+        guard self.phase != .closed, self.transport.isOpen else { return }
+        if self.queue.isEmpty && self.transport.isWritable {
+            self.transport.write(frame: frame)
             self.scheduleFlush()
             return
+        }
+        if self.queue.isEmpty {
+            self.transport.whenWritable { [weak self] in self?.drainQueue() }
         }
         self.queue.append(Queued(frame: frame, channel: channel))
         self.queuedBytes += frame.readableBytes
@@ -60,7 +75,8 @@ extension RelayConnection {
     /// Drops queued publications, oldest first, until the queue is at half its limit. Every
     /// channel that loses one loses all its queued publications and gets an "insufficient
     /// state" unsubscribe: the client subscribes again and recovers from the last publication it
-    /// really got, so nothing is skipped.
+    /// really got, so nothing is skipped. When a server-side subscription loses one, the client
+    /// cannot subscribe again: the connection is closed with 3010 and recovers on reconnect.
     func dropOldestPublications() {
         var affected: Set<String> = []
         var remaining = self.queuedBytes
@@ -81,6 +97,11 @@ extension RelayConnection {
             }
         }
         self.queue = kept
+        if affected.contains(where: { self.subscriptions[$0]?.serverSide == true }) {
+            // Lost publications of a server-side subscription are recovered by reconnecting.
+            self.disconnect(.insufficientState)
+            return
+        }
         for channel in affected.sorted() where self.subscriptions[channel] != nil {
             self.dropSubscription(channel)
             let push = self.unsubscribePush(channel: channel, .insufficientState)
@@ -94,14 +115,17 @@ extension RelayConnection {
     }
 
     func drainQueue() {
-        guard let context = self.context else { return }
+        guard self.phase != .closed, self.transport.isOpen else { return }
         var wrote = false
-        while context.channel.isWritable, let entry = self.queue.popFirst() {
+        while self.transport.isWritable, let entry = self.queue.popFirst() {
             self.queuedBytes -= entry.frame.readableBytes
-            self.rawWriter.write(frame: entry.frame)
+            self.transport.write(frame: entry.frame)
             wrote = true
         }
-        if wrote { self.rawWriter.flush() }
+        if wrote { self.transport.flush() }
+        if !self.queue.isEmpty {
+            self.transport.whenWritable { [weak self] in self?.drainQueue() }
+        }
     }
 
     /// One flush per loop tick, however many pushes arrived in it; the hub runs the flushes of
@@ -115,6 +139,6 @@ extension RelayConnection {
     /// Called by the hub: sends what was written since the last flush.
     func performFlush() {
         self.flushScheduled = false
-        self.rawWriter.flush()
+        self.transport.flush()
     }
 }

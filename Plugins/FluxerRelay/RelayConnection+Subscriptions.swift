@@ -42,36 +42,15 @@ extension RelayConnection {
             self.reply(id: id, error: .permissionDenied)
             return
         }
-        // Registered first and holding pushes, so nothing published while history is read is lost.
-        self.subscribeAttempts += 1
-        let attempt = self.subscribeAttempts
-        self.subscriptions[channel] = Subscription(options: options, attempt: attempt)
-        let listening = self.hub.subscribe(self, to: channel)
-
-        let wantsRecovery = params["recover"]?.boolValue == true && options.recovery
+        let wantsRecovery = params["recover"]?.boolValue == true
         let since: StreamPosition? =
             wantsRecovery
             ? StreamPosition(
                 offset: params["offset"]?.unsignedValue ?? 0,
                 epoch: params["epoch"]?.stringValue ?? ""
             ) : nil
-        let eventLoop = self.hub.eventLoop
-        let engine = self.relay.engine
-        // The position is read once the node listens to the channel, so nothing published in
-        // between is missed; what arrives meanwhile is held and deduplicated by offset.
-        let page: EventLoopFuture<HistoryPage?> = listening.flatMap { _ in
-            options.historySize > 0
-                ? engine.history(
-                    channel: channel,
-                    since: since,
-                    limit: since == nil ? 0 : nil,
-                    reverse: false,
-                    history: Relay.historyPolicy(options),
-                    on: eventLoop
-                ).map { Optional($0) }
-                : eventLoop.makeSucceededFuture(nil)
-        }
-        page.whenComplete { [self] outcome in
+        let attempt = self.register(channel, options: options, serverSide: false)
+        self.prepare(channel, options: options, since: since).whenComplete { [self] outcome in
             guard self.phase == .connected else { return }
             guard self.subscriptions[channel]?.attempt == attempt else {
                 // Unsubscribed (and maybe subscribed again) while this one was being prepared.
@@ -83,58 +62,104 @@ extension RelayConnection {
                 )
                 return
             }
-            let page: HistoryPage?
             switch outcome {
-            case .success(let value): page = value
+            case .success(let prepared):
+                self.reply(id: id, method: "subscribe", result: .object(prepared.result))
+                self.activate(channel, lastOffset: prepared.lastOffset)
             case .failure(let error):
                 self.dropSubscription(channel)
                 self.reply(id: id, error: RelayError(engineFailure: error))
-                return
             }
-            var result: [String: WireJSON] = [:]
-            var lastOffset: UInt64 = 0
-            if let page {
-                result["recoverable"] = .bool(options.recovery)
-                result["positioned"] = .bool(true)
-                result["epoch"] = .string(page.position.epoch)
-                result["offset"] = .number(String(page.position.offset))
-                lastOffset = page.position.offset
-                if since != nil {
-                    result["was_recovering"] = .bool(true)
-                    result["recovered"] = .bool(page.complete)
-                    if page.complete {
-                        result["publications"] = .array(page.publications.map(\.wire))
-                    }
-                }
-            }
-            if options.presence {
-                // Not awaited: a shared engine keeps this node's entries and writes them again
-                // on its next refresh (a third of the presence TTL), so a failed write heals.
-                self.relay.engine.addPresence(
+        }
+    }
+
+    /// What a subscription starts from: the subscribe result (`SubscribeResult` in the
+    /// protocol's field names) and the offset of the last publication it covers.
+    struct PreparedSubscription {
+        var result: [String: WireJSON]
+        var lastOffset: UInt64
+    }
+
+    /// Registers a subscription that holds the pushes arriving before ``activate(_:lastOffset:)``,
+    /// so nothing published while its history is read is lost.
+    /// - Returns: the attempt that tells it apart from a later subscription to the same channel.
+    func register(_ channel: String, options: NamespaceOptions, serverSide: Bool) -> UInt64 {
+        self.subscribeAttempts += 1
+        let attempt = self.subscribeAttempts
+        var subscription = Subscription(options: options, attempt: attempt)
+        subscription.serverSide = serverSide
+        self.subscriptions[channel] = subscription
+        return attempt
+    }
+
+    /// The result of subscribing to a registered `channel`: its stream position when the
+    /// namespace keeps history, and with `since` (a recovery the namespace allows) the
+    /// publications after it, `recovered` telling whether they are all of them.
+    func prepare(
+        _ channel: String,
+        options: NamespaceOptions,
+        since requested: StreamPosition?
+    ) -> EventLoopFuture<PreparedSubscription> {
+        let since = options.recovery ? requested : nil
+        let listening = self.hub.subscribe(self, to: channel)
+        let eventLoop = self.hub.eventLoop
+        let engine = self.relay.engine
+        // The position is read once the node listens to the channel, so nothing published in
+        // between is missed; what arrives meanwhile is held and deduplicated by offset.
+        return listening.flatMap { _ -> EventLoopFuture<HistoryPage?> in
+            options.historySize > 0
+                ? engine.history(
                     channel: channel,
-                    info: self.clientInfo(),
-                    announce: options.joinLeave,
+                    since: since,
+                    limit: since == nil ? 0 : nil,
+                    reverse: false,
+                    history: Relay.historyPolicy(options),
                     on: eventLoop
-                ).whenFailure { [logger = self.logger] error in
-                    logger.warning(
-                        "relay presence entry not written; the engine's refresh retries it",
-                        metadata: ["channel": "\(channel)", "error": "\(error)"]
-                    )
+                ).map { Optional($0) }
+                : eventLoop.makeSucceededFuture(nil)
+        }.map { page in
+            var result: [String: WireJSON] = [:]
+            guard let page else { return PreparedSubscription(result: result, lastOffset: 0) }
+            result["recoverable"] = .bool(options.recovery)
+            result["positioned"] = .bool(true)
+            result["epoch"] = .string(page.position.epoch)
+            result["offset"] = .number(String(page.position.offset))
+            if since != nil {
+                result["was_recovering"] = .bool(true)
+                result["recovered"] = .bool(page.complete)
+                if page.complete {
+                    result["publications"] = .array(page.publications.map(\.wire))
                 }
             }
-            self.reply(id: id, method: "subscribe", result: .object(result))
-            self.subscriptions[channel]?.lastOffset = lastOffset
-            self.subscriptions[channel]?.subscribed = true
-            let held = self.subscriptions[channel]?.held ?? []
-            self.subscriptions[channel]?.held = []
-            for entry in held {
-                self.deliver(
-                    channel: channel,
-                    offset: entry.offset,
-                    push: entry.push,
-                    isPublication: entry.isPublication
+            return PreparedSubscription(result: result, lastOffset: page.position.offset)
+        }
+    }
+
+    /// The subscription's result was sent: it enters presence and gets the pushes it held,
+    /// then every later one.
+    func activate(_ channel: String, lastOffset: UInt64) {
+        guard let options = self.subscriptions[channel]?.options else { return }
+        if options.presence {
+            // Not awaited: a shared engine keeps this node's entries and writes them again
+            // on its next refresh (a third of the presence TTL), so a failed write heals.
+            self.relay.engine.addPresence(
+                channel: channel,
+                info: self.clientInfo(),
+                announce: options.joinLeave,
+                on: self.hub.eventLoop
+            ).whenFailure { [logger = self.logger] error in
+                logger.warning(
+                    "relay presence entry not written; the engine's refresh retries it",
+                    metadata: ["channel": "\(channel)", "error": "\(error)"]
                 )
             }
+        }
+        self.subscriptions[channel]?.lastOffset = lastOffset
+        self.subscriptions[channel]?.subscribed = true
+        let held = self.subscriptions[channel]?.held ?? []
+        self.subscriptions[channel]?.held = []
+        for entry in held {
+            self.deliver(channel: channel, offset: entry.offset, push: entry.push, isPublication: entry.isPublication)
         }
     }
 
@@ -170,7 +195,7 @@ extension RelayConnection {
 
     /// Called by the loop's hub for every event on a channel this connection subscribed to.
     func deliver(channel: String, offset: UInt64, push: RelayPushFrames, isPublication: Bool) {
-        guard self.phase == .connected, var subscription = self.subscriptions[channel] else { return }
+        guard self.phase != .closed, var subscription = self.subscriptions[channel] else { return }
         guard subscription.subscribed else {
             self.subscriptions[channel]?.held.append((offset, push, isPublication))
             return
@@ -187,8 +212,43 @@ extension RelayConnection {
 
     /// Ends the subscription to `channel` from the server's side with an `unsubscribe` push:
     /// code 2000 by default; 2500 (insufficient state) makes the client subscribe again and recover.
+    /// Subscribes the connection to `channel` from the server's side (the server API's
+    /// `subscribe`): a `subscribe` push with the channel's position, then its pushes. Nothing
+    /// happens when the connection is not connected, is subscribed already, or is at
+    /// `maxSubscriptionsPerConnection`.
+    /// - Returns: whether a subscription was started.
+    @discardableResult
+    func subscribeByServer(_ channel: String, options: NamespaceOptions) -> Bool {
+        guard self.phase == .connected, self.subscriptions[channel] == nil,
+            self.subscriptions.count < self.configuration.maxSubscriptionsPerConnection
+        else { return false }
+        let attempt = self.register(channel, options: options, serverSide: true)
+        self.prepare(channel, options: options, since: nil).whenComplete { [self] outcome in
+            guard self.phase == .connected, self.subscriptions[channel]?.attempt == attempt else { return }
+            switch outcome {
+            case .success(let prepared):
+                self.send(self.subscribePush(channel: channel, prepared.result), publicationOf: nil, options: nil)
+                self.activate(channel, lastOffset: prepared.lastOffset)
+            case .failure(let error):
+                self.logger.warning(
+                    "relay server-side subscribe failed",
+                    metadata: ["channel": "\(channel)", "error": "\(error)"]
+                )
+                self.dropSubscription(channel)
+            }
+        }
+        return true
+    }
+
+    /// A server-side subscription cannot be subscribed again by its client: where it would lose
+    /// state (2500), the connection is closed with 3010 instead, and the client reconnects and
+    /// recovers it through the connect's `subs`.
     func unsubscribeByServer(_ channel: String, _ reason: RelayUnsubscribe = .server) {
-        guard self.subscriptions[channel] != nil else { return }
+        guard let subscription = self.subscriptions[channel] else { return }
+        if subscription.serverSide && reason.code == RelayUnsubscribe.insufficientState.code {
+            self.disconnect(.insufficientState)
+            return
+        }
         self.dropSubscription(channel)
         self.send(self.unsubscribePush(channel: channel, reason), publicationOf: nil, options: nil)
     }

@@ -6,9 +6,10 @@ import NIOCore
 import NIOWebSocket
 import WebSocketCore
 
-/// One client's WebSocket, speaking the Centrifugal client protocol v2 in the format its
-/// handshake chose (``RelayFormat``: JSON or Protobuf): commands in, replies and pushes out.
-/// Lives on its channel's event loop; everything here runs there.
+/// One client of the Centrifugal client protocol v2: a WebSocket in the format its handshake
+/// chose (``RelayFormat``: JSON or Protobuf), commands in, replies and pushes out; or a
+/// uni-directional stream (``UniStreamTransport``), its connect request in, pushes out. Lives
+/// on its channel's event loop; everything here runs there.
 ///
 /// This file holds the state, the channel events and the command dispatch; each concern has a
 /// file of its own: `+Connect` (who the client is, expiry, `refresh`), `+Subscriptions`
@@ -30,6 +31,9 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
         var held: [(offset: UInt64, push: RelayPushFrames, isPublication: Bool)] = []
         /// Tells this subscribe apart from a later one to the same channel.
         let attempt: UInt64
+        /// Whether the server subscribed the connection (the token's channels claim) rather
+        /// than a `subscribe` command.
+        var serverSide = false
     }
 
     /// A frame waiting for the socket; `channel` is set for publications, which a slow
@@ -41,7 +45,8 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
 
     let relay: Relay
     let hub: LoopHub
-    let rawWriter: RawFrameWriter
+    /// Where frames go: the WebSocket, or a uni-directional HTTP stream.
+    let transport: any RelayTransport
     let upgradeIdentity: VerifiedIdentity?
     /// The serialization format of every frame in and out.
     let format: RelayFormat
@@ -72,12 +77,9 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
     var pingTask: RepeatedTask?
     var deadlineTask: Scheduled<Void>?
     var expiryTask: Scheduled<Void>?
-    /// Closes the socket if the close frame has not left by then.
-    var closeTimeoutTask: Scheduled<Void>?
-    /// Whether this connection counts in the hub's `closingConnections`.
-    var countedAsClosing = false
 
-    init(
+    /// A connection over a WebSocket whose pipeline holds `rawWriter`.
+    convenience init(
         relay: Relay,
         hub: LoopHub,
         rawWriter: RawFrameWriter,
@@ -85,9 +87,27 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
         format: RelayFormat,
         logger: Logger
     ) {
+        self.init(
+            relay: relay,
+            hub: hub,
+            transport: WebSocketRelayTransport(rawWriter: rawWriter, hub: hub),
+            identity: identity,
+            format: format,
+            logger: logger
+        )
+    }
+
+    init(
+        relay: Relay,
+        hub: LoopHub,
+        transport: any RelayTransport,
+        identity: VerifiedIdentity?,
+        format: RelayFormat,
+        logger: Logger
+    ) {
         self.relay = relay
         self.hub = hub
-        self.rawWriter = rawWriter
+        self.transport = transport
         self.upgradeIdentity = identity
         self.format = format
         self.logger = logger
@@ -100,6 +120,12 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        (self.transport as? WebSocketRelayTransport)?.context = context
+        self.attach()
+    }
+
+    /// Joins the loop's hub (stats, server API, shutdown) and starts waiting for `connect`.
+    func attach() {
         self.hub.add(self)
         self.hub.counters.connectionsAccepted += 1
         self.startConnectDeadline()
@@ -125,16 +151,12 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
         self.tearDown()
         self.socketClosed()
         self.context = nil
+        (self.transport as? WebSocketRelayTransport)?.context = nil
     }
 
-    /// The socket is gone: nothing left to wait for.
+    /// The socket (or stream) is gone: nothing left to wait for.
     func socketClosed() {
-        self.closeTimeoutTask?.cancel()
-        self.closeTimeoutTask = nil
-        if self.countedAsClosing {
-            self.countedAsClosing = false
-            self.hub.counters.closingConnections -= 1
-        }
+        self.transport.closed()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

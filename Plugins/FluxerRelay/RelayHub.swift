@@ -184,7 +184,7 @@ struct RelayCounters: Sendable {
     /// Connections accepted since start.
     var connectionsAccepted = 0
     /// Connections the relay closed whose sockets are still open: the close frame is on its
-    /// way, for ``RelayConnection/closeFrameTimeout`` and then, over TLS, up to the TLS
+    /// way, for ``WebSocketRelayTransport/closeFrameTimeout`` and then, over TLS, up to the TLS
     /// handler's shutdown timeout (5 s) for a `close_notify` the peer may never take either.
     var closingConnections = 0
 

@@ -50,6 +50,16 @@ struct RelayConfigTests {
         )
     }
 
+    @Test("serverSideSubscriptions is a boolean, named with its path when it is not")
+    func serverSideSubscriptionsType() async throws {
+        let issues = try await Self.issues(#"{ "namespaces": { "news": { "serverSideSubscriptions": "yes" } } }"#)
+        #expect(
+            issues.contains { $0.hasPrefix("$.backends.relay.config.namespaces.news.serverSideSubscriptions") },
+            "\(issues)"
+        )
+        #expect(try await Self.issues(#"{ "namespaces": { "news": { "serverSideSubscriptions": true } } }"#).isEmpty)
+    }
+
     @Test("a short API key is refused")
     func shortKey() async throws {
         let issues = try await Self.issues(#"{ "apiKeyFile": "api.key" }"#, files: ["api.key": "short\n"])

@@ -42,16 +42,11 @@ enum ProtobufReplies {
             reply.connect.ttl = Self.uint32(result["ttl"])
             reply.connect.ping = Self.uint32(result["ping"])
             reply.connect.pong = result["pong"]?.boolValue ?? false
+            if case .object(let subs)? = result["subs"] {
+                reply.connect.subs = subs.mapValues(Self.subscribeResult)
+            }
         case "subscribe":
-            reply.subscribe.expires = result["expires"]?.boolValue ?? false
-            reply.subscribe.ttl = Self.uint32(result["ttl"])
-            reply.subscribe.recoverable = result["recoverable"]?.boolValue ?? false
-            reply.subscribe.epoch = result["epoch"]?.stringValue ?? ""
-            reply.subscribe.offset = result["offset"]?.unsignedValue ?? 0
-            reply.subscribe.positioned = result["positioned"]?.boolValue ?? false
-            reply.subscribe.wasRecovering = result["was_recovering"]?.boolValue ?? false
-            reply.subscribe.recovered = result["recovered"]?.boolValue ?? false
-            reply.subscribe.publications = Self.publications(result["publications"])
+            reply.subscribe = Self.subscribeResult(result)
         case "unsubscribe": reply.unsubscribe = .init()
         case "publish": reply.publish = .init()
         case "presence":
@@ -101,6 +96,18 @@ enum ProtobufReplies {
         return reply
     }
 
+    /// A `subscribe` push: the server subscribed the connection to `channel`, at the position
+    /// of its subscribe `result`.
+    static func subscribe(channel: String, result: WireJSON) -> Reply {
+        var reply = Reply()
+        reply.push.channel = channel
+        reply.push.subscribe.recoverable = result["recoverable"]?.boolValue ?? false
+        reply.push.subscribe.positioned = result["positioned"]?.boolValue ?? false
+        reply.push.subscribe.epoch = result["epoch"]?.stringValue ?? ""
+        reply.push.subscribe.offset = result["offset"]?.unsignedValue ?? 0
+        return reply
+    }
+
     /// A `pub` push of `publication` on `channel`.
     static func publication(channel: String, _ publication: RelayPublication) -> Reply {
         var message = Publication()
@@ -139,6 +146,21 @@ enum ProtobufReplies {
     }
 
     // MARK: From the JSON shapes
+
+    /// A subscribe result object (a `subscribe` reply's, or one of a connect result's `subs`).
+    private static func subscribeResult(_ result: WireJSON) -> Centrifugal_Centrifuge_Protocol_SubscribeResult {
+        var message = Centrifugal_Centrifuge_Protocol_SubscribeResult()
+        message.expires = result["expires"]?.boolValue ?? false
+        message.ttl = Self.uint32(result["ttl"])
+        message.recoverable = result["recoverable"]?.boolValue ?? false
+        message.epoch = result["epoch"]?.stringValue ?? ""
+        message.offset = result["offset"]?.unsignedValue ?? 0
+        message.positioned = result["positioned"]?.boolValue ?? false
+        message.wasRecovering = result["was_recovering"]?.boolValue ?? false
+        message.recovered = result["recovered"]?.boolValue ?? false
+        message.publications = Self.publications(result["publications"])
+        return message
+    }
 
     private static func publications(_ value: WireJSON?) -> [Publication] {
         guard case .array(let values)? = value else { return [] }

@@ -19,16 +19,22 @@ extension RelayCommand {
         var found: [(method: String, params: [String: WireJSON], error: RelayError?)] = []
         if command.hasConnect {
             let request = command.connect
-            found.append(
-                (
-                    "connect",
-                    [
-                        "token": .string(request.token), "name": .string(request.name),
-                        "version": .string(request.version),
-                    ],
-                    nil
+            var params: [String: WireJSON] = [
+                "token": .string(request.token), "name": .string(request.name),
+                "version": .string(request.version),
+            ]
+            if !request.subs.isEmpty {
+                // The server-side subscriptions to recover, as the JSON format's `subs` object.
+                params["subs"] = .object(
+                    request.subs.mapValues { sub in
+                        .object([
+                            "recover": .bool(sub.recover), "offset": .number(String(sub.offset)),
+                            "epoch": .string(sub.epoch),
+                        ])
+                    }
                 )
-            )
+            }
+            found.append(("connect", params, nil))
         }
         if command.hasSubscribe {
             let request = command.subscribe

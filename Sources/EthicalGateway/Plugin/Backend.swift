@@ -23,6 +23,14 @@ public protocol Backend: Sendable {
     /// the configuration; the gateway then shuts down what it started.
     func start() throws
 
+    /// The backend is about to be retired (the gateway is stopping, or a reload replaced it):
+    /// the gateway stopped sending it new requests and waits, at most its shutdown grace
+    /// period, for those in flight. A backend whose responses do not end on their own (event
+    /// streams) ends them now, telling its clients to reconnect, so they neither hold the
+    /// retirement for the whole grace period nor get cut off without a word. Called on any
+    /// thread; may be called more than once.
+    func quiesce()
+
     /// Stops everything ``start()`` started and releases what provisioning made. Called once
     /// when the configuration that created this backend is retired (after its in-flight
     /// requests finished), when its configuration failed, or when the gateway stops; also for
@@ -40,6 +48,7 @@ public protocol Backend: Sendable {
 extension Backend {
     public func validate() throws {}
     public func start() throws {}
+    public func quiesce() {}
     public func shutdown() async {}
     public var isReady: Bool { true }
     public var readinessDetail: String { "" }

@@ -143,6 +143,14 @@ public final class GatewayRuntime: Sendable {
         }
     }
 
+    /// Tells the backends that `successor` does not take over (all of them when there is none:
+    /// the gateway is stopping) that they are about to be retired (``Backend/quiesce()``).
+    func quiesceBackends(replacedBy successor: GatewayRuntime?) {
+        for (name, backend) in self.backends where successor?.carriedBackends.contains(name) != true {
+            backend.quiesce()
+        }
+    }
+
     /// Shuts every backend and filter down (when the gateway stops, or a runtime that was
     /// built only to be checked).
     public func shutdownBackends() async {

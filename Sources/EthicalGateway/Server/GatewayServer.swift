@@ -210,6 +210,7 @@ public final class GatewayServer: Service, Sendable {
             let id = state.nextRetirement
             state.nextRetirement += 1
             state.retiring[id] = Task {
+                previous.quiesceBackends(replacedBy: runtime)
                 await Self.waitForInFlight(of: previous, graceSeconds: grace, logger: logger)
                 await previous.retire(replacedBy: runtime)
                 _ = self.state.withLockedValue { $0.retiring.removeValue(forKey: id) }
@@ -406,6 +407,7 @@ public final class GatewayServer: Service, Sendable {
         }
         if open.isEmpty { drained.succeed() }
         for channel in open { channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }
+        self.live.current.quiesceBackends(replacedBy: nil)
         let deadline = self.eventLoopGroup.next().scheduleTask(in: .seconds(grace)) { [self] in
             let remaining = self.state.withLockedValue { Array($0.connections.values) }
             if !remaining.isEmpty {

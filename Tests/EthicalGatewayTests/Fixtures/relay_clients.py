@@ -4,6 +4,7 @@ happened; the Swift test decides pass or fail.
 
     relay_clients.py [--protobuf] roundtrip  WS_URL TOKEN
     relay_clients.py [--protobuf] recovery   WS_URL TOKEN API_URL API_KEY USER
+    relay_clients.py [--protobuf] server-side WS_URL TOKEN API_URL API_KEY USER CHANNEL
     relay_clients.py [--protobuf] refresh    WS_URL SHORT_TOKEN LONG_TOKEN SHORT_TTL GRACE
     relay_clients.py server-api API_URL API_KEY
     relay_clients.py [--protobuf] cross-node WS_URL_A WS_URL_B API_URL_A API_URL_B API_KEY TOKEN
@@ -34,6 +35,7 @@ from cent import (
     PresenceRequest,
     PresenceStatsRequest,
     PublishRequest,
+    SubscribeRequest,
     UnsubscribeRequest,
 )
 from cent.exceptions import CentApiResponseError
@@ -44,6 +46,8 @@ from centrifuge import (
     DisconnectedContext,
     JoinContext,
     PublicationContext,
+    ServerPublicationContext,
+    ServerSubscribedContext,
     StreamPosition,
     SubscribedContext,
     SubscriptionEventHandler,
@@ -167,6 +171,71 @@ async def recovery(ws_url, token, api_url, api_key, user):
         "first_recoverable": first.recoverable,
         "second_was_recovering": second.was_recovering,
         "second_recovered": second.recovered,
+    }
+
+
+class ServerSideCollector(ClientEventHandler):
+    """The client-level events of server-side subscriptions (the token's channels claim)."""
+
+    def __init__(self):
+        self.publications = asyncio.Queue()
+        self.subscribed = asyncio.Queue()
+
+    async def on_subscribed(self, ctx: ServerSubscribedContext) -> None:
+        await self.subscribed.put(ctx)
+
+    async def on_publication(self, ctx: ServerPublicationContext) -> None:
+        await self.publications.put(ctx)
+
+
+async def server_side(ws_url, token, api_url, api_key, user, channel):
+    """A connection subscribed by the server from its token's channels claim: its publications
+    arrive without a subscribe, and after a forced reconnect the SDK sends the connect's `subs`
+    with its position and gets what it missed, once each, in order."""
+    api = cent_client(api_url, api_key)
+    events = ServerSideCollector()
+    client = new_client(ws_url, token, events=events, min_reconnect_delay=1.0, max_reconnect_delay=1.5)
+    await client.connect()
+    await client.ready(timeout=TIMEOUT)
+    first = await asyncio.wait_for(events.subscribed.get(), TIMEOUT)
+    received = []
+    channels = set()
+    for n in range(1, 4):
+        api.publish(PublishRequest(channel=channel, data={"n": n}))
+    for _ in range(3):
+        ctx = await asyncio.wait_for(events.publications.get(), TIMEOUT)
+        channels.add(ctx.channel)
+        received.append(decoded(ctx.pub.data)["n"])
+    api.disconnect(DisconnectRequest(user=user, disconnect={"code": 3011, "reason": "force reconnect"}))
+    for n in range(4, 7):
+        api.publish(PublishRequest(channel=channel, data={"n": n}))
+    second = await asyncio.wait_for(events.subscribed.get(), TIMEOUT)
+    while len(received) < 6:
+        ctx = await asyncio.wait_for(events.publications.get(), TIMEOUT)
+        channels.add(ctx.channel)
+        received.append(decoded(ctx.pub.data)["n"])
+    api.publish(PublishRequest(channel=channel, data={"n": 7}))
+    received.append(decoded((await asyncio.wait_for(events.publications.get(), TIMEOUT)).pub.data)["n"])
+    await asyncio.sleep(0.3)
+    extra = events.publications.qsize()
+    # The server API's subscribe adds one more while connected: a subscribe push, then its pushes.
+    api.subscribe(SubscribeRequest(user=user, channel="chat:added"))
+    added = await asyncio.wait_for(events.subscribed.get(), TIMEOUT)
+    api.publish(PublishRequest(channel="chat:added", data={"n": 100}))
+    added_pub = await asyncio.wait_for(events.publications.get(), TIMEOUT)
+    await client.disconnect()
+    return {
+        "first_channel": first.channel,
+        "first_recoverable": first.recoverable,
+        "first_offset": first.stream_position.offset if first.stream_position else None,
+        "second_was_recovering": second.was_recovering,
+        "second_recovered": second.recovered,
+        "received": received,
+        "channels": sorted(channels),
+        "extra": extra,
+        "added_channel": added.channel,
+        "added_recoverable": added.recoverable,
+        "added_publication": [added_pub.channel, decoded(added_pub.pub.data)["n"]],
     }
 
 
@@ -478,6 +547,8 @@ def main():
         result = asyncio.run(roundtrip(*args))
     elif scenario == "recovery":
         result = asyncio.run(recovery(*args))
+    elif scenario == "server-side":
+        result = asyncio.run(server_side(*args))
     elif scenario == "refresh":
         result = asyncio.run(refresh(*args))
     elif scenario == "mixed":
