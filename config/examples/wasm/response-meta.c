@@ -1,0 +1,20 @@
+/* Response metadata. Enables buffer_response and trailers while initializing; handle_response
+ *  - sets X-Wasm-Is-Error to 1 when the next handler failed (here: the gateway's own 502 or 504
+ *    for an unreachable or timed-out upstream), 0 otherwise;
+ *  - counts the backend's response trailers into X-Wasm-Backend-Trailers and adds the trailer
+ *    X-Wasm-Trailer: done (sent on HTTP/2; a held response on HTTP/1.1 goes out with a
+ *    Content-Length, which has no place for trailers). */
+#include "http_wasm.h"
+
+HTTP_WASM_EXPORT(_initialize) void initialize(void) { enable_features(FEATURE_BUFFER_RESPONSE | FEATURE_TRAILERS); }
+
+HTTP_WASM_EXPORT(handle_request) uint64_t handle_request(void) { return ctx_next(0, 1); }
+
+HTTP_WASM_EXPORT(handle_response) void handle_response(uint32_t ctx, uint32_t is_error) {
+    set_header_value(HEADER_RESPONSE, "X-Wasm-Is-Error", 15, is_error ? "1" : "0", 1);
+    char names[1024];
+    uint32_t count = (uint32_t)(get_header_names(HEADER_RESPONSE_TRAILERS, names, sizeof names) >> 32);
+    char digit = (char)('0' + (count > 9 ? 9 : count));
+    set_header_value(HEADER_RESPONSE, "X-Wasm-Backend-Trailers", 23, &digit, 1);
+    add_header_value(HEADER_RESPONSE_TRAILERS, "X-Wasm-Trailer", 14, "done", 4);
+}
