@@ -167,6 +167,11 @@ struct WasmRequestBodyTests {
             )
             #expect(chunked.status == 413)
             #expect(chunked.header("connection") == "close")
+            let overHTTP2 = try await Curl.request(
+                "https://127.0.0.1:\(gateway.port("https"))/body/x",
+                ["--http2", "--data-binary", "@\(file)"]
+            )
+            #expect(overHTTP2.status == 413 && overHTTP2.httpVersion == "2")
             #expect(upstream.requests.count == before)
             // The route still serves a body within the limit.
             let small = try await Curl.request(
@@ -218,6 +223,13 @@ struct WasmRequestBodyTests {
             #expect(up.status == 200)
             #expect(up.header("x-wasm-is-error") == "0")
             #expect(up.header("x-wasm-backend-trailers") == "0")
+            // enable_features(buffer_request) during a request is not granted: the body streams.
+            #expect(up.header("x-wasm-late-buffer-request") == "0")
+            let posted = try await Curl.request(
+                "http://127.0.0.1:\(gateway.port("http"))/meta",
+                ["--data-binary", Self.json]
+            )
+            #expect(posted.status == 200 && posted.bodyText == "POST \(Self.json.utf8.count) \(Self.json)")
         }
     }
 

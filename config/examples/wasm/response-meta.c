@@ -3,12 +3,19 @@
  *    for an unreachable or timed-out upstream), 0 otherwise;
  *  - counts the backend's response trailers into X-Wasm-Backend-Trailers and adds the trailer
  *    X-Wasm-Trailer: done (sent on HTTP/2; a held response on HTTP/1.1 goes out with a
- *    Content-Length, which has no place for trailers). */
+ *    Content-Length, which has no place for trailers).
+ * handle_request asks for buffer_request, which a host grants only while the guest initializes,
+ * and reports the answer in X-Wasm-Late-Buffer-Request. */
 #include "http_wasm.h"
 
 HTTP_WASM_EXPORT(_initialize) void initialize(void) { enable_features(FEATURE_BUFFER_RESPONSE | FEATURE_TRAILERS); }
 
-HTTP_WASM_EXPORT(handle_request) uint64_t handle_request(void) { return ctx_next(0, 1); }
+HTTP_WASM_EXPORT(handle_request) uint64_t handle_request(void) {
+    /* Too late for buffer_request: the body is on its way to the backend. The result says so. */
+    uint32_t granted = enable_features(FEATURE_BUFFER_REQUEST);
+    set_header_value(HEADER_RESPONSE, "X-Wasm-Late-Buffer-Request", 26, granted & FEATURE_BUFFER_REQUEST ? "1" : "0", 1);
+    return ctx_next(0, 1);
+}
 
 HTTP_WASM_EXPORT(handle_response) void handle_response(uint32_t ctx, uint32_t is_error) {
     set_header_value(HEADER_RESPONSE, "X-Wasm-Is-Error", 15, is_error ? "1" : "0", 1);
