@@ -33,7 +33,7 @@ public protocol Filter: Sendable {
     /// over the limit (by its `Content-Length`, or as it arrives) is answered with a 413 problem
     /// document and the connection closes. The backend then gets the body the filters left,
     /// with a fresh `Content-Length` and no `Transfer-Encoding`. A client that stops sending
-    /// meanwhile is answered with a 408 after the listener's `idleTimeoutSeconds` without a byte.
+    /// meanwhile is answered with a 408 after `limits.idleTimeoutSeconds` without a byte.
     func requestBufferLimit(for request: GatewayRequest) -> Int?
     /// Decides on a request whose body is held whole (see ``requestBufferLimit(for:)``); it may
     /// replace ``GatewayRequest/heldBody``. The default calls ``filterRequest(_:)``.

@@ -41,7 +41,7 @@ final class HTTPExchange {
     var responseBuffering: ResponseBuffering = .undecided
     /// Whether a filter holds the request body whole before it decides (``Filter/requestBufferLimit(for:)``).
     var requestBuffering: RequestBuffering = .streaming
-    /// How long a held request body may go without a byte (the listener's idle timeout).
+    /// How long a held request body may go without a byte (`limits.idleTimeoutSeconds`).
     var bodyIdleTimeout = TimeAmount.nanoseconds(60_000_000_000)
     /// The check that answers a held body which stopped arriving.
     var heldBodyTimer: Scheduled<Void>?
