@@ -17,12 +17,16 @@ struct WasmRequestBodyTests {
           "filters": {
             "body": { "plugin": "wasm", "config": { "module": "wasm/request-body.wasm",
                                                     "limits": { "maxBufferedRequestBodyBytes": 100000 } } },
-            "meta": { "plugin": "wasm", "config": { "module": "wasm/response-meta.wasm" } }
+            "meta": { "plugin": "wasm", "config": { "module": "wasm/response-meta.wasm" } },
+            "meta-streamed": { "plugin": "wasm", "config": { "module": "wasm/response-meta.wasm", "guestConfig": "stream" } }
           },
           "routes": [
             { "name": "body", "match": { "pathPrefix": "/body" }, "filters": ["body"], "backend": "upstream" },
             { "name": "meta", "match": { "pathPrefix": "/meta" }, "filters": ["meta"], "backend": "upstream" },
             { "name": "down", "match": { "pathPrefix": "/down" }, "filters": ["meta"], "backend": "closed" },
+            { "name": "down-streamed", "match": { "pathPrefix": "/streamed/down" }, "filters": ["meta-streamed"],
+              "backend": "closed" },
+            { "name": "streamed", "match": { "pathPrefix": "/streamed" }, "filters": ["meta-streamed"], "backend": "upstream" },
             { "name": "plain", "match": { "pathPrefix": "/plain" }, "backend": "upstream" }
           ],
           "backends": {
@@ -212,7 +216,7 @@ struct WasmRequestBodyTests {
         }
     }
 
-    @Test("handle_response gets is_error 1 for the gateway's 502 of an unreachable upstream, 0 otherwise")
+    @Test("handle_response gets is_error 1 for the gateway's 502 of an unreachable upstream, 0 otherwise, held or not")
     func isError() async throws {
         try await self.withGateway { gateway, _ in
             let down = try await Curl.request("http://127.0.0.1:\(gateway.port("http"))/down")
@@ -222,6 +226,11 @@ struct WasmRequestBodyTests {
             let up = try await Curl.request("http://127.0.0.1:\(gateway.port("http"))/meta")
             #expect(up.status == 200)
             #expect(up.header("x-wasm-is-error") == "0")
+            // The same without holding the response: handle_response sees the head alone.
+            let streamedDown = try await Curl.request("http://127.0.0.1:\(gateway.port("http"))/streamed/down")
+            #expect(streamedDown.status == 502 && streamedDown.header("x-wasm-is-error") == "1")
+            let streamedUp = try await Curl.request("http://127.0.0.1:\(gateway.port("http"))/streamed")
+            #expect(streamedUp.status == 200 && streamedUp.header("x-wasm-is-error") == "0")
             #expect(up.header("x-wasm-backend-trailers") == "0")
             // enable_features(buffer_request) during a request is not granted: the body streams.
             #expect(up.header("x-wasm-late-buffer-request") == "0")
