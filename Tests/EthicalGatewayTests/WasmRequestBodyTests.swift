@@ -24,6 +24,7 @@ struct WasmRequestBodyTests {
             { "name": "body", "match": { "pathPrefix": "/body" }, "filters": ["body"], "backend": "upstream" },
             { "name": "meta", "match": { "pathPrefix": "/meta" }, "filters": ["meta"], "backend": "upstream" },
             { "name": "down", "match": { "pathPrefix": "/down" }, "filters": ["meta"], "backend": "closed" },
+            { "name": "late", "match": { "pathPrefix": "/late" }, "filters": ["meta"], "backend": "impatient" },
             { "name": "down-streamed", "match": { "pathPrefix": "/streamed/down" }, "filters": ["meta-streamed"],
               "backend": "closed" },
             { "name": "streamed", "match": { "pathPrefix": "/streamed" }, "filters": ["meta-streamed"], "backend": "upstream" },
@@ -31,18 +32,22 @@ struct WasmRequestBodyTests {
           ],
           "backends": {
             "upstream": { "plugin": "http-proxy", "config": { "upstreams": [ { "url": "http://127.0.0.1:\(upstreamPort)" } ] } },
-            "closed": { "plugin": "http-proxy", "config": { "upstreams": [ { "url": "http://127.0.0.1:\(closedPort)" } ] } }
+            "closed": { "plugin": "http-proxy", "config": { "upstreams": [ { "url": "http://127.0.0.1:\(closedPort)" } ] } },
+            "impatient": { "plugin": "http-proxy", "config": { "upstreams": [ { "url": "http://127.0.0.1:\(upstreamPort)" } ],
+                                                                "timeouts": { "firstByteSeconds": 0.3 } } }
           } }
         """
     }
 
-    /// The upstream answers with what it received: `<method> <body bytes> <body>`.
+    /// The upstream answers with what it received: `<method> <body bytes> <body>`; under
+    /// `/late`, two seconds late.
     static func echo(_ request: RecordedRequest) -> UpstreamReply {
-        .text(
+        let reply = UpstreamReply.text(
             status: 200,
             headers: [("content-type", "text/plain")],
             body: "\(request.method) \(request.bodyBytes) \(request.bodyText)"
         )
+        return request.uri.hasPrefix("/late") ? .delayed(seconds: 2, reply) : reply
     }
 
     func withGateway(
@@ -216,7 +221,9 @@ struct WasmRequestBodyTests {
         }
     }
 
-    @Test("handle_response gets is_error 1 for the gateway's 502 of an unreachable upstream, 0 otherwise, held or not")
+    @Test(
+        "handle_response gets is_error 1 for the gateway's 502 and 504 of a failed upstream, 0 otherwise, held or not"
+    )
     func isError() async throws {
         try await self.withGateway { gateway, _ in
             let down = try await Curl.request("http://127.0.0.1:\(gateway.port("http"))/down")
@@ -226,6 +233,8 @@ struct WasmRequestBodyTests {
             let up = try await Curl.request("http://127.0.0.1:\(gateway.port("http"))/meta")
             #expect(up.status == 200)
             #expect(up.header("x-wasm-is-error") == "0")
+            let late = try await Curl.request("http://127.0.0.1:\(gateway.port("http"))/late")
+            #expect(late.status == 504 && late.header("x-wasm-is-error") == "1")
             // The same without holding the response: handle_response sees the head alone.
             let streamedDown = try await Curl.request("http://127.0.0.1:\(gateway.port("http"))/streamed/down")
             #expect(streamedDown.status == 502 && streamedDown.header("x-wasm-is-error") == "1")
