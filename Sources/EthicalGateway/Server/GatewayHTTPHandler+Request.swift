@@ -96,7 +96,8 @@ extension GatewayHTTPHandler {
         let route = match.entry.target
         exchange.route = route
         exchange.maxBodyBytes = route.maxBodyBytes
-        exchange.bodyIdleTimeout = .nanoseconds(Int64(limits.idleTimeoutSeconds * 1_000_000_000))
+        // Capped (at about 31 years) so that no configured value overflows the nanoseconds.
+        exchange.bodyIdleTimeout = .nanoseconds(Int64(min(limits.idleTimeoutSeconds, 1e9) * 1e9))
         if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > route.maxBodyBytes {
             return self.reject(
                 exchange,
@@ -271,7 +272,7 @@ extension GatewayHTTPHandler {
 
     /// Answers a request the gateway refuses before any backend sees it.
     /// With `close`, the response ends the connection.
-    func reject(
+    private func reject(
         _ exchange: HTTPExchange,
         close: Bool = false,
         _ status: HTTPResponseStatus,
