@@ -34,12 +34,14 @@ enum BodyKind: UInt32 {
 /// The features a guest asks for with `enable_features`.
 struct HTTPWasmFeatures: OptionSet, Sendable {
     let rawValue: UInt32
-    /// Keep the request body readable after the next handler ran.
+    /// Hold the request body so `handle_request` can read and replace it (and `handle_response`
+    /// read it again). Granted when enabled while the instance initializes: the gateway must
+    /// know before `handle_request` that it has to read the body first.
     static let bufferRequest = HTTPWasmFeatures(rawValue: 1 << 0)
     /// Hold the response so `handle_response` can read and rewrite its body.
     static let bufferResponse = HTTPWasmFeatures(rawValue: 1 << 1)
-    /// Trailer access.
+    /// Trailer access (header kinds 2 and 3).
     static let trailers = HTTPWasmFeatures(rawValue: 1 << 2)
-    /// What this host grants (see docs/wasm-plugins.md for what it does not, and why).
-    static let supported: HTTPWasmFeatures = [.bufferResponse]
+    /// What this host grants (see docs/wasm-plugins.md for when, and what happens to trailers).
+    static let supported: HTTPWasmFeatures = [.bufferRequest, .bufferResponse, .trailers]
 }

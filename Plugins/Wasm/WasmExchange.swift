@@ -25,6 +25,12 @@ final class WasmExchange {
     /// backend's response, as net/http hosts (Traefik) send headers set before `next`.
     var earlyResponseHeaders: HTTPHeaders = [:]
     var responseBody: ByteBuffer?
+    /// The response's trailers in the response phase (those of a held response; empty otherwise).
+    var responseTrailers: HTTPHeaders = [:]
+    /// How far the guest has read the held request body (``GatewayRequest/heldBody``).
+    var requestBodyReadIndex = 0
+    /// Whether the guest wrote the request body (the first write replaces it).
+    var wroteRequestBody = false
     /// Whether the guest wrote the response body in the current phase (the first write replaces it).
     var wroteResponseBody = false
     /// How far the guest has read the response body.
@@ -51,16 +57,23 @@ final class WasmExchange {
         self.wallTimeLeft = wallTime
     }
 
-    /// The headers a header function works on, by kind; `nil` for trailers (not supported).
-    func headers(_ kind: HeaderKind) -> HTTPHeaders? {
+    /// The headers a header function works on, by kind. Trailers need the `trailers` feature:
+    /// the request's are there once its body was held, the response's in `handle_response`
+    /// of a held response (`buffer_response`); otherwise they read as empty.
+    func headers(_ kind: HeaderKind) throws -> HTTPHeaders {
         switch kind {
-        case .request: self.request.head.headers
-        case .response: self.phase == .request ? self.earlyResponseHeaders : self.responseHeaders
-        case .requestTrailers, .responseTrailers: nil
+        case .request: return self.request.head.headers
+        case .response: return self.phase == .request ? self.earlyResponseHeaders : self.responseHeaders
+        case .requestTrailers:
+            try self.requireTrailers()
+            return self.request.heldTrailers ?? [:]
+        case .responseTrailers:
+            try self.requireTrailers()
+            return self.phase == .response ? self.responseTrailers : [:]
         }
     }
 
-    /// Changes the headers of a kind; trailers are refused.
+    /// Changes the headers of a kind, where the phase (and, for trailers, the features) allow it.
     func changeHeaders(_ kind: HeaderKind, _ change: (inout HTTPHeaders) -> Void) throws {
         switch kind {
         case .request:
@@ -75,8 +88,31 @@ final class WasmExchange {
                 change(&self.responseHeaders)
                 self.responseChanged = true
             }
-        case .requestTrailers, .responseTrailers:
-            throw WasmGuestError.abi("trailers are not supported by this host (the trailers feature is never granted)")
+        case .requestTrailers:
+            try self.requireTrailers()
+            guard self.phase == .request, self.request.heldBody != nil else {
+                throw WasmGuestError.abi(
+                    "the request trailers can change only in handle_request with buffer_request enabled while initializing"
+                )
+            }
+            var trailers = self.request.heldTrailers ?? [:]
+            change(&trailers)
+            self.request.heldTrailers = trailers
+        case .responseTrailers:
+            try self.requireTrailers()
+            guard self.phase == .response, self.features.contains(.bufferResponse) else {
+                throw WasmGuestError.abi(
+                    "the response trailers can change only in handle_response with buffer_response"
+                )
+            }
+            change(&self.responseTrailers)
+            self.responseChanged = true
+        }
+    }
+
+    private func requireTrailers() throws {
+        guard self.features.contains(.trailers) else {
+            throw WasmGuestError.abi("trailers are readable only with the trailers feature enabled")
         }
     }
 

@@ -18,9 +18,14 @@ final class WasmFilter: Filter {
     /// One pool per event loop of the gateway, each confined to its loop.
     let pools: [ObjectIdentifier: NIOLoopBoundBox<WasmGuestPool>]
 
-    init(name: String, module: WasmGuestModule, eventLoopGroup: any EventLoopGroup) {
+    /// Whether the guest enabled `buffer_request` while initializing: the gateway then holds
+    /// each request's body before `handle_request` runs.
+    let holdsRequestBody: Bool
+
+    init(name: String, module: WasmGuestModule, initialFeatures: HTTPWasmFeatures, eventLoopGroup: any EventLoopGroup) {
         self.name = name
         self.module = module
+        self.holdsRequestBody = initialFeatures.contains(.bufferRequest)
         var pools: [ObjectIdentifier: NIOLoopBoundBox<WasmGuestPool>] = [:]
         for loop in eventLoopGroup.makeIterator() {
             pools[ObjectIdentifier(loop)] = NIOLoopBoundBox.makeBoxSendingValue(
@@ -70,6 +75,10 @@ final class WasmFilter: Filter {
         return .proceed
     }
 
+    func requestBufferLimit(for request: GatewayRequest) -> Int? {
+        self.holdsRequestBody ? self.module.limits.maxBufferedRequestBodyBytes : nil
+    }
+
     func responseBufferLimit(for request: GatewayRequest) -> Int? {
         guard let pending = self.pending(request), pending.exchange.features.contains(.bufferResponse) else {
             return nil
@@ -84,11 +93,14 @@ final class WasmFilter: Filter {
                 pending,
                 status: response.status,
                 headers: response.headers,
-                body: response.body
+                body: response.body,
+                trailers: response.trailers,
+                isError: request.backendFailed
             )
             response.status = HTTPResponseStatus(statusCode: pending.exchange.status)
             response.headers = pending.exchange.responseHeaders
             response.body = pending.exchange.responseBody
+            response.trailers = pending.exchange.responseTrailers
         } catch {
             self.log(request, error)
             response = self.problem(for: request)
@@ -98,7 +110,14 @@ final class WasmFilter: Filter {
     func filterResponse(_ head: inout HTTPResponseHead, for request: GatewayRequest) {
         guard let pending = self.pending(request) else { return }
         do {
-            try self.handleResponse(pending, status: head.status, headers: head.headers, body: nil)
+            try self.handleResponse(
+                pending,
+                status: head.status,
+                headers: head.headers,
+                body: nil,
+                trailers: nil,
+                isError: request.backendFailed
+            )
             head.status = HTTPResponseStatus(statusCode: pending.exchange.status)
             head.headers = pending.exchange.responseHeaders
         } catch {
@@ -116,11 +135,14 @@ final class WasmFilter: Filter {
     }
 
     /// Runs `handle_response` on the response; the instance goes back to its pool when it succeeds.
+    /// `isError` is 1 for the guest when the backend failed (``GatewayRequest/backendFailed``).
     private func handleResponse(
         _ pending: WasmPendingResponse,
         status: HTTPResponseStatus,
         headers: HTTPHeaders,
-        body: ByteBuffer?
+        body: ByteBuffer?,
+        trailers: HTTPHeaders?,
+        isError: Bool
     ) throws {
         let exchange = pending.exchange
         exchange.responseHandled = true
@@ -133,7 +155,9 @@ final class WasmFilter: Filter {
         exchange.responseBody = body
         exchange.wroteResponseBody = false
         exchange.responseBodyReadIndex = 0
-        try pending.guest.handleResponse(exchange, isError: false)
+        exchange.responseTrailers = trailers ?? [:]
+        exchange.requestBodyReadIndex = 0
+        try pending.guest.handleResponse(exchange, isError: isError)
         pending.pool.putBack(pending.guest)
     }
 

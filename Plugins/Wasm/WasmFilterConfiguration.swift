@@ -46,11 +46,16 @@ public struct WasmLimits: Decodable, Sendable {
     /// The most response body bytes held for a guest that enables `buffer_response`, 0 to
     /// 1 GiB. Default 1 MiB. A larger response is answered with a 502.
     public var maxBufferedBodyBytes: Int
+    /// The most request body bytes held for a guest that enables `buffer_request`, 0 to 1 GiB.
+    /// Default 1 MiB. A larger body is answered with a 413 (at once when its `Content-Length`
+    /// says so) and the connection closes.
+    public var maxBufferedRequestBodyBytes: Int
     /// The most idle instances kept per event loop, 0 to 1024. Default 8.
     public var idleInstancesPerLoop: Int
 
     enum CodingKeys: String, CodingKey {
-        case memoryPages, fuelPerRequest, wallTimeMilliseconds, maxBufferedBodyBytes, idleInstancesPerLoop
+        case memoryPages, fuelPerRequest, wallTimeMilliseconds, maxBufferedBodyBytes, maxBufferedRequestBodyBytes
+        case idleInstancesPerLoop
     }
 
     public init() {
@@ -58,6 +63,7 @@ public struct WasmLimits: Decodable, Sendable {
         self.fuelPerRequest = 10_000_000
         self.wallTimeMilliseconds = 100
         self.maxBufferedBodyBytes = 1 << 20
+        self.maxBufferedRequestBodyBytes = 1 << 20
         self.idleInstancesPerLoop = 8
     }
 
@@ -94,6 +100,12 @@ public struct WasmLimits: Decodable, Sendable {
             container.decodeIfPresent(Int.self, forKey: .maxBufferedBodyBytes) ?? defaults.maxBufferedBodyBytes,
             0...(1 << 30),
             .maxBufferedBodyBytes
+        )
+        self.maxBufferedRequestBodyBytes = try check(
+            container.decodeIfPresent(Int.self, forKey: .maxBufferedRequestBodyBytes)
+                ?? defaults.maxBufferedRequestBodyBytes,
+            0...(1 << 30),
+            .maxBufferedRequestBodyBytes
         )
         self.idleInstancesPerLoop = try check(
             container.decodeIfPresent(Int.self, forKey: .idleInstancesPerLoop) ?? defaults.idleInstancesPerLoop,

@@ -63,8 +63,10 @@ extension WasmGuest {
         (
             "enable_features", [.i32], [.i32],
             { guest, p, out in
-                let granted = HTTPWasmFeatures(rawValue: p.u32(0)).intersection(.supported)
+                var granted = HTTPWasmFeatures(rawValue: p.u32(0)).intersection(.supported)
                 if let exchange = guest.exchange {
+                    // Too late to hold a body that is streaming to the backend.
+                    if exchange.request.heldBody == nil { granted.remove(.bufferRequest) }
                     exchange.features.formUnion(granted)
                     out[0] = .i32(exchange.features.rawValue)
                 } else {
@@ -122,7 +124,7 @@ extension WasmGuest {
             "get_header_names", [.i32, .i32, .i32], [.i64],
             { guest, p, out in
                 let exchange = try guest.currentExchange("get_header_names")
-                let headers = exchange.headers(try WasmGuest.headerKind(p.u32(0))) ?? [:]
+                let headers = try exchange.headers(try WasmGuest.headerKind(p.u32(0)))
                 var seen = Set<String>()
                 var names: [String] = []
                 for (name, _) in headers where seen.insert(name.lowercased()).inserted { names.append(name) }
@@ -133,7 +135,7 @@ extension WasmGuest {
             "get_header_values", [.i32, .i32, .i32, .i32, .i32], [.i64],
             { guest, p, out in
                 let exchange = try guest.currentExchange("get_header_values")
-                let headers = exchange.headers(try WasmGuest.headerKind(p.u32(0))) ?? [:]
+                let headers = try exchange.headers(try WasmGuest.headerKind(p.u32(0)))
                 let name = try guest.readString(p.u32(1), p.u32(2))
                 out[0] = .i64(try guest.writeNULTerminated(headers[name], to: p.u32(3), limit: p.u32(4)))
             }

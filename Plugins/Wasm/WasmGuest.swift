@@ -17,12 +17,13 @@ final class WasmGuest {
     /// Features the guest enabled for every request (`enable_features` called outside a request).
     var features: HTTPWasmFeatures = []
     /// The logger of the request being served, or the plugin's while the instance initializes.
-    var logger: Logger
+    /// Built when the guest logs, not per call: a request's logger carries metadata that costs
+    /// string building, which guests that never log should not pay.
+    var logger: Logger { self.exchange?.request.logger ?? self.module.logger }
 
     /// Instantiates the module, checks its exports and runs its initializer.
     init(module: WasmGuestModule) throws {
         self.module = module
-        self.logger = module.logger
         self.store = Store(engine: module.engine)
         self.store.resourceLimiter = GuestMemoryLimiter(pages: module.limits.memoryPages)
         let imports = self.hostImports()
@@ -91,7 +92,6 @@ final class WasmGuest {
     /// Runs a guest call for `exchange` within its fuel and wall-time limits.
     private func run(_ exchange: WasmExchange, _ call: () throws -> [Value]) throws -> [Value] {
         self.exchange = exchange
-        self.logger = exchange.request.logger
         self.store.fuel = Fuel(remaining: exchange.fuelLeft)
         let started = NIODeadline.now()
         exchange.deadline = started + exchange.wallTimeLeft
@@ -99,7 +99,6 @@ final class WasmGuest {
             exchange.wallTimeLeft = exchange.wallTimeLeft - (NIODeadline.now() - started)
             exchange.fuelLeft = self.store.fuel?.remaining ?? 0
             self.exchange = nil
-            self.logger = self.module.logger
         }
         let results: [Value]
         do {

@@ -25,6 +25,7 @@ public enum WasmPlugin: FilterPlugin {
             throw context.error("module", "cannot read the WebAssembly module \(url.path)")
         }
         let module: WasmGuestModule
+        let probe: WasmGuest
         do {
             module = try WasmGuestModule(
                 name: context.name,
@@ -33,11 +34,16 @@ public enum WasmPlugin: FilterPlugin {
                 limits: configuration.limits,
                 logger: context.logger
             )
-            _ = try WasmGuest(module: module)
+            probe = try WasmGuest(module: module)
         } catch {
             throw context.error("module", "\(url.lastPathComponent) \(Self.sentence(error))")
         }
-        return WasmFilter(name: context.name, module: module, eventLoopGroup: context.eventLoopGroup)
+        return WasmFilter(
+            name: context.name,
+            module: module,
+            initialFeatures: probe.features,
+            eventLoopGroup: context.eventLoopGroup
+        )
     }
 
     private static func sentence(_ error: any Error) -> String {

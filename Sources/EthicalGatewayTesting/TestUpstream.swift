@@ -11,6 +11,12 @@ public struct RecordedRequest: Sendable {
     /// Header names lower-cased, in order.
     public var headers: [(name: String, value: String)]
     public var bodyBytes: Int
+    /// The body's first ``RecordedRequest/bodyPrefixLimit`` bytes (large uploads are counted, not kept).
+    public var bodyPrefix: [UInt8] = []
+    /// How much of a body ``bodyPrefix`` keeps.
+    public static let bodyPrefixLimit = 65536
+    /// ``bodyPrefix`` as UTF-8 text.
+    public var bodyText: String { String(decoding: self.bodyPrefix, as: UTF8.self) }
 
     public func header(_ name: String) -> String? {
         self.headers.first { $0.name == name.lowercased() }?.value
@@ -184,6 +190,11 @@ private final class TestUpstreamHandler: ChannelInboundHandler {
             )
         case .body(let buffer):
             self.current?.bodyBytes += buffer.readableBytes
+            if let kept = self.current?.bodyPrefix.count, kept < RecordedRequest.bodyPrefixLimit {
+                self.current?.bodyPrefix.append(
+                    contentsOf: buffer.readableBytesView.prefix(RecordedRequest.bodyPrefixLimit - kept)
+                )
+            }
         case .end:
             guard let request = self.current else { return }
             self.current = nil

@@ -97,6 +97,8 @@ struct GatewayHTTPHandlerEmbeddedTests {
                     [ { "match": { "pathPrefix": "/manual" }, "backend": "manual", "maxBodyBytes": \(maxBodyBytes) },
                       { "match": { "pathPrefix": "/suspended" }, "backend": "manual", "filters": ["later"],
                         "maxBodyBytes": \(maxBodyBytes) },
+                      { "match": { "pathPrefix": "/held" }, "backend": "manual", "filters": ["upper"],
+                        "maxBodyBytes": \(maxBodyBytes) },
                       { "backend": "fixed" } ]
                     """,
                 backends: """
@@ -104,7 +106,8 @@ struct GatewayHTTPHandlerEmbeddedTests {
                       "fixed": { "plugin": "respond", "config": { "body": "fixed" } } }
                     """,
                 extra: """
-                    "filters": { "later": { "plugin": "test-tag", "config": { "tag": "later", "suspendMilliseconds": 50 } } }
+                    "filters": { "later": { "plugin": "test-tag", "config": { "tag": "later", "suspendMilliseconds": 50 } },
+                                 "upper": { "plugin": "test-upper-body", "config": { "limit": 8 } } }
                     """
             )
             let runtime = try await GatewayRuntimeBuilder(
@@ -225,6 +228,58 @@ struct GatewayHTTPHandlerEmbeddedTests {
         #expect(harness.exchanges.first?.cancelled == true)
         harness.channel.embeddedEventLoop.run()
         #expect(!harness.channel.isActive)
+    }
+
+    @Test("a filter that holds the request body sees it whole; the backend gets the filter's body with a length")
+    func heldRequestBody() async throws {
+        let harness = try await Harness()
+        try harness.send("POST /held HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+        #expect(harness.exchanges.isEmpty, "the backend waits for the whole body")
+        let readsBefore = harness.reads.reads
+        harness.channel.read()
+        #expect(harness.reads.reads == readsBefore + 1, "reads go on while the body is held")
+        try harness.send("3\r\ndef\r\n0\r\nX-Sum: 9\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        let exchange = try #require(harness.exchanges.first)
+        #expect(exchange.body == "ABCDEF" && exchange.ended)
+        #expect(exchange.request.head.headers["content-length"] == ["6"])
+        #expect(!exchange.request.head.headers.contains(name: "transfer-encoding"))
+        #expect(exchange.request.head.headers["x-trailer-sum"] == ["9"])
+        #expect(exchange.request.heldBody == nil, "the body reaches the backend once, as its body")
+        exchange.respond("held")
+        let written = try harness.written()
+        #expect(harness.statusLines(written) == ["HTTP/1.1 200 OK", "HTTP/1.1 200 OK"], "the pipelined GET follows")
+        #expect(written.hasSuffix("fixed"))
+        _ = try? harness.channel.finish()
+    }
+
+    @Test("a held body over the filter's limit is a 413 that closes, by Content-Length at once or as it arrives")
+    func heldRequestBodyOverLimit() async throws {
+        let sized = try await Harness()
+        try sized.send("POST /held HTTP/1.1\r\nHost: a\r\nContent-Length: 9\r\n\r\n")
+        var written = try sized.written()
+        #expect(written.hasPrefix("HTTP/1.1 413 "))
+        #expect(written.contains("the 8 bytes the route's filters can hold"))
+        #expect(written.lowercased().contains("connection: close"))
+        let chunked = try await Harness()
+        try chunked.send("POST /held HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\n")
+        #expect(try chunked.written().isEmpty)
+        try chunked.send("5\r\nfghij\r\n0\r\n\r\n")
+        written = try chunked.written()
+        #expect(written.hasPrefix("HTTP/1.1 413 "))
+        #expect(chunked.exchanges.isEmpty, "the backend never saw the request")
+    }
+
+    @Test("a client that expects 100-continue gets it when the filter starts waiting for the body")
+    func heldRequestBodyExpectContinue() async throws {
+        let harness = try await Harness()
+        try harness.send("POST /held HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n")
+        #expect(try harness.written().hasPrefix("HTTP/1.1 100 Continue\r\n"))
+        try harness.send("xyz")
+        let exchange = try #require(harness.exchanges.first)
+        #expect(exchange.body == "XYZ" && exchange.ended)
+        exchange.respond("ok")
+        #expect(harness.statusLines(try harness.written()) == ["HTTP/1.1 200 OK"], "no second 100")
+        _ = try? harness.channel.finish()
     }
 
     @Test("a request the decoder refuses gets a 400 problem document, then the connection closes")

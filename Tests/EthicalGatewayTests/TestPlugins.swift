@@ -117,9 +117,42 @@ enum TaggingFilterPlugin: FilterPlugin {
 }
 
 /// The binary's plugins plus the test-only ones.
+/// A compiled-in filter that holds the request body (``Filter/requestBufferLimit(for:)``),
+/// upper-cases it, and copies the request trailer `X-Sum` into the header `X-Trailer-Sum`.
+enum UpperCaseBodyFilterPlugin: FilterPlugin {
+    static let id = "test-upper-body"
+
+    struct Configuration: Decodable, Sendable {
+        /// The most body bytes the filter holds.
+        var limit: Int
+    }
+
+    static func provision(_ configuration: Configuration, context: PluginContext) throws -> any Filter {
+        UpperCaseBodyFilter(limit: configuration.limit)
+    }
+
+    struct UpperCaseBodyFilter: Filter {
+        let limit: Int
+
+        func filterRequest(_ request: inout GatewayRequest) -> FilterOutcome { .proceed }
+
+        func requestBufferLimit(for request: GatewayRequest) -> Int? { self.limit }
+
+        func filterBufferedRequest(_ request: inout GatewayRequest) -> FilterOutcome {
+            let text = request.heldBody.map { String(buffer: $0) } ?? ""
+            request.heldBody = ByteBuffer(string: text.uppercased())
+            if let sum = request.heldTrailers?.first(name: "x-sum") {
+                request.head.headers.add(name: "x-trailer-sum", value: sum)
+            }
+            return .proceed
+        }
+    }
+}
+
 var testRegistry: PluginRegistry {
     var registry = gatewayRegistry
     registry.register(SlowBackendPlugin.self)
     registry.register(TaggingFilterPlugin.self)
+    registry.register(UpperCaseBodyFilterPlugin.self)
     return registry
 }

@@ -222,6 +222,10 @@ struct WasmFilterConfigTests {
                 #"{ "module": "@DIR@/wasm/redact.wasm", "limits": { "fuel": 1 } }"#, [:], "\(path).limits.fuel",
                 "unknown key \"fuel\""
             ),
+            (
+                #"{ "module": "@DIR@/wasm/redact.wasm", "limits": { "maxBufferedRequestBodyBytes": -1 } }"#, [:],
+                "\(path).limits.maxBufferedRequestBodyBytes", "expected a number from 0 to 1073741824, found -1"
+            ),
             (#"{ "guestConfig": "x" }"#, [:], path, "missing required key \"module\""),
         ]
         for (config, files, expectedPath, expectedMessage) in cases {

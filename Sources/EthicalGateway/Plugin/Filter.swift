@@ -23,6 +23,21 @@ public protocol Filter: Sendable {
     /// Inspects or replaces a response held whole (see ``responseBufferLimit(for:)``); runs
     /// before ``filterResponse(_:for:)`` sees the head that is finally sent.
     func filterBufferedResponse(_ response: inout GatewayResponse, for request: GatewayRequest)
+    /// The most request body bytes this filter wants to see whole before it decides, or `nil`
+    /// (the default) to decide on the head alone while the body streams to the backend.
+    ///
+    /// Asked just before the filter's turn. When it returns a limit, the gateway reads the whole
+    /// body first (answering `100 Continue` to a client that expects it), then calls
+    /// ``filterBufferedRequest(_:)`` *in place of* ``filterRequest(_:)``, with the body in
+    /// ``GatewayRequest/heldBody`` and any trailers in ``GatewayRequest/heldTrailers``. A body
+    /// over the limit (by its `Content-Length`, or as it arrives) is answered with a 413 problem
+    /// document and the connection closes. The backend then gets the body the filters left,
+    /// with a fresh `Content-Length` and no `Transfer-Encoding`. A client that stops sending
+    /// meanwhile is answered with a 408 after `limits.idleTimeoutSeconds` without a byte.
+    func requestBufferLimit(for request: GatewayRequest) -> Int?
+    /// Decides on a request whose body is held whole (see ``requestBufferLimit(for:)``); it may
+    /// replace ``GatewayRequest/heldBody``. The default calls ``filterRequest(_:)``.
+    func filterBufferedRequest(_ request: inout GatewayRequest) -> FilterOutcome
     /// Starts background work, once, before the filter serves (see ``Backend/start()``).
     func start() throws
     /// Stops what ``start()`` started; called once when the filter is retired, also when it was
@@ -33,6 +48,10 @@ public protocol Filter: Sendable {
 extension Filter {
     public func filterResponse(_ head: inout HTTPResponseHead, for request: GatewayRequest) {}
     public func responseBufferLimit(for request: GatewayRequest) -> Int? { nil }
+    public func requestBufferLimit(for request: GatewayRequest) -> Int? { nil }
+    public func filterBufferedRequest(_ request: inout GatewayRequest) -> FilterOutcome {
+        self.filterRequest(&request)
+    }
     public func filterBufferedResponse(_ response: inout GatewayResponse, for request: GatewayRequest) {}
     public func start() throws {}
     public func shutdown() async {}

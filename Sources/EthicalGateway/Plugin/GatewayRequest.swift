@@ -39,6 +39,21 @@ public struct GatewayRequest: Sendable {
     /// response, each under a key of its own (e.g. `ObjectIdentifier` of the filter). Empty for
     /// requests whose filters keep nothing, so it costs them nothing.
     public var filterState: [ObjectIdentifier: any Sendable] = [:]
+    /// The whole request body, while it is held for a filter that asked for it
+    /// (``Filter/requestBufferLimit(for:)``); `nil` while the body streams. A filter may replace
+    /// it: the backend gets what the filters leave, with a `Content-Length` to match.
+    public var heldBody: ByteBuffer? = nil
+    /// The request's trailers, when its body is held and the client sent any. They are not
+    /// forwarded: a held body goes to the backend with a `Content-Length`, which has no place
+    /// for trailers (and backends receive none, see ``RequestBodyReceiver``).
+    public var heldTrailers: HTTPHeaders? = nil
+    /// Whether the response is the gateway's own error for a backend that failed: a backend
+    /// answered with a 5xx problem document (``ResponseWriter/respondWithProblem(_:detail:)``),
+    /// e.g. the proxy's 502 for an unreachable upstream or its 504 for one that timed out.
+    /// Filters see it in ``Filter/filterResponse(_:for:)`` and
+    /// ``Filter/filterBufferedResponse(_:for:)``; a 5xx the backend relays from elsewhere is
+    /// not a failure.
+    public internal(set) var backendFailed = false
     /// The connection's logger; ``logger`` adds this request's metadata only when something is logged.
     let baseLogger: Logger
 
@@ -57,6 +72,10 @@ public struct GatewayResponse: Sendable {
     public var status: HTTPResponseStatus
     public var headers: HTTPHeaders
     public var body: ByteBuffer?
+    /// The trailers of a response held whole for filters (``Filter/responseBufferLimit(for:)``);
+    /// filters may change them. They are sent on HTTP/2 (a trailers frame after the body); on
+    /// HTTP/1.1 a held response goes out with a `Content-Length` and its trailers are dropped.
+    public var trailers: HTTPHeaders? = nil
     /// Why the auth filter refused the request's token (a ``TokenRefusalCategory`` name), for
     /// the access log.
     var refusalCategory: String? = nil

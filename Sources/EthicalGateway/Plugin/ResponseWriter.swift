@@ -88,9 +88,12 @@ public final class ResponseWriter: @unchecked Sendable {
     }
 
     /// Answers with an RFC 9457 problem document carrying the request id.
+    ///
+    /// A 5xx status says the backend failed (an upstream unreachable or timed out, a file that
+    /// could not be read): filters see ``GatewayRequest/backendFailed`` set on the response.
     public func respondWithProblem(_ status: HTTPResponseStatus, detail: String) {
         self.eventLoop.preconditionInEventLoop()
-        self.sink?.writeProblem(status, detail: detail, exchangeID: self.exchangeID)
+        self.sink?.writeProblem(status, detail: detail, exchangeID: self.exchangeID, backendFailed: status.code >= 500)
     }
 
     /// Whether this connection can be upgraded to another protocol (HTTP/1.1; not HTTP/2 streams).
@@ -137,7 +140,7 @@ protocol ResponseSink: AnyObject {
     func queueBody(_ buffer: ByteBuffer, exchangeID: UInt64)
     func setWritableCallback(_ callback: @escaping () -> Void, exchangeID: UInt64)
     func writeEnd(trailers: HTTPHeaders?, exchangeID: UInt64)
-    func writeProblem(_ status: HTTPResponseStatus, detail: String, exchangeID: UInt64)
+    func writeProblem(_ status: HTTPResponseStatus, detail: String, exchangeID: UInt64, backendFailed: Bool)
     func setRequestBodyPaused(_ paused: Bool, exchangeID: UInt64)
     var canUpgrade: Bool { get }
     func upgrade(_ head: HTTPResponseHead, exchangeID: UInt64, handOver: @escaping (any Channel) -> Void) -> Bool

@@ -96,6 +96,8 @@ extension GatewayHTTPHandler {
         let route = match.entry.target
         exchange.route = route
         exchange.maxBodyBytes = route.maxBodyBytes
+        // Capped (at about 31 years) so that no configured value overflows the nanoseconds.
+        exchange.bodyIdleTimeout = .nanoseconds(Int64(min(limits.idleTimeoutSeconds, 1e9) * 1e9))
         if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > route.maxBodyBytes {
             return self.reject(
                 exchange,
@@ -158,6 +160,7 @@ extension GatewayHTTPHandler {
         exchange.bodyBytes += buffer.readableBytes
         if exchange.bodyBytes > exchange.maxBodyBytes {
             self.machine.discardBody(closeAfterResponse: true)
+            self.stopHoldingRequestBody(of: exchange)
             exchange.receiver?.cancel()
             exchange.receiver = nil
             exchange.pendingBody.removeAll()
@@ -172,18 +175,36 @@ extension GatewayHTTPHandler {
             }
             return
         }
-        if let receiver = exchange.receiver {
+        if case .holding = exchange.requestBuffering {
+            self.holdRequestBodyPart(buffer, of: exchange)
+        } else if let receiver = exchange.receiver {
             receiver.receiveBody(buffer)
         } else {
             exchange.pendingBody.append(buffer)
         }
     }
 
-    private func runFilters(of exchange: HTTPExchange, from index: Int) {
+    /// Runs the route's filters from `index` on, then starts the backend. A filter that wants
+    /// the whole body first (``Filter/requestBufferLimit(for:)``) stops the run until the body
+    /// is held; ``releaseHeldRequestBody(of:trailers:)`` resumes it at that filter.
+    func runFilters(of exchange: HTTPExchange, from index: Int) {
         guard let route = exchange.route, let context = self.context else { return }
         var position = index
         while position < route.filters.count {
-            switch route.filters[position].filterRequest(&exchange.request!) {
+            let filter = route.filters[position]
+            let outcome: FilterOutcome
+            if let limit = filter.requestBufferLimit(for: exchange.request!) {
+                guard case .held = exchange.requestBuffering else {
+                    return self.holdRequestBody(of: exchange, forFilterAt: position, limit: limit)
+                }
+                if let held = exchange.request?.heldBody, held.readableBytes > limit {
+                    return self.refuseHeldRequestBody(of: exchange, limit: limit)
+                }
+                outcome = filter.filterBufferedRequest(&exchange.request!)
+            } else {
+                outcome = filter.filterRequest(&exchange.request!)
+            }
+            switch outcome {
             case .proceed:
                 position += 1
             case .respond(let response):
@@ -229,6 +250,7 @@ extension GatewayHTTPHandler {
     }
 
     private func startBackend(_ exchange: HTTPExchange, route: CompiledRoute) {
+        self.prepareHeldBodyForBackend(of: exchange)
         let writer = self.makeWriter(for: exchange)
         let receiver = route.backend.handle(exchange.request!, response: writer)
         guard self.current === exchange, let progress = self.machine.exchange?.request, progress != .discarding

@@ -113,7 +113,7 @@ extension GatewayHTTPHandler: ResponseSink {
     func writeEnd(trailers: HTTPHeaders?, exchangeID: UInt64) {
         guard let exchange = self.exchange(exchangeID), let context = self.context else { return }
         if case .holding = exchange.responseBuffering {
-            self.releaseHeldResponse(of: exchange)
+            self.releaseHeldResponse(of: exchange, trailers: trailers)
             return
         }
         let requestEnded = self.machine.exchange?.request == .ended
@@ -156,6 +156,10 @@ extension GatewayHTTPHandler: ResponseSink {
     }
 
     func writeProblem(_ status: HTTPResponseStatus, detail: String, exchangeID: UInt64) {
+        self.writeProblem(status, detail: detail, exchangeID: exchangeID, backendFailed: false)
+    }
+
+    func writeProblem(_ status: HTTPResponseStatus, detail: String, exchangeID: UInt64, backendFailed: Bool) {
         guard let exchange = self.exchange(exchangeID), self.machine.exchange?.response == .notStarted,
             let context = self.context
         else {
@@ -165,6 +169,7 @@ extension GatewayHTTPHandler: ResponseSink {
             }
             return
         }
+        if backendFailed { exchange.request?.backendFailed = true }
         let problem = ProblemDetails(
             status: status,
             detail: detail,

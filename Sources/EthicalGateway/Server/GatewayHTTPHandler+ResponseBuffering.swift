@@ -37,10 +37,11 @@ extension GatewayHTTPHandler {
     }
 
     /// Lets the filters see the whole response, then sends what they made of it.
-    func releaseHeldResponse(of exchange: HTTPExchange) {
+    func releaseHeldResponse(of exchange: HTTPExchange, trailers: HTTPHeaders?) {
         guard case .holding(let head, let body, _) = exchange.responseBuffering else { return }
         exchange.responseBuffering = .passing
         var response = GatewayResponse(status: head.status, headers: head.headers, body: body)
+        response.trailers = trailers
         if let route = exchange.route, let request = exchange.request {
             for filter in route.filters.reversed() where filter.responseBufferLimit(for: request) != nil {
                 filter.filterBufferedResponse(&response, for: request)
@@ -56,7 +57,9 @@ extension GatewayHTTPHandler {
         if let body = response.body, body.readableBytes > 0 {
             _ = self.writeBody(body, flush: false, exchangeID: exchange.id)
         }
-        // A held response goes out with a length, so it has no place for trailers.
-        self.writeEnd(trailers: nil, exchangeID: exchange.id)
+        // A held response goes out with a length: HTTP/1.1 has no place for trailers then;
+        // HTTP/2 sends them in a frame of their own after the body.
+        let trailers = self.isHTTP2 ? response.trailers.flatMap { $0.isEmpty ? nil : $0 } : nil
+        self.writeEnd(trailers: trailers, exchangeID: exchange.id)
     }
 }

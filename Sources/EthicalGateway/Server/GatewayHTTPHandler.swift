@@ -186,10 +186,15 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             case .discard: break
             case .buffer: return false
             }
-        case .end:
+        case .end(let trailers):
             switch self.machine.endReceived() {
             case .deliver(let discarded):
-                if !discarded, let receiver = self.current?.receiver { receiver.receiveEnd() }
+                guard !discarded, let exchange = self.current else { break }
+                if case .holding = exchange.requestBuffering {
+                    self.releaseHeldRequestBody(of: exchange, trailers: trailers)
+                } else if let receiver = exchange.receiver {
+                    receiver.receiveEnd()
+                }
             case .finish(let discarded, let next):
                 guard let exchange = self.current else { return true }
                 if !discarded, let receiver = exchange.receiver { receiver.receiveEnd() }
@@ -306,6 +311,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 exchange.receiver?.cancel()
                 exchange.receiver = nil
                 exchange.pendingBody.removeAll()
+                self.stopHoldingRequestBody(of: exchange)
             }
             context.close(promise: nil)
         case .answerAndClose:
@@ -319,6 +325,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 exchange.receiver?.cancel()
                 exchange.receiver = nil
                 exchange.pendingBody.removeAll()
+                self.stopHoldingRequestBody(of: exchange)
                 self.writeProblem(.badRequest, detail: detail, exchangeID: exchange.id)
             } else {
                 self.answerMalformedRequest(detail: detail, context: context)
@@ -372,6 +379,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func cancelCurrent() {
         guard let exchange = self.current else { return }
         self.current = nil
+        self.stopHoldingRequestBody(of: exchange)
         // An exchange still in progress is cut short; one whose last response was written
         // already let go of its receiver.
         if case .active = self.machine.state { exchange.receiver?.cancel() }

@@ -39,6 +39,12 @@ final class HTTPExchange {
     var span: RequestSpan?
     /// Whether a filter holds the response whole before it is sent (``Filter/responseBufferLimit(for:)``).
     var responseBuffering: ResponseBuffering = .undecided
+    /// Whether a filter holds the request body whole before it decides (``Filter/requestBufferLimit(for:)``).
+    var requestBuffering: RequestBuffering = .streaming
+    /// How long a held request body may go without a byte (`limits.idleTimeoutSeconds`).
+    var bodyIdleTimeout = TimeAmount.nanoseconds(60_000_000_000)
+    /// The check that answers a held body which stopped arriving.
+    var heldBodyTimer: Scheduled<Void>?
 
     init(id: UInt64, head: HTTPRequestHead, requestID: String, expectsBody: Bool, inFlight: InFlightCounter?) {
         self.inFlight = inFlight
@@ -51,6 +57,17 @@ final class HTTPExchange {
 
 @available(*, unavailable)
 extension HTTPExchange: Sendable {}
+
+/// Where a request body held for a filter stands.
+enum RequestBuffering {
+    /// The body goes to the backend as it arrives (or waits in ``HTTPExchange/pendingBody``).
+    case streaming
+    /// The body is being read whole for the filter at `filterIndex` of the route, at most
+    /// `limit` bytes; `lastProgress` is when the last part (or the head) arrived, for the timer.
+    case holding(filterIndex: Int, body: ByteBuffer, limit: Int, lastProgress: NIODeadline)
+    /// The whole body is in ``GatewayRequest/heldBody``: later filters and the backend get it from there.
+    case held
+}
 
 /// Where a response held for filters stands.
 enum ResponseBuffering {
