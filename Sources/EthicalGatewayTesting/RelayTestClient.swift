@@ -64,8 +64,8 @@ public final class RelayTestClient: @unchecked Sendable {
             // Before connecting, so the window the client announces stays small.
             bootstrap = bootstrap.channelOption(.socketOption(.so_rcvbuf), value: .init(receiveBufferBytes))
         }
-        let channel =
-            try await bootstrap
+        let connecting =
+            bootstrap
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let sslContext {
@@ -76,7 +76,15 @@ public final class RelayTestClient: @unchecked Sendable {
                     try channel.pipeline.syncOperations.addHandler(handshake)
                 }
             }
-            .connect(host: "127.0.0.1", port: port).get()
+            .connect(host: "127.0.0.1", port: port)
+        let channel: Channel
+        do {
+            channel = try await connecting.get()
+        } catch {
+            // The handler never saw the connection: its promise must still be completed.
+            handshake.result.fail(error)
+            throw error
+        }
         let status = try await handshake.result.futureResult.get()
         guard status.contains(" 101 ") else {
             channel.close(promise: nil)
