@@ -60,6 +60,7 @@ struct RelayBackend: Backend {
             let maxMessageBytes = configuration.maxMessageBytes
             let deflate = accepted.deflate
             let format = RelayFormat.negotiated(subprotocol: accepted.subprotocol, query: request.query)
+            let overHTTP2 = request.head.version.major == 2
             let upgraded = response.upgrade(accepted.head) { channel in
                 do {
                     let hub = relay.hub.hub(for: channel.eventLoop)
@@ -83,8 +84,9 @@ struct RelayBackend: Backend {
                         )
                     )
                     // An HTTP/2 stream (RFC 8441) has neither socket options nor a write buffer
-                    // of its own: its writability follows the stream's flow-control window.
-                    if channel.parent == nil {
+                    // of its own (NIO's stream channel traps on them): its writability follows
+                    // the stream's flow-control window.
+                    if !overHTTP2 {
                         try channel.syncOptions?.setOption(
                             .writeBufferWaterMark,
                             value: ChannelOptions.Types.WriteBufferWaterMark(low: 32 * 1024, high: 64 * 1024)
