@@ -1,8 +1,8 @@
 import NIOCore
 import NIOHTTP1
 
-// MARK: Protocol upgrades (WebSocket): the 101, then the connection is handed over; on HTTP/2
-// an extended CONNECT's 200, then the stream is
+// MARK: Protocol upgrades (WebSocket): the 101, then the connection is handed over (on HTTP/2,
+// an extended CONNECT's 200, then the stream)
 
 extension GatewayHTTPHandler {
     /// HTTP/1.1 connections can switch; an HTTP/2 stream can when its request is an extended
