@@ -170,6 +170,8 @@ let package = Package(
             "HTTPProxyPlugin",
             path: "Plugins/HTTPProxy",
             extraDependencies: [
+                // The upstream half of a WebSocket a client opened over HTTP/2 (its key and accept).
+                "WebSocketCore",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
@@ -261,6 +263,8 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
             ],
             exclude: ["Fixtures"],
             swiftSettings: swiftSettings

@@ -6,7 +6,8 @@ import WebSocketCore
 
 /// The `fluxer-relay` backend: what it answers, by the path it sees after the route's rewrite.
 ///
-/// - `GET /connection/websocket` with `Upgrade: websocket`: the client protocol.
+/// - `GET /connection/websocket` with `Upgrade: websocket` (or, over HTTP/2, an extended CONNECT
+///   with `:protocol websocket`, RFC 8441): the client protocol.
 /// - `/connection/uni_sse` and `/connection/uni_http_stream`: the uni-directional transports
 ///   (``UniStreamKind``), pushes only, over Server-Sent Events or HTTP streaming.
 /// - `/api/…`: the HTTP API for services (``RelayAPI``).
@@ -58,20 +59,14 @@ struct RelayBackend: Backend {
         case .refuse(let status, let detail):
             response.respondWithProblem(status, detail: detail)
         case .accept(let accepted):
-            guard response.canUpgrade else {
-                response.respondWithProblem(
-                    .badRequest,
-                    detail: "WebSocket needs HTTP/1.1 here; WebSocket over HTTP/2 (RFC 8441) is not supported yet"
-                )
-                return
-            }
             let relay = self.relay
             let identity = request.identity
             let logger = request.logger
             let maxMessageBytes = configuration.maxMessageBytes
             let deflate = accepted.deflate
             let format = RelayFormat.negotiated(subprotocol: accepted.subprotocol, query: request.query)
-            response.upgrade(accepted.head) { channel in
+            let overHTTP2 = request.head.version.major == 2
+            let upgraded = response.upgrade(accepted.head) { channel in
                 do {
                     let hub = relay.hub.hub(for: channel.eventLoop)
                     let sync = channel.pipeline.syncOperations
@@ -93,12 +88,17 @@ struct RelayBackend: Backend {
                             logger: logger
                         )
                     )
-                    try channel.syncOptions?.setOption(
-                        .writeBufferWaterMark,
-                        value: ChannelOptions.Types.WriteBufferWaterMark(low: 32 * 1024, high: 64 * 1024)
-                    )
-                    if let bytes = relay.configuration.sendBufferBytes {
-                        try channel.syncOptions?.setOption(.socketOption(.so_sndbuf), value: .init(bytes))
+                    // An HTTP/2 stream (RFC 8441) has neither socket options nor a write buffer
+                    // of its own (NIO's stream channel traps on them): its writability follows
+                    // the stream's flow-control window.
+                    if !overHTTP2 {
+                        try channel.syncOptions?.setOption(
+                            .writeBufferWaterMark,
+                            value: ChannelOptions.Types.WriteBufferWaterMark(low: 32 * 1024, high: 64 * 1024)
+                        )
+                        if let bytes = relay.configuration.sendBufferBytes {
+                            try channel.syncOptions?.setOption(.socketOption(.so_sndbuf), value: .init(bytes))
+                        }
                     }
                     // The HTTP handler may have held back a read; the relay reads freely.
                     try channel.syncOptions?.setOption(.autoRead, value: true)
@@ -108,6 +108,7 @@ struct RelayBackend: Backend {
                     channel.close(promise: nil)
                 }
             }
+            if !upgraded { response.respondWithProblem(.badRequest, detail: WebSocketHandshake.cannotSwitchDetail) }
         }
     }
 

@@ -1,6 +1,7 @@
 import EthicalGateway
 import NIOCore
 import NIOHTTP1
+import WebSocketCore
 
 /// One request forwarded to an upstream: picks the upstream, gets a connection, streams the
 /// request body up and the response down with backpressure both ways, enforces the timeouts,
@@ -49,12 +50,26 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
     /// The status of the response being streamed.
     private var responseStatus: Int?
 
+    /// The `Sec-WebSocket-Key` the gateway sent upstream for a client that opened its WebSocket
+    /// over HTTP/2 (RFC 8441, which has no key): the upstream's `101` must answer it.
+    private let upstreamWebSocketKey: String?
+
     init(request: GatewayRequest, writer: ResponseWriter, loop: ProxyLoopState, settings: ProxySettings) {
+        let upgrade = writer.canUpgrade ? ForwardedHeaders.requestedUpgrade(request.head.headers) : nil
+        var request = request
+        if upgrade != nil, request.head.version.major == 2 {
+            // The upstream speaks HTTP/1.1: it gets the opening an HTTP/1.1 client would send.
+            let key = WebSocketHandshake.makeClientKey()
+            request.head.headers.replaceOrAdd(name: "sec-websocket-key", value: key)
+            self.upstreamWebSocketKey = key
+        } else {
+            self.upstreamWebSocketKey = nil
+        }
         self.request = request
         self.writer = writer
         self.loop = loop
         self.settings = settings
-        self.upgrade = writer.canUpgrade ? ForwardedHeaders.requestedUpgrade(request.head.headers) : nil
+        self.upgrade = upgrade
         self.attemptsLeft = Self.isRetryable(request.head) ? settings.retries.attempts : 0
         self.hashKey = settings.hashOn.flatMap { Self.hashKey(for: request, on: $0) }
     }
@@ -175,6 +190,10 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
         }
         self.pendingBody.removeAll()
         if self.requestEnded {
+            self.sendEnd(on: connection)
+        } else if self.upstreamWebSocketKey != nil {
+            // An extended CONNECT's stream stays open: its head is the whole HTTP request, and
+            // what the client sends next is WebSocket data, held until the upstream switched.
             self.sendEnd(on: connection)
         } else {
             connection.channel.flush()
@@ -325,6 +344,12 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
             self.fail(.badGateway, "the upstream switched protocols without being asked to")
             return
         }
+        if let key = self.upstreamWebSocketKey,
+            head.headers.first(name: "sec-websocket-accept") != WebSocketHandshake.acceptValue(for: key)
+        {
+            self.fail(.badGateway, "the upstream's Sec-WebSocket-Accept does not answer the key the gateway sent")
+            return
+        }
         var downstream = head
         let upgradeValue = head.headers.first(name: "upgrade")
         ForwardedHeaders.removeHopByHop(&downstream.headers)
@@ -385,6 +410,8 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
     }
 
     func upstreamWritabilityChanged(isWritable: Bool) {
+        // An extended CONNECT's data waits for the tunnel (see send(on:)).
+        if self.upstreamWebSocketKey != nil { return }
         if isWritable { self.writer.resumeRequestBody() } else { self.writer.pauseRequestBody() }
     }
 

@@ -3,7 +3,8 @@ import NIOCore
 import NIOHTTP1
 import WebSocketCore
 
-/// The `websocket-echo` backend: accepts a WebSocket on any path and sends every text and
+/// The `websocket-echo` backend: accepts a WebSocket on any path, over HTTP/1.1 or HTTP/2
+/// (RFC 8441 extended CONNECT), and sends every text and
 /// binary message back as it came. For checking that WebSocket upgrades, long-lived
 /// connections, large and fragmented messages and compression make it through a chain of
 /// proxies and load balancers; also what the Autobahn|Testsuite run (`scripts/autobahn.sh`)
@@ -57,17 +58,10 @@ struct WebSocketEchoBackend: Backend {
         case .refuse(let status, let detail):
             response.respondWithProblem(status, detail: detail)
         case .accept(let accepted):
-            guard response.canUpgrade else {
-                response.respondWithProblem(
-                    .badRequest,
-                    detail: "WebSocket needs HTTP/1.1 here; WebSocket over HTTP/2 (RFC 8441) is not supported yet"
-                )
-                break
-            }
             let maxMessageBytes = self.configuration.maxMessageBytes
             let deflate = accepted.deflate
             let logger = request.logger
-            response.upgrade(accepted.head) { channel in
+            let upgraded = response.upgrade(accepted.head) { channel in
                 do {
                     let sync = channel.pipeline.syncOperations
                     try WebSocketPipeline.addHandlers(
@@ -85,6 +79,7 @@ struct WebSocketEchoBackend: Backend {
                     channel.close(promise: nil)
                 }
             }
+            if !upgraded { response.respondWithProblem(.badRequest, detail: WebSocketHandshake.cannotSwitchDetail) }
         }
         return DiscardingBodyReceiver.shared
     }

@@ -194,7 +194,24 @@ struct HTTPConnectionStateMachineTests {
         #expect(answered.upgradeRequested() == .refuse)
     }
 
-    @Test("an HTTP/2 stream never upgrades, never marks Connection: close, and just ends")
+    @Test("an HTTP/2 extended CONNECT switches at once, its stream still open; no other HTTP/2 request switches")
+    func http2ExtendedConnect() {
+        var tunnel = Machine(isHTTP2: true)
+        #expect(tunnel.headReceived(keepAlive: true) == .start)
+        #expect(tunnel.upgradeRequested(requestIsTunnel: true) == .upgradeNow)
+        #expect(tunnel.state == .upgraded)
+        #expect(tunnel.bodyReceived() == .discard)
+        var ended = Machine(isHTTP2: true)
+        _ = ended.headReceived(keepAlive: true)
+        _ = ended.endReceived()
+        #expect(ended.upgradeRequested(requestIsTunnel: true) == .refuse)
+        var answered = Machine(isHTTP2: true)
+        _ = answered.headReceived(keepAlive: true)
+        _ = answered.responseHeadWritten(suppressBody: false, expectsBody: false)
+        #expect(answered.upgradeRequested(requestIsTunnel: true) == .refuse)
+    }
+
+    @Test("an HTTP/2 stream without extended CONNECT never upgrades, never marks Connection: close, and just ends")
     func http2Stream() {
         var machine = Machine(isHTTP2: true)
         #expect(machine.headReceived(keepAlive: false) == .start)

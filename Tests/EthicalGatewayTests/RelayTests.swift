@@ -306,9 +306,16 @@ struct RelayTests {
             early.send(#"{"id":1,"subscribe":{"channel":"x"}}"#)
             #expect(try await early.waitForClose().code == 3501)
 
-            // Not a WebSocket handshake at all: a problem document, no upgrade.
-            let plain = try await Curl.request("https://127.0.0.1:\(gateway.port("https"))/relay/connection/websocket")
+            // Not a WebSocket handshake at all: a problem document, no upgrade. Over HTTP/2 a
+            // 426 cannot name the protocol to switch to (no Upgrade field there): 400 says to
+            // use extended CONNECT.
+            let url = "https://127.0.0.1:\(gateway.port("https"))/relay/connection/websocket"
+            let plain = try await Curl.request(url, ["--http1.1"])
             #expect(plain.status == 426)
+            let plainHTTP2 = try await Curl.request(url, ["--http2"])
+            #expect(plainHTTP2.httpVersion == "2")
+            #expect(plainHTTP2.status == 400)
+            #expect(plainHTTP2.bodyText.contains("extended CONNECT"))
         }
     }
 

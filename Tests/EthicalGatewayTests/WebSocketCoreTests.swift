@@ -1,4 +1,5 @@
 import NIOCore
+import NIOHTTP1
 import NIOWebSocket
 import Testing
 import WebSocketCore
@@ -13,6 +14,55 @@ struct WebSocketCoreTests {
             guard piece.withUnsafeBytes({ validator.feed($0) }) else { return false }
         }
         return validator.isComplete
+    }
+
+    @Test("over HTTP/2 the handshake needs no key, answers 200 without Accept, and negotiates as on HTTP/1.1")
+    func http2Handshake() throws {
+        var head = HTTPRequestHead(version: .http2, method: .GET, uri: "/ws")
+        head.headers.add(name: "upgrade", value: "websocket")
+        head.headers.add(name: "connection", value: "upgrade")
+        head.headers.add(name: "sec-websocket-version", value: "13")
+        head.headers.add(name: "sec-websocket-protocol", value: "other, centrifuge-protobuf")
+        head.headers.add(name: "sec-websocket-extensions", value: "permessage-deflate; client_max_window_bits")
+        guard
+            case .accept(let accepted) = WebSocketHandshake.evaluate(
+                head,
+                subprotocols: ["centrifuge-json", "centrifuge-protobuf"],
+                permessageDeflate: true
+            )
+        else {
+            Issue.record("an HTTP/2 opening without a key was refused")
+            return
+        }
+        #expect(accepted.head.status == .ok)
+        #expect(accepted.head.headers["sec-websocket-accept"].isEmpty)
+        #expect(accepted.head.headers["upgrade"].isEmpty && accepted.head.headers["connection"].isEmpty)
+        #expect(accepted.subprotocol == "centrifuge-protobuf")
+        #expect(accepted.head.headers.first(name: "sec-websocket-protocol") == "centrifuge-protobuf")
+        #expect(accepted.deflate != nil)
+        // The version is checked on HTTP/2 too (RFC 8441 section 5).
+        var oldVersion = head
+        oldVersion.headers.replaceOrAdd(name: "sec-websocket-version", value: "8")
+        guard case .refuse(.upgradeRequired, _) = WebSocketHandshake.evaluate(oldVersion, permessageDeflate: false)
+        else {
+            Issue.record("version 8 accepted over HTTP/2")
+            return
+        }
+        // A plain HTTP/2 GET is told how to open a WebSocket there.
+        let plain = HTTPRequestHead(version: .http2, method: .GET, uri: "/ws")
+        guard case .refuse(.badRequest, let detail) = WebSocketHandshake.evaluate(plain, permessageDeflate: false)
+        else {
+            Issue.record("a plain HTTP/2 GET was not refused with 400")
+            return
+        }
+        #expect(detail.contains("RFC 8441"))
+        // HTTP/1.1 still needs its key.
+        var http1 = head
+        http1.version = .http1_1
+        guard case .refuse(.badRequest, _) = WebSocketHandshake.evaluate(http1, permessageDeflate: false) else {
+            Issue.record("an HTTP/1.1 opening without a key was accepted")
+            return
+        }
     }
 
     @Test("UTF-8: valid text passes however it is split; each kind of invalid sequence fails")

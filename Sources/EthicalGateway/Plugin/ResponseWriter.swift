@@ -96,7 +96,8 @@ public final class ResponseWriter: @unchecked Sendable {
         self.sink?.writeProblem(status, detail: detail, exchangeID: self.exchangeID, backendFailed: status.code >= 500)
     }
 
-    /// Whether this connection can be upgraded to another protocol (HTTP/1.1; not HTTP/2 streams).
+    /// Whether this connection can be upgraded to another protocol: an HTTP/1.1 connection, or
+    /// an HTTP/2 stream opened with an extended CONNECT for a WebSocket (RFC 8441).
     public var canUpgrade: Bool {
         self.sink?.canUpgrade ?? false
     }
@@ -104,6 +105,10 @@ public final class ResponseWriter: @unchecked Sendable {
     /// Sends `head` (a `101 Switching Protocols`), removes the HTTP handlers from the client's
     /// connection and hands the raw connection to `handOver` on the event loop. The request
     /// ends here for the gateway; the connection belongs to `handOver` (see ``ByteTunnel``).
+    ///
+    /// On an HTTP/2 extended CONNECT the head goes out as `200` (a `101` is turned into one,
+    /// without `Upgrade`, `Connection` and `Sec-WebSocket-Accept`) and `handOver` gets the
+    /// stream, whose DATA it reads and writes as bytes; closing it ends the stream.
     ///
     /// - Returns: `false` when the connection cannot be upgraded; nothing was sent.
     @discardableResult

@@ -17,6 +17,7 @@ extension GatewayHTTPHandler {
             expectsBody: expectsBody,
             inFlight: self.slot?.inFlight
         )
+        exchange.isExtendedConnect = self.http2Stream?.headGuard.isWebSocketRequest ?? false
         exchange.accessLog = runtime.accessLog
         let trace = TraceContext.make(
             traceparent: head.headers.first(name: "traceparent"),

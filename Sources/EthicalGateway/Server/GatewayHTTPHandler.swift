@@ -54,6 +54,9 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
     /// The connection's idle timer (on HTTP/2, the parent connection's).
     private let idleHandler: IdleConnectionHandler?
+    /// On an HTTP/2 stream, the stream's handlers before this one (a WebSocket opened with
+    /// extended CONNECT takes them out of the pipeline).
+    let http2Stream: HTTP2StreamHandlers?
     /// What arrived behind a complete request whose response is still being written: the next
     /// requests' parts, a half-close, a parse error, delivered in order once it is written.
     /// Bounded by one read, as reads are held meanwhile.
@@ -82,6 +85,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         headGuard: RequestHeadGuard?,
         hsts: String? = nil,
         idleHandler: IdleConnectionHandler? = nil,
+        http2Stream: HTTP2StreamHandlers? = nil,
         logger: Logger
     ) {
         self.live = live
@@ -90,6 +94,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.headGuard = headGuard
         self.hsts = hsts
         self.idleHandler = idleHandler
+        self.http2Stream = http2Stream
         self.logger = logger
         self.machine = HTTPConnectionStateMachine(isHTTP2: isHTTP2)
     }

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHPACK
+import NIOHTTP1
 import NIOHTTP2
 
 /// Checks an HTTP/2 request's header block before it is turned into an HTTP/1-style head, so
@@ -11,7 +12,10 @@ import NIOHTTP2
 /// - a request with `host` and no `:authority` is accepted, as the RFC allows, with `host` moved
 ///   into `:authority`;
 /// - a request with neither is malformed;
-/// - field values with leading or trailing whitespace are malformed (RFC 9113 8.2.1).
+/// - field values with leading or trailing whitespace are malformed (RFC 9113 8.2.1);
+/// - a `CONNECT` is served only as an extended CONNECT for a WebSocket (RFC 8441), which goes on
+///   in the form an HTTP/1.1 WebSocket opening has (``HTTP2ExtendedConnect``); any other
+///   `CONNECT` is answered `501` with a problem document.
 ///
 /// A malformed request is refused with `RST_STREAM(PROTOCOL_ERROR)` and never forwarded.
 final class HTTP2RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
@@ -21,6 +25,9 @@ final class HTTP2RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandle
 
     private var sawHeaders = false
     private var refused = false
+    /// The stream's request is an extended CONNECT for a WebSocket (read by ``GatewayHTTPHandler``
+    /// when the request head arrives: the stream may become a WebSocket).
+    private(set) var isWebSocketRequest = false
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !self.refused else { return }
@@ -33,7 +40,16 @@ final class HTTP2RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandle
             self.refuse(context: context)
             return
         }
-        headers.headers = fields
+        switch HTTP2ExtendedConnect.classify(fields) {
+        case .ordinary:
+            headers.headers = fields
+        case .webSocket(let opening):
+            self.isWebSocketRequest = true
+            headers.headers = opening
+        case .refused(let status, let detail):
+            self.answer(status, detail: detail, context: context)
+            return
+        }
         context.fireChannelRead(self.wrapInboundOut(.headers(headers)))
     }
 
@@ -85,6 +101,28 @@ final class HTTP2RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandle
             return withAuthority
         }
         return result
+    }
+
+    /// Answers a request no route may see with a problem document, then ends the stream
+    /// (`RST_STREAM(NO_ERROR)`: the client need not send the rest, RFC 9113 8.1).
+    private func answer(_ status: HTTPResponseStatus, detail: String, context: ChannelHandlerContext) {
+        self.refused = true
+        let problem = ProblemDetails(status: status, detail: detail, instance: nil, requestID: RequestID.generate())
+        let body = problem.jsonBody(allocator: context.channel.allocator)
+        let head = problem.responseHead(version: .http2, bodyLength: body.readableBytes)
+        var fields = HPACKHeaders([(":status", String(status.code))])
+        for (name, value) in head.headers { fields.add(name: name.lowercased(), value: value) }
+        fields.add(name: "x-request-id", value: problem.requestID)
+        context.eventLoop.assumeIsolated().execute {
+            context.write(self.wrapOutboundOut(.headers(.init(headers: fields))), promise: nil)
+            let end = HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(body), endStream: true))
+            // Reset only once the answer is out: a reset would overtake DATA waiting for flow control.
+            context.writeAndFlush(self.wrapOutboundOut(end)).assumeIsolated().whenComplete { _ in
+                guard context.channel.isActive else { return }
+                context.writeAndFlush(self.wrapOutboundOut(.rstStream(.noError)), promise: nil)
+                context.close(promise: nil)
+            }
+        }
     }
 
     private func refuse(context: ChannelHandlerContext) {

@@ -304,9 +304,19 @@ struct HTTPConnectionStateMachine {
         case refuse
     }
 
-    mutating func upgradeRequested() -> UpgradeAction {
-        guard !self.isHTTP2, case .active(var exchange) = self.state, exchange.response == .notStarted else {
+    /// The backend asks to switch protocols.
+    ///
+    /// - Parameter requestIsTunnel: the request's body is the new protocol's data (an HTTP/2
+    ///   extended CONNECT, whose stream stays open): switch at once. Other HTTP/2 requests
+    ///   cannot switch.
+    mutating func upgradeRequested(requestIsTunnel: Bool = false) -> UpgradeAction {
+        guard case .active(var exchange) = self.state, exchange.response == .notStarted else {
             return .refuse
+        }
+        if self.isHTTP2 {
+            guard requestIsTunnel, exchange.request == .receiving else { return .refuse }
+            self.state = .upgraded
+            return .upgradeNow
         }
         if exchange.request == .ended {
             self.state = .upgraded

@@ -18,6 +18,9 @@ final class HTTPExchange {
     var maxBodyBytes = Int.max
     var bodyBytes = 0
     var status: UInt = 0
+    /// The request is an HTTP/2 extended CONNECT for a WebSocket (RFC 8441), presented as an
+    /// HTTP/1.1 WebSocket opening: its stream may become the WebSocket.
+    var isExtendedConnect = false
     /// An upgrade the backend asked for before the request's end had arrived.
     var pendingUpgrade: (HTTPResponseHead, (any Channel) -> Void)?
     /// The in-flight count of the runtime the exchange started on (on this loop): what a reload

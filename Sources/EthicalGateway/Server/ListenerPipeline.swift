@@ -11,7 +11,8 @@ import NIOTLS
 /// IdleConnectionHandler -> [TLS -> handshake timeout -> ALPN] -> HTTP/1.1: head guard, NIO HTTP
 /// codec, GatewayHTTPHandler (pipelining, response head checks)
 ///                                                       -> HTTP/2: NIOHTTP2Handler, per stream
-/// HTTP2FramePayloadToHTTP1ServerCodec, GatewayHTTPHandler
+/// HTTP2RequestHeadGuard, HTTP2ServerStreamCodec, GatewayHTTPHandler (a stream that becomes a
+/// WebSocket: HTTP2StreamTunnelHandler, then the WebSocket layer or a ByteTunnel)
 /// ```
 struct ListenerPipeline: Sendable {
     enum Kind: Sendable {
@@ -122,6 +123,8 @@ struct ListenerPipeline: Sendable {
         connection.initialSettings = [
             HTTP2Setting(parameter: .maxConcurrentStreams, value: 256),
             HTTP2Setting(parameter: .maxHeaderListSize, value: limits.maxHeaderBytes + limits.maxURIBytes),
+            // WebSocket over HTTP/2 (RFC 8441): clients may open streams with extended CONNECT.
+            HTTP2Setting(parameter: .enableConnectProtocol, value: 1),
         ]
         let live = self.live
         let logger = self.logger
@@ -132,8 +135,9 @@ struct ListenerPipeline: Sendable {
             streamDelegate: manager.http2StreamDelegate
         ) { stream in
             stream.eventLoop.makeCompletedFuture {
-                try stream.pipeline.syncOperations.addHandler(HTTP2RequestHeadGuard())
-                try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+                let handlers = HTTP2StreamHandlers(headGuard: HTTP2RequestHeadGuard(), codec: HTTP2ServerStreamCodec())
+                try stream.pipeline.syncOperations.addHandler(handlers.headGuard)
+                try stream.pipeline.syncOperations.addHandler(handlers.codec)
                 try stream.pipeline.syncOperations.addHandler(
                     GatewayHTTPHandler(
                         live: live,
@@ -142,6 +146,7 @@ struct ListenerPipeline: Sendable {
                         headGuard: nil,
                         hsts: hsts,
                         idleHandler: idle.value,
+                        http2Stream: handlers,
                         logger: logger
                     )
                 )
@@ -156,4 +161,10 @@ extension TimeAmount {
     static func seconds(_ seconds: Double) -> TimeAmount {
         .nanoseconds(Int64(seconds * 1_000_000_000))
     }
+}
+
+/// The handlers of one HTTP/2 stream before its ``GatewayHTTPHandler``.
+struct HTTP2StreamHandlers {
+    let headGuard: HTTP2RequestHeadGuard
+    let codec: HTTP2ServerStreamCodec
 }
