@@ -218,31 +218,12 @@ private struct FieldOutput {
     }
 
     /// `name: value\r\n`, or false (with part of it written) if either must not go on the wire.
-    /// Each byte is checked as it is copied (``FieldBytes``, NIO's rule).
     mutating func appendField(_ name: String, _ value: String) -> Bool {
-        guard !name.isEmpty, self.append(name, checkingToken: true) else { return false }
+        guard FieldBytes.isToken(name), FieldBytes.isValue(value) else { return false }
+        self.append(string: name)
         self.append(staticString: ": ")
-        guard self.append(value, checkingToken: false) else { return false }
+        self.append(string: value)
         self.append(staticString: "\r\n")
-        return true
-    }
-
-    /// Copies `string` if every byte is a token byte (`checkingToken`) or a field-value byte.
-    private mutating func append(_ string: String, checkingToken: Bool) -> Bool {
-        let copied = string.utf8.withContiguousStorageIfAvailable { bytes -> Bool in
-            precondition(self.position + bytes.count <= self.raw.count, "a response head outgrew its size")
-            let out = self.raw.baseAddress! + self.position
-            for index in 0..<bytes.count {
-                let byte = bytes[index]
-                guard checkingToken ? FieldBytes.isTokenByte(byte) : FieldBytes.isValueByte(byte) else { return false }
-                out.storeBytes(of: byte, toByteOffset: index, as: UInt8.self)
-            }
-            self.position += bytes.count
-            return true
-        }
-        if let copied { return copied }
-        guard checkingToken ? FieldBytes.isToken(string) : FieldBytes.isValue(string) else { return false }
-        self.append(string: string)
         return true
     }
 

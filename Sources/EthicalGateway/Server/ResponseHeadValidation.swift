@@ -30,9 +30,14 @@ enum FieldBytes {
 
     static func isToken(_ string: String) -> Bool {
         var string = string
+        let mask = Self.tokenMask
         return string.withUTF8 { bytes in
             guard !bytes.isEmpty else { return false }
-            for byte in bytes where !Self.isTokenByte(byte) { return false }
+            for byte in bytes {
+                let allowed =
+                    byte < 64 ? (mask.low >> UInt64(byte)) & 1 : byte < 128 ? (mask.high >> UInt64(byte - 64)) & 1 : 0
+                if allowed == 0 { return false }
+            }
             return true
         }
     }
@@ -41,22 +46,8 @@ enum FieldBytes {
     static func isValue(_ string: String) -> Bool {
         var string = string
         return string.withUTF8 { bytes in
-            for byte in bytes where !Self.isValueByte(byte) { return false }
+            for byte in bytes where (byte < 0x20 && byte != 0x09) || byte == 0x7F { return false }
             return true
         }
-    }
-
-    /// Whether `byte` may be part of a field name (tchar).
-    @inline(__always)
-    static func isTokenByte(_ byte: UInt8) -> Bool {
-        let mask = Self.tokenMask
-        let allowed = byte < 64 ? (mask.low >> UInt64(byte)) & 1 : byte < 128 ? (mask.high >> UInt64(byte - 64)) & 1 : 0
-        return allowed != 0
-    }
-
-    /// Whether `byte` may be part of a field value or reason phrase.
-    @inline(__always)
-    static func isValueByte(_ byte: UInt8) -> Bool {
-        !((byte < 0x20 && byte != 0x09) || byte == 0x7F)
     }
 }
