@@ -39,22 +39,27 @@ enum ForwardedHeaders {
     static func connectionTokens(_ headers: HTTPHeaders) -> [Substring] {
         var tokens: [Substring] = []
         for (name, value) in headers where asciiCaseInsensitiveEquals(name, "connection") {
-            let utf8 = value.utf8
-            var start = utf8.startIndex
-            while start < utf8.endIndex {
-                let end = utf8[start...].firstIndex(of: UInt8(ascii: ",")) ?? utf8.endIndex
-                var tokenStart = start
-                var tokenEnd = end
-                while tokenStart < tokenEnd, Self.isOWS(utf8[tokenStart]) { utf8.formIndex(after: &tokenStart) }
-                while tokenEnd > tokenStart, Self.isOWS(utf8[utf8.index(before: tokenEnd)]) {
-                    utf8.formIndex(before: &tokenEnd)
-                }
-                // Indices of ASCII bytes are character boundaries, so this cuts no character.
-                if tokenStart < tokenEnd { tokens.append(value[tokenStart..<tokenEnd]) }
-                start = end == utf8.endIndex ? end : utf8.index(after: end)
-            }
+            Self.forEachToken(of: value) { tokens.append($0) }
         }
         return tokens
+    }
+
+    /// Calls `body` with each token of a comma-separated list, without the whitespace around it.
+    static func forEachToken(of value: String, _ body: (Substring) -> Void) {
+        let utf8 = value.utf8
+        var start = utf8.startIndex
+        while start < utf8.endIndex {
+            let end = utf8[start...].firstIndex(of: UInt8(ascii: ",")) ?? utf8.endIndex
+            var tokenStart = start
+            var tokenEnd = end
+            while tokenStart < tokenEnd, Self.isOWS(utf8[tokenStart]) { utf8.formIndex(after: &tokenStart) }
+            while tokenEnd > tokenStart, Self.isOWS(utf8[utf8.index(before: tokenEnd)]) {
+                utf8.formIndex(before: &tokenEnd)
+            }
+            // Indices of ASCII bytes are character boundaries, so this cuts no character.
+            if tokenStart < tokenEnd { body(value[tokenStart..<tokenEnd]) }
+            start = end == utf8.endIndex ? end : utf8.index(after: end)
+        }
     }
 
     @inline(__always)
@@ -63,30 +68,62 @@ enum ForwardedHeaders {
     }
 
     /// Removes the hop-by-hop fields and every field the `Connection` header names.
+    ///
+    /// One pass over the names finds what there is to remove, without splitting the `Connection`
+    /// tokens into an array: the common answer, with `Connection: keep-alive` (or `close`, or
+    /// none) and no other hop-by-hop field, loses that one field in place; anything else
+    /// rebuilds the list once.
     static func removeHopByHop(_ headers: inout HTTPHeaders) {
-        let tokens = Self.connectionTokens(headers)
-        var onlyConnection = true
-        for (name, _) in headers where Self.isHopByHop(name, connectionTokens: tokens) {
-            if !asciiCaseInsensitiveEquals(name, "connection") {
-                onlyConnection = false
-                break
+        var hasConnection = false
+        var hasOtherHopByHop = false
+        for (name, _) in headers {
+            let length = name.utf8.count
+            guard length < 64, Self.hopByHopLengths & (1 << UInt64(length)) != 0 else { continue }
+            if length == 10, asciiCaseInsensitiveEquals(name, "connection") {
+                hasConnection = true
+            } else if Self.isListedHopByHop(name) {
+                hasOtherHopByHop = true
             }
         }
-        guard !onlyConnection else {
-            // No field to remove but `Connection` itself (`Connection: keep-alive`, the common
-            // upstream answer), or none at all: one removal in place instead of a rebuilt list.
+        if !hasOtherHopByHop, !(hasConnection && Self.connectionNamesAnotherField(headers)) {
             // NIO caches the keep-alive state the upstream's message implied (HTTP/1.0 without
             // Connection: close); a rebuilt list would not carry it, and this list must not
             // either: removing the Connection field, present or not, resets it.
             headers.remove(name: "connection")
             return
         }
+        let tokens = Self.connectionTokens(headers)
         var kept: [(String, String)] = []
         kept.reserveCapacity(headers.count)
         for (name, value) in headers where !Self.isHopByHop(name, connectionTokens: tokens) {
             kept.append((name, value))
         }
         headers = HTTPHeaders(kept)
+    }
+
+    /// Whether `name` is in ``hopByHop`` (ASCII case-insensitive).
+    private static func isListedHopByHop<Name: StringProtocol>(_ name: Name) -> Bool {
+        let length = name.utf8.count
+        guard length < 64, Self.hopByHopLengths & (1 << UInt64(length)) != 0 else { return false }
+        for candidate in Self.hopByHop where candidate.utf8.count == length {
+            if asciiCaseInsensitiveEquals(candidate, name) { return true }
+        }
+        return false
+    }
+
+    /// Whether a `Connection` token names a field of `headers` that is not in ``hopByHop``
+    /// (`Connection: keep-alive` names none; `Connection: close, X-Secret` with an `X-Secret`
+    /// field does).
+    private static func connectionNamesAnotherField(_ headers: HTTPHeaders) -> Bool {
+        for (name, value) in headers where asciiCaseInsensitiveEquals(name, "connection") {
+            var found = false
+            Self.forEachToken(of: value) { token in
+                guard !found, !Self.isListedHopByHop(token) else { return }
+                found = headers.contains { asciiCaseInsensitiveEquals($0.name, token) }
+            }
+            if found { return true }
+        }
+        return false
     }
 
     /// What a client's request field is to the proxy, by its name.

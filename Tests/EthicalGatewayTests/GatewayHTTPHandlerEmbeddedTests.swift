@@ -122,13 +122,7 @@ struct GatewayHTTPHandlerEmbeddedTests {
             let sync = self.channel.pipeline.syncOperations
             try sync.addHandler(self.reads)
             if halfCloses { try sync.addHandler(HalfCloseAsSocket()) }
-            if !http2 {
-                try sync.configureHTTPServerPipeline(
-                    withPipeliningAssistance: false,
-                    withErrorHandling: false,
-                    withOutboundHeaderValidation: false
-                )
-            }
+            if !http2 { try ListenerPipeline.addHTTP1RequestDecoder(to: sync) }
             try sync.addHandler(
                 GatewayHTTPHandler(
                     live: LiveRuntime(runtime, eventLoopGroup: self.channel.embeddedEventLoop),
@@ -409,6 +403,107 @@ struct GatewayHTTPHandlerEmbeddedTests {
         #expect(!harness.channel.isActive)
     }
 
+    // MARK: Response framing, now that the handler writes the bytes (HTTP1ResponseEncoder)
+
+    @Test("a HEAD response keeps the length a GET gets and sends no body; the next request is answered")
+    func headResponse() async throws {
+        let harness = try await Harness()
+        try harness.send("HEAD / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        let written = try harness.written()
+        let responses = written.components(separatedBy: "HTTP/1.1 200 OK\r\n").dropFirst()
+        #expect(responses.count == 2, "\(written)")
+        let head = try #require(responses.first)
+        #expect(head.lowercased().contains("content-length: 5\r\n"))
+        #expect(head.hasSuffix("\r\n\r\n"), "no body bytes after the HEAD response's head")
+        #expect(responses.last?.hasSuffix("\r\n\r\nfixed") == true)
+        #expect(harness.channel.isActive)
+        _ = try? harness.channel.finish()
+    }
+
+    @Test("a response without a length goes out chunked, each body part a chunk, then the last chunk")
+    func chunkedWhenLengthUnknown() async throws {
+        let harness = try await Harness()
+        try harness.send("GET /manual HTTP/1.1\r\nHost: a\r\n\r\n")
+        let writer = harness.exchanges[0].writer
+        writer.writeHead(HTTPResponseHead(version: .http1_1, status: .ok, headers: ["content-type": "text/plain"]))
+        writer.queueBody(ByteBuffer(string: "hello"))
+        _ = writer.writeBody(ByteBuffer(string: ""))
+        _ = writer.writeBody(ByteBuffer(string: String(repeating: "x", count: 26)))
+        writer.writeEnd()
+        let written = try harness.written()
+        #expect(written.hasPrefix("HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nx-request-id: "))
+        #expect(
+            written.hasSuffix(
+                "transfer-encoding: chunked\r\n\r\n5\r\nhello\r\n1a\r\n\(String(repeating: "x", count: 26))\r\n0\r\n\r\n"
+            )
+        )
+        try harness.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(harness.statusLines(try harness.written()) == ["HTTP/1.1 200 OK"])
+        _ = try? harness.channel.finish()
+    }
+
+    @Test("204 and 304 lose Content-Length and Transfer-Encoding, send no body, and keep the connection")
+    func noBodyStatuses() async throws {
+        let harness = try await Harness()
+        for (index, status) in [HTTPResponseStatus.noContent, .notModified].enumerated() {
+            try harness.send("GET /manual HTTP/1.1\r\nHost: a\r\n\r\n")
+            let writer = harness.exchanges[index].writer
+            writer.writeHead(
+                HTTPResponseHead(
+                    version: .http1_1,
+                    status: status,
+                    headers: ["content-length": "3", "transfer-encoding": "chunked", "etag": "\"e\""]
+                )
+            )
+            writer.queueBody(ByteBuffer(string: "abc"))
+            writer.writeEnd()
+            let written = try harness.written()
+            #expect(written.hasPrefix("HTTP/1.1 \(status.code) "))
+            #expect(!written.lowercased().contains("content-length"))
+            #expect(!written.lowercased().contains("transfer-encoding"))
+            #expect(written.contains("etag: \"e\"\r\n"))
+            #expect(written.hasSuffix("\r\n\r\n"), "no body bytes")
+            #expect(harness.channel.isActive)
+        }
+        _ = try? harness.channel.finish()
+    }
+
+    @Test("HTTP/1.0 keep-alive with a response of unknown length: no chunking, Connection: close, then closed")
+    func http10CloseDelimited() async throws {
+        let harness = try await Harness()
+        try harness.send("GET /manual HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n\r\n")
+        let writer = harness.exchanges[0].writer
+        writer.writeHead(HTTPResponseHead(version: .http1_1, status: .ok))
+        writer.queueBody(ByteBuffer(string: "abc"))
+        writer.writeEnd()
+        let written = try harness.written()
+        #expect(written.hasPrefix("HTTP/1.0 200 OK\r\n"))
+        #expect(written.lowercased().contains("connection: close\r\n"))
+        #expect(!written.lowercased().contains("transfer-encoding"))
+        #expect(written.hasSuffix("\r\n\r\nabc"))
+        try harness.send("GET / HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n\r\n")
+        #expect(harness.statusLines(try harness.written()).isEmpty, "nothing more is served")
+        _ = try? harness.channel.finish()
+    }
+
+    @Test("pipelined GET, HEAD and POST in one read: three answers in order, the HEAD's without body")
+    func pipelinedMixedMethods() async throws {
+        let harness = try await Harness()
+        try harness.send(
+            "GET / HTTP/1.1\r\nHost: a\r\n\r\nHEAD / HTTP/1.1\r\nHost: a\r\n\r\n"
+                + "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhiGET / HTTP/1.1\r\nHost: a\r\n\r\n"
+        )
+        let written = try harness.written()
+        let responses = Array(written.components(separatedBy: "HTTP/1.1 200 OK\r\n").dropFirst())
+        #expect(responses.count == 4, "\(written)")
+        #expect(responses.count == 4 && responses[0].hasSuffix("\r\n\r\nfixed"))
+        #expect(responses.count == 4 && responses[1].hasSuffix("\r\n\r\n"))
+        #expect(responses.count == 4 && responses[2].hasSuffix("\r\n\r\nfixed"))
+        #expect(responses.count == 4 && responses[3].hasSuffix("\r\n\r\nfixed"))
+        #expect(harness.channel.isActive)
+        _ = try? harness.channel.finish()
+    }
+
     /// The response parts written on an HTTP/2 stream harness.
     private func responseParts(_ harness: Harness) throws -> [HTTPServerResponsePart] {
         var parts: [HTTPServerResponsePart] = []
@@ -472,7 +567,7 @@ struct GatewayHTTPHandlerEmbeddedTests {
             try harness.channel.pipeline.syncOperations.handler(type: GatewayHTTPHandler.self)
         }
         #expect(throws: (any Error).self) {
-            try harness.channel.pipeline.syncOperations.handler(type: HTTPResponseEncoder.self)
+            try harness.channel.pipeline.syncOperations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
         }
         try harness.send("raw bytes")
         #expect(try harness.channel.readInbound(as: ByteBuffer.self).map { String(buffer: $0) } == "raw bytes")

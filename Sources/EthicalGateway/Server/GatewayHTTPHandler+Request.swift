@@ -258,7 +258,8 @@ extension GatewayHTTPHandler {
         else { return }
         if self.machine.backendReady(), let context = self.context {
             let interim = HTTPResponseHead(version: exchange.head.version, status: .continue)
-            context.writeAndFlush(self.wrapOutboundOut(.head(interim)), promise: nil)
+            _ = self.sendHead(interim, adding: .init(), answering: exchange.head.method, context: context)
+            context.flush()
         }
         exchange.receiver = receiver
         let pending = exchange.pendingBody

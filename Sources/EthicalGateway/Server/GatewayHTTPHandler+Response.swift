@@ -21,7 +21,8 @@ extension GatewayHTTPHandler: ResponseSink {
     func writeHead(_ head: HTTPResponseHead, exchangeID: UInt64) {
         guard let exchange = self.exchange(exchangeID), let context = self.context else { return }
         let status = head.status.code
-        let suppressBody = exchange.head.method == .HEAD || status == 204 || status == 304 || status < 200
+        let method = exchange.head.method
+        let suppressBody = method == .HEAD || method == .CONNECT || status == 204 || status == 304 || status < 200
         if case .undecided = exchange.responseBuffering {
             if !suppressBody, let limit = self.responseBufferLimit(of: exchange) {
                 let body = context.channel.allocator.buffer(capacity: 0)
@@ -30,32 +31,43 @@ extension GatewayHTTPHandler: ResponseSink {
             }
             exchange.responseBuffering = .passing
         }
+        var head = head
+        head.version = exchange.head.version
+        let closeDelimited =
+            !self.isHTTP2 && !suppressBody && HTTP1ResponseEncoder.isCloseDelimited(head, answering: method)
         guard
             case .write(let closeConnection) = self.machine.responseHeadWritten(
                 suppressBody: suppressBody,
-                expectsBody: exchange.expectsBody
+                expectsBody: exchange.expectsBody,
+                closeDelimited: closeDelimited
             )
         else { return }
-        var head = head
-        head.version = exchange.head.version
-        head.headers.replaceOrAdd(name: "x-request-id", value: exchange.requestID)
-        if let hsts = self.hsts, !head.headers.contains(name: "strict-transport-security") {
-            head.headers.add(name: "strict-transport-security", value: hsts)
-        }
-        if self.isHTTP2 {
-            for name in ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"] {
-                head.headers.remove(name: name)
+        exchange.status = status
+        var added = HTTP1ResponseEncoder.AddedFields(
+            requestID: exchange.requestID,
+            hsts: self.hsts,
+            connectionClose: closeConnection
+        )
+        if let route = exchange.route, let request = exchange.request, !route.filters.isEmpty || self.isHTTP2 {
+            // The filters see the head with the gateway's fields, as it will go out.
+            head.headers.replaceOrAdd(name: "x-request-id", value: exchange.requestID)
+            if let hsts = self.hsts, !head.headers.contains(name: "strict-transport-security") {
+                head.headers.add(name: "strict-transport-security", value: hsts)
             }
-        } else if closeConnection {
-            head.headers.replaceOrAdd(name: "connection", value: "close")
-        }
-        if let route = exchange.route, let request = exchange.request {
+            if self.isHTTP2 {
+                Self.removeConnectionSpecificFields(&head.headers)
+            } else if closeConnection {
+                head.headers.replaceOrAdd(name: "connection", value: "close")
+            }
             for filter in route.filters.reversed() {
                 filter.filterResponse(&head, for: request)
             }
+            added = HTTP1ResponseEncoder.AddedFields()
+        } else if self.isHTTP2 {
+            Self.removeConnectionSpecificFields(&head.headers)
+            added.connectionClose = false
         }
-        exchange.status = status
-        if !self.isHTTP2 && !head.isValidToSend {
+        if !self.sendHead(head, adding: added, answering: method, context: context) {
             // A field that would split the response (CR, LF or another control character from
             // an upstream or a filter): nothing honest can be sent any more.
             self.logger.error(
@@ -63,9 +75,14 @@ extension GatewayHTTPHandler: ResponseSink {
                 metadata: ["request-id": "\(exchange.requestID)"]
             )
             context.close(promise: nil)
-            return
         }
-        context.write(self.wrapOutboundOut(.head(head)), promise: nil)
+    }
+
+    /// HTTP/2 has no connection-specific fields (RFC 9113 8.2.2).
+    private static func removeConnectionSpecificFields(_ headers: inout HTTPHeaders) {
+        for name in ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"] {
+            headers.remove(name: name)
+        }
     }
 
     func writeBody(_ buffer: ByteBuffer, flush: Bool, exchangeID: UInt64) -> EventLoopFuture<Void>? {
@@ -81,11 +98,9 @@ extension GatewayHTTPHandler: ResponseSink {
             return context.eventLoop.makeSucceededVoidFuture()
         }
         self.exchange(exchangeID)?.responseBytes += buffer.readableBytes
-        if flush {
-            return context.writeAndFlush(self.wrapOutboundOut(.body(.byteBuffer(buffer))))
-        }
         let promise = context.eventLoop.makePromise(of: Void.self)
-        context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: promise)
+        self.sendBody(buffer, context: context, promise: promise)
+        if flush { context.flush() }
         return promise.futureResult
     }
 
@@ -97,7 +112,7 @@ extension GatewayHTTPHandler: ResponseSink {
         guard let exchange = self.exchange(exchangeID), self.machine.acceptsResponseBody, let context = self.context
         else { return }
         exchange.responseBytes += buffer.readableBytes
-        context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        self.sendBody(buffer, context: context, promise: nil)
     }
 
     func setWritableCallback(_ callback: @escaping () -> Void, exchangeID: UInt64) {
@@ -138,7 +153,8 @@ extension GatewayHTTPHandler: ResponseSink {
             // complete keeps its upstream connection).
             if !requestEnded { exchange.receiver?.cancel() }
             exchange.receiver = nil
-            context.writeAndFlush(self.wrapOutboundOut(.end(trailers)), promise: promise)
+            self.sendEnd(trailers, context: context, promise: promise)
+            context.flush()
             written.assumeIsolated().whenComplete { _ in
                 // An HTTP/1 client may still be sending (a refused upload): let it finish and
                 // read the answer. An HTTP/2 stream, or a connection closed for shutdown, just ends.
@@ -147,10 +163,12 @@ extension GatewayHTTPHandler: ResponseSink {
         case .awaitRequestEnd:
             // The request's end finishes the exchange; the write stays known until then, in
             // case the client half-closes meanwhile.
-            context.writeAndFlush(self.wrapOutboundOut(.end(trailers)), promise: promise)
+            self.sendEnd(trailers, context: context, promise: promise)
+            context.flush()
         case .finish(let next):
             // The end goes out before anything of the next request is delivered.
-            context.writeAndFlush(self.wrapOutboundOut(.end(trailers)), promise: promise)
+            self.sendEnd(trailers, context: context, promise: promise)
+            context.flush()
             self.finish(exchange, then: next)
         }
     }

@@ -76,18 +76,25 @@ extension GatewayHTTPHandler {
         guard let context = self.context else { return }
         var head = head
         head.version = exchange.head.version
-        head.headers.replaceOrAdd(name: "x-request-id", value: exchange.requestID)
         exchange.status = head.status.code
         self.current = nil
-        context.write(self.wrapOutboundOut(.head(head)), promise: nil)
-        context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
-        // The 101 has passed the encoder; take HTTP out of the pipeline. The decoder goes last,
+        let added = HTTP1ResponseEncoder.AddedFields(requestID: exchange.requestID)
+        guard self.sendHead(head, adding: added, answering: exchange.head.method, context: context) else {
+            self.logger.error(
+                "upgrade refused: a header field of the 101 holds characters not allowed on the wire",
+                metadata: ["request-id": "\(exchange.requestID)"]
+            )
+            context.close(promise: nil)
+            return
+        }
+        self.sendEnd(nil, context: context, promise: nil)
+        context.flush()
+        // The 101 is on its way as bytes; take HTTP out of the pipeline. The decoder goes last,
         // after the new owner's handlers are in place.
         let pipeline = context.pipeline.syncOperations
         let channel = context.channel
         do {
             if let guardHandler = self.headGuard { pipeline.removeHandler(guardHandler, promise: nil) }
-            pipeline.removeHandler(try pipeline.handler(type: HTTPResponseEncoder.self), promise: nil)
             let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
             pipeline.removeHandler(context: context, promise: nil)
             handOver(channel)

@@ -37,6 +37,8 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     var context: ChannelHandlerContext?
     var machine: HTTPConnectionStateMachine
+    /// Writes the responses as bytes on HTTP/1.x (unused on HTTP/2, whose codec takes parts).
+    var responseEncoder = HTTP1ResponseEncoder()
     /// The exchange in progress; the connection's idle timer does not run while there is one.
     var current: HTTPExchange? {
         didSet {
@@ -348,11 +350,16 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         head.headers.add(name: "connection", value: "close")
         head.headers.add(name: "x-request-id", value: problem.requestID)
         if let hsts = self.hsts { head.headers.add(name: "strict-transport-security", value: hsts) }
-        context.write(self.wrapOutboundOut(.head(head)), promise: nil)
-        context.write(self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        context.writeAndFlush(self.wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+        // The method is unknown: the head could not be parsed. The 400 is framed as for a GET.
+        guard self.sendHead(head, adding: .init(), answering: .GET, context: context) else {
             context.close(promise: nil)
+            return
         }
+        self.sendBody(body, context: context, promise: nil)
+        let written = context.eventLoop.makePromise(of: Void.self)
+        self.sendEnd(nil, context: context, promise: written)
+        context.flush()
+        written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
     /// The exchange is complete on both sides: get ready for the next request, or close.

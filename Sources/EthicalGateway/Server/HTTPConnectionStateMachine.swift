@@ -244,8 +244,15 @@ struct HTTPConnectionStateMachine {
         case ignore
     }
 
-    mutating func responseHeadWritten(suppressBody: Bool, expectsBody: Bool) -> ResponseHeadAction {
+    /// A response head is due. `closeDelimited`: its body ends with the connection's close (an
+    /// HTTP/1.0 response without a length), so the connection cannot stay open after it.
+    mutating func responseHeadWritten(
+        suppressBody: Bool,
+        expectsBody: Bool,
+        closeDelimited: Bool = false
+    ) -> ResponseHeadAction {
         guard case .active(var exchange) = self.state, exchange.response == .notStarted else { return .ignore }
+        if closeDelimited, exchange.after == .keepAlive { exchange.after = .lingeringClose }
         // A refused request's unread body could be of any size; close instead of reading it.
         if !self.isHTTP2, expectsBody, exchange.request == .discarding, exchange.after == .keepAlive {
             exchange.after = .lingeringClose

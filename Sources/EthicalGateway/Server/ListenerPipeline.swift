@@ -8,8 +8,8 @@ import NIOTLS
 /// Builds the channel pipeline of each accepted connection, synchronously on its event loop:
 ///
 /// ```
-/// IdleConnectionHandler -> [TLS -> handshake timeout -> ALPN] -> HTTP/1.1: head guard, NIO HTTP
-/// codec, GatewayHTTPHandler (pipelining, response head checks)
+/// IdleConnectionHandler -> [TLS -> handshake timeout -> ALPN] -> HTTP/1.1: head guard, NIO's
+/// request decoder, GatewayHTTPHandler (pipelining, the response written as bytes and checked)
 ///                                                       -> HTTP/2: NIOHTTP2Handler, per stream
 /// HTTP2RequestHeadGuard, HTTP2ServerStreamCodec, GatewayHTTPHandler (a stream that becomes a
 /// WebSocket: HTTP2StreamTunnelHandler, then the WebSocket layer or a ByteTunnel)
@@ -87,15 +87,7 @@ struct ListenerPipeline: Sendable {
         let sync = channel.pipeline.syncOperations
         let headGuard = RequestHeadGuard(limits: self.live.runtime(on: channel.eventLoop).limits)
         try sync.addHandler(headGuard)
-        // NIO's codec only (the request decoder paired with the response encoder, which learns
-        // from it which responses answer HEAD): GatewayHTTPHandler does the pipelining, answers
-        // malformed requests (a problem document with a request id) and checks response heads,
-        // so no request or response part crosses three more handlers on its way.
-        try sync.configureHTTPServerPipeline(
-            withPipeliningAssistance: false,
-            withErrorHandling: false,
-            withOutboundHeaderValidation: false
-        )
+        try Self.addHTTP1RequestDecoder(to: sync)
         try sync.addHandler(
             GatewayHTTPHandler(
                 live: self.live,
@@ -107,6 +99,14 @@ struct ListenerPipeline: Sendable {
                 logger: self.logger
             )
         )
+    }
+
+    /// NIO's request decoder, alone: ``GatewayHTTPHandler`` writes the responses as bytes
+    /// (``HTTP1ResponseEncoder``, told by the handler which responses answer `HEAD`), does the
+    /// pipelining, answers malformed requests (a problem document with a request id) and checks
+    /// response heads, so no request or response part crosses more handlers on its way.
+    static func addHTTP1RequestDecoder(to sync: ChannelPipeline.SynchronousOperations) throws {
+        try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
     }
 
     private func configureHTTP2(

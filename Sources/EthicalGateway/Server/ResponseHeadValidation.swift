@@ -1,22 +1,10 @@
-import NIOHTTP1
-
 /// Whether a response head is safe to put on the wire: field names are tokens and field values
 /// hold no control characters but HTAB (RFC 9110 5.1, 5.5), and a custom reason phrase none at
 /// all. A header from an upstream or a filter that fails this would let it split the response.
 ///
-/// The same rule as NIO's `NIOHTTPResponseHeadersValidator`, checked inside
-/// ``GatewayHTTPHandler`` instead of in a handler of its own on every response part's way.
-extension HTTPResponseHead {
-    var isValidToSend: Bool {
-        if case .custom(_, let phrase) = self.status, !FieldBytes.isValue(phrase) { return false }
-        for (name, value) in self.headers {
-            guard FieldBytes.isToken(name), FieldBytes.isValue(value) else { return false }
-        }
-        return true
-    }
-}
-
-/// Byte-wise checks of field names and values, over the strings' UTF-8 storage.
+/// The same rule as NIO's `NIOHTTPResponseHeadersValidator`, applied by ``HTTP1ResponseEncoder``
+/// to each field as it writes the head, instead of in a handler of its own on every response
+/// part's way.
 enum FieldBytes {
     /// tchar (RFC 9110 5.6.2) as two 64-bit masks: bytes 0-63 and 64-127.
     private static let tokenMask: (low: UInt64, high: UInt64) = {
