@@ -24,7 +24,8 @@ extension GatewayHTTPHandler {
         if self.machine.backendReady() {
             // The filter is what reads the body now: the client that waits for it may send.
             let interim = HTTPResponseHead(version: exchange.head.version, status: .continue)
-            context.writeAndFlush(self.wrapOutboundOut(.head(interim)), promise: nil)
+            _ = self.sendHead(interim, adding: .init(), answering: exchange.head.method, context: context)
+            context.flush()
         }
         self.scheduleHeldBodyCheck(of: exchange, in: exchange.bodyIdleTimeout)
     }
