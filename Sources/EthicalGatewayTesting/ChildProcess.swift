@@ -45,13 +45,8 @@ public final class ChildProcess: @unchecked Sendable {
         )
     }
 
-    /// Stops the program by its PID (SIGTERM, then SIGKILL).
+    /// Stops the program by its PID (SIGTERM, then SIGKILL after 5 s), without blocking the caller's thread.
     public func stop() {
-        guard self.process.isRunning else { return }
-        kill(self.process.processIdentifier, SIGTERM)
-        let deadline = Date().addingTimeInterval(5)
-        while self.process.isRunning && Date() < deadline { usleep(10_000) }
-        if self.process.isRunning { kill(self.process.processIdentifier, SIGKILL) }
-        self.process.waitUntilExit()
+        self.process.stopByPID()
     }
 }

@@ -70,14 +70,16 @@ public final class LiveGateway: Sendable {
         for (path, contents) in files { try directory.write(contents, to: path) }
         try prepare(directory)
         let configFile = try directory.write(config, to: "gateway.json")
-        let gateway = try await Self.start(configFile: configFile, directory: directory, registry: registry)
-        do {
-            let result = try await body(gateway)
-            try await gateway.shutdown()
-            return result
-        } catch {
-            try? await gateway.shutdown()
-            throw error
+        return try await LiveGatewaySlots.holding {
+            let gateway = try await Self.start(configFile: configFile, directory: directory, registry: registry)
+            do {
+                let result = try await body(gateway)
+                try await gateway.shutdown()
+                return result
+            } catch {
+                try? await gateway.shutdown()
+                throw error
+            }
         }
     }
 

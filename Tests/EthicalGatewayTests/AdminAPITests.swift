@@ -119,7 +119,9 @@ struct AdminAPITests {
                         try await admin.request(
                             "PUT",
                             "/config/routes/r\(number)",
-                            body: #"{ "match": { "pathPrefix": "/r\#(number)" }, "backend": "hello" }"#
+                            body: #"{ "match": { "pathPrefix": "/r\#(number)" }, "backend": "hello" }"#,
+                            // Four reloads one after the other: a loaded full run once took over 20 s.
+                            timeout: 60
                         ).status
                     }
                 }

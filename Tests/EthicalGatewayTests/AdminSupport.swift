@@ -31,14 +31,15 @@ struct AdminClient: Sendable {
         body: String? = nil,
         headers: [String: String] = [:],
         token: String?? = nil,
-        template: String? = nil
+        template: String? = nil,
+        timeout: TimeInterval = 20
     ) async throws -> CurlResponse {
         var arguments = ["-X", method]
         if method == "HEAD" { arguments = ["-I"] }
         if let bearer = token ?? self.token { arguments += ["-H", "Authorization: Bearer \(bearer)"] }
         for (name, value) in headers { arguments += ["-H", "\(name): \(value)"] }
         if let body { arguments += ["-H", "Content-Type: application/json", "--data-binary", body] }
-        let response = try await Curl.request("http://127.0.0.1:\(self.port)\(path)", arguments)
+        let response = try await Curl.request("http://127.0.0.1:\(self.port)\(path)", arguments, timeout: timeout)
         Self.recorded.withLockedValue {
             $0.append(
                 Exchange(

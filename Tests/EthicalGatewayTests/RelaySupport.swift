@@ -57,7 +57,13 @@ enum RelayGateway {
 
     /// The gateway config: the relay's `config` members are `relayConfig` (without braces);
     /// `plugin` is the backend's plugin id (a test variant of the relay).
-    static func config(relay relayConfig: String, routeAuth: Bool = true, plugin: String = "fluxer-relay") -> String {
+    /// `graceSeconds` is the gateway's `shutdownGracePeriodSeconds`.
+    static func config(
+        relay relayConfig: String,
+        routeAuth: Bool = true,
+        plugin: String = "fluxer-relay",
+        graceSeconds: Int = 5
+    ) -> String {
         // A minute to send `connect` (default 10 s): test clients send it at once, but the whole
         // suite shares two cores, and a starved test task must not look like a stale client.
         let connectTimeout = #""connectTimeoutSeconds": 60, "#
@@ -66,7 +72,7 @@ enum RelayGateway {
             ? #", "auth": { "issuers": ["tests"], "anonymous": true, "queryParameter": "token" }"# : ""
         return """
             { "listeners": [ { "name": "https", "address": "127.0.0.1", "port": 0, "tls": {} } ],
-              "shutdownGracePeriodSeconds": 5,
+              "shutdownGracePeriodSeconds": \(graceSeconds),
               "issuers": { "tests": \(RelayTokens.issuerJSON) },
               "routes": [ { "name": "relay", "match": { "pathPrefix": "/relay" }, "stripPrefix": true,
                             "backend": "relay"\(auth) } ],
@@ -92,12 +98,13 @@ enum RelayGateway {
     static func with<Result: Sendable>(
         relay relayConfig: String = namespaces,
         plugin: String = "fluxer-relay",
+        graceSeconds: Int = 5,
         registry: PluginRegistry = gatewayRegistry,
         prepare: (TemporaryDirectory) throws -> Void = { _ in },
         _ body: (LiveGateway) async throws -> Result
     ) async throws -> Result {
         try await LiveGateway.with(
-            config: self.config(relay: relayConfig, plugin: plugin),
+            config: self.config(relay: relayConfig, plugin: plugin, graceSeconds: graceSeconds),
             files: ["api.key": self.apiKey + "\n"],
             registry: registry,
             prepare: prepare,
