@@ -288,6 +288,11 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
         switch (self.state, part) {
         case (.awaitingResponse(let connection), .head(let head)) where head.status == .switchingProtocols:
             self.switchProtocols(connection, head: head)
+        case (.awaitingResponse, .head(let head))
+        where self.upstreamWebSocketKey != nil && (200..<300).contains(head.status.code):
+            // To an extended CONNECT (RFC 8441, RFC 9113 8.5) a 2xx means the tunnel is open: an
+            // upstream that answered the upgrade with an ordinary 2xx opened none.
+            self.fail(.badGateway, "the upstream answered the WebSocket upgrade with \(head.status.code), not 101")
         case (.awaitingResponse(let connection), .head(let head))
         where self.settings.retries.onStatuses.contains(Int(head.status.code)) && self.mayRetry(after: connection):
             // Nothing has reached the client yet: drop this answer and its connection, ask another upstream.

@@ -125,6 +125,40 @@ struct ProxyTests {
         await upstream.stop()
     }
 
+    @Test("an HTTP/2 request body without content-length (its end is END_STREAM) is forwarded whole")
+    func http2BodyWithoutLength() async throws {
+        let upstream = try await TestUpstream(name: "a", reply: Self.echo)
+        try await LiveGateway.with(config: Self.config(upstreams: [(upstream, 1)]), registry: gatewayRegistry) {
+            gateway in
+            // Over HTTP/2 curl sends the body in DATA frames without content-length when told chunked.
+            let response = try await Curl.request(
+                "https://127.0.0.1:\(gateway.port("https"))/app/upload",
+                ["--http2", "-H", "Transfer-Encoding: chunked", "--data-binary", "hello, streamed"]
+            )
+            #expect(response.status == 200, "\(response.bodyText)")
+            #expect(response.bodyText == "POST /upload 15")
+            // Had curl sent a content-length, the upstream would see it: the length was unknown.
+            let seen = try #require(upstream.requests.last)
+            #expect(seen.header("content-length") == nil)
+            #expect(seen.header("transfer-encoding") == "chunked")
+        }
+        await upstream.stop()
+    }
+
+    @Test("an HTTP/1.0 client's Expect: 100-continue gets no interim response, only the final one")
+    func http10ExpectIgnored() async throws {
+        let upstream = try await TestUpstream(name: "a", reply: Self.echo)
+        try await LiveGateway.with(config: Self.config(upstreams: [(upstream, 1)]), registry: gatewayRegistry) {
+            gateway in
+            let raw = try RawConnection(port: gateway.port("http"))
+            #expect(raw.send("POST /app/e HTTP/1.0\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\nabc"))
+            let answer = await raw.read(until: "POST /e 3", timeout: 20)
+            #expect(answer.hasPrefix("HTTP/1.0 200"), "\(answer)")
+            #expect(!answer.contains("100 Continue"), "\(answer)")
+        }
+        await upstream.stop()
+    }
+
     @Test("hop-by-hop headers, and those named by Connection, are removed both ways")
     func hopByHop() async throws {
         let upstream = try await TestUpstream(name: "a") { _ in

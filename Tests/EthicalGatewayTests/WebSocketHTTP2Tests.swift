@@ -177,7 +177,7 @@ struct WebSocketHTTP2Tests {
     }
 
     @Test(
-        "http-proxy: the upstream gets an HTTP/1.1 opening with a fresh key; its refusal reaches the client, a wrong Accept is a 502"
+        "http-proxy: the upstream gets an HTTP/1.1 opening with a fresh key; its refusal reaches the client, a wrong Accept or a plain 200 is a 502"
     )
     func proxyUpstreamAnswers() async throws {
         let refusing = try await TestUpstream(name: "refusing") { _ in
@@ -190,7 +190,11 @@ struct WebSocketHTTP2Tests {
                 body: ""
             )
         }
-        for (upstream, expected) in [(refusing, 403), (wrongAccept, 502)] {
+        // A 2xx to an extended CONNECT means the tunnel is open (RFC 8441): an ordinary 200 is not one.
+        let plain = try await TestUpstream(name: "plain") { _ in
+            .text(status: 200, headers: [("content-type", "text/plain")], body: "not a websocket")
+        }
+        for (upstream, expected) in [(refusing, 403), (wrongAccept, 502), (plain, 502)] {
             try await LiveGateway.with(config: Self.config(upstream: upstream.url), registry: gatewayRegistry) {
                 gateway in
                 let outcome = try await Self.scenario(

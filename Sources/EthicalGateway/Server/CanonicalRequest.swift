@@ -94,7 +94,12 @@ public struct CanonicalRequest: Sendable {
         let transferEncodings = head.headers["transfer-encoding"]
         let contentLengths = head.headers["content-length"]
         if !transferEncodings.isEmpty {
-            if isHTTP2 {
+            // NIO's HTTP/2 codec refuses a client's Transfer-Encoding (RFC 9113 8.2.2) and adds
+            // `chunked` itself to a request whose body has no content-length (its length is the
+            // stream's END_STREAM, RFC 9113 8.1): that one is framing, not the client's field.
+            let isCodecFraming =
+                transferEncodings.count == 1 && transferEncodings[0] == "chunked" && contentLengths.isEmpty
+            if isHTTP2 && !isCodecFraming {
                 return Refusal(
                     status: .badRequest,
                     detail: "Transfer-Encoding is not allowed in HTTP/2 (RFC 9113 8.2.2)",

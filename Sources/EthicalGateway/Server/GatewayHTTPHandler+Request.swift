@@ -69,7 +69,9 @@ extension GatewayHTTPHandler {
             return self.reject(exchange, close: refusal.closeConnection, refusal.status, refusal.detail)
         }
         let host = canonical.host
-        if let expectation = head.headers.first(name: "expect") {
+        // An HTTP/1.0 client's expectation is ignored: it cannot read an interim response
+        // (RFC 9110 10.1.1 and 15.2: no 1xx to an HTTP/1.0 client), so it gets the final one only.
+        if let expectation = head.headers.first(name: "expect"), head.version != .http1_0 {
             guard expectation.lowercased() == "100-continue" else {
                 return self.reject(exchange, .expectationFailed, "the only expectation supported is 100-continue")
             }
