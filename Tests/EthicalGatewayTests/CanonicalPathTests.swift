@@ -122,8 +122,13 @@ struct CanonicalPathTests {
             let refusal = Self.refusal(Self.head("/", [host] + lengths.map { ("content-length", $0) }))
             #expect(refusal?.status == .badRequest && refusal?.closeConnection == true, "\(lengths)")
         }
-        let http2 = Self.refusal(Self.head("/", [host, ("transfer-encoding", "chunked")]), isHTTP2: true)
-        #expect(http2?.status == .badRequest)
+        // On HTTP/2 a lone `chunked` is NIO's codec marking a body whose end is END_STREAM (a
+        // client's own Transfer-Encoding never gets past the codec); anything else is refused.
+        #expect(Self.refusal(Self.head("/", [host, ("transfer-encoding", "chunked")]), isHTTP2: true) == nil)
+        for fields in [[("transfer-encoding", "gzip")], [("transfer-encoding", "chunked"), ("content-length", "3")]] {
+            let http2 = Self.refusal(Self.head("/", [host] + fields), isHTTP2: true)
+            #expect(http2?.status == .badRequest, "\(fields)")
+        }
     }
 
     @Test("Host: exactly one; the absolute-form authority replaces it; on HTTP/2 a Host equal to :authority is fine")

@@ -468,7 +468,10 @@ struct RelayUniTests {
             let token = try RelayTokens.mint("eve", channels: ["news:browser"])
             let browser = try HeadlessChromium(opening: "\(origin)/relay/health")
             defer { browser.stop() }
-            _ = try await browser.waitFor(#"document.readyState === "complete""#)
+            // The blank page Chromium starts on is "complete" too: wait for the gateway's page.
+            _ = try await browser.waitFor(
+                #"location.origin === "\#(origin)" && document.readyState === "complete""#
+            )
             _ = try await browser.evaluate(
                 """
                 (() => {

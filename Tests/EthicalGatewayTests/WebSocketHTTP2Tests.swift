@@ -235,7 +235,8 @@ struct WebSocketHTTP2Tests {
             // already holds to the origin, one that advertised SETTINGS_ENABLE_CONNECT_PROTOCOL.
             let browser = try HeadlessChromium(opening: "\(origin)/secure/page")
             defer { browser.stop() }
-            _ = try await browser.waitFor("document.readyState === 'complete'")
+            // The blank page Chromium starts on is "complete" too: wait for the gateway's page.
+            _ = try await browser.waitFor("location.origin === '\(origin)' && document.readyState === 'complete'")
             let echoed = try await browser.evaluate(
                 """
                 new Promise((resolve, reject) => {
