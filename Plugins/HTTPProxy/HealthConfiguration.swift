@@ -41,7 +41,8 @@ public struct HealthCheckConfiguration: Decodable, Sendable {
 /// Passive outlier ejection: an upstream that fails `consecutiveFailures` requests in a row
 /// (connection refused or reset, closed without a response, timeouts) is taken out of rotation
 /// on that event loop for `baseEjectionSeconds`, doubled on each further ejection up to
-/// `maxEjectionSeconds`.
+/// `maxEjectionSeconds`. A malformed response is not counted: the upstream is reachable. When
+/// every upstream a request may use is ejected, ejection is ignored for it (panic routing).
 public struct OutlierDetectionConfiguration: Decodable, Sendable {
     /// Consecutive failures that eject an upstream; 0 turns ejection off. Default 5.
     public var consecutiveFailures: Int = 5

@@ -423,6 +423,14 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
     func upstreamClosed(error: (any Error)?) {
         switch self.state {
         case .awaitingResponse(let connection):
+            if let parseError = error as? HTTPParserError {
+                // The upstream answered, but not in HTTP/1.1 the gateway can relay. It is
+                // reachable, so this is not counted towards ejection (nginx does not count
+                // `invalid_header` either), and it is not sent again: it did reach the upstream.
+                self.loop.countResponse(connection.upstream, code: "error")
+                self.fail(.badGateway, "the upstream's response is not valid HTTP/1.1", cause: parseError)
+                return
+            }
             // A pooled connection the upstream closed while we reused it: send again on another
             // connection (this does not use up a retry; nothing reached the upstream's application).
             if connection.requestsServed > 0 && Self.isRetryable(self.request.head) {
@@ -435,7 +443,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
                 return
             }
             self.loop.recordFailure(connection.upstream)
-            self.fail(.badGateway, "the upstream closed the connection without a response")
+            self.fail(.badGateway, "the upstream closed the connection without a response", cause: error)
         case .streamingResponse:
             // Headers are out; cutting the client's response is the honest signal.
             self.endAttempt(status: self.responseStatus, failure: "the upstream response ended early")
@@ -448,7 +456,9 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
 
     // MARK: Ending
 
-    private func fail(_ status: HTTPResponseStatus, _ detail: String) {
+    /// Ends the exchange with the gateway's own problem response. `cause` goes to the log only:
+    /// its text (a TLS library's error, a parser's) is for the operator, not the client.
+    private func fail(_ status: HTTPResponseStatus, _ detail: String, cause: (any Error)? = nil) {
         if case .finished = self.state { return }
         // Detach before closing, so the close is not reported back as a second failure.
         let connection = self.activeConnection
@@ -460,6 +470,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
             metadata: [
                 "status": "\(status.code)", "detail": "\(detail)",
                 "upstream": "\(self.upstream.map { "\($0)" } ?? "-")",
+                "cause": "\(cause.map { "\($0)" } ?? "-")",
             ]
         )
         self.writer.respondWithProblem(status, detail: detail)

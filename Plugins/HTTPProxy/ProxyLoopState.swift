@@ -104,17 +104,39 @@ final class ProxyLoopState {
         return true
     }
 
-    /// Whether any upstream is in rotation (not failed, unhealthy or ejected).
+    /// Whether any upstream is in rotation (not failed or unhealthy, and not ejected unless
+    /// every one left is; see ``ejectionClock(excluding:)``).
     func hasAvailableUpstream(excluding excluded: Set<Int>) -> Bool {
-        let now: NIODeadline? = self.ejectedCount > 0 ? .now() : nil
+        let now = self.ejectionClock(excluding: excluded)
         return self.settings.upstreams.contains { !excluded.contains($0.index) && self.isAvailable($0.index, now: now) }
+    }
+
+    /// The time ejections are checked against, or `nil` when they are not: when nothing is
+    /// ejected (so the common path reads no clock), and when every healthy upstream the request
+    /// may still use is ejected. Then ejection is ignored, as Envoy's panic routing does:
+    /// passive ejection prefers some upstreams to others, it never takes the last ones out. An
+    /// upstream that fails a few requests in a row (restarting, or made to by a client's
+    /// requests) must not turn every route on it into 503s for the ejection's length; one the
+    /// active health check marked unhealthy stays out.
+    private func ejectionClock(excluding excluded: Set<Int>) -> NIODeadline? {
+        guard self.ejectedCount > 0 else { return nil }
+        let now = NIODeadline.now()
+        let anyInRotation = self.settings.upstreams.contains {
+            !excluded.contains($0.index) && self.isAvailable($0.index, now: now)
+        }
+        return anyInRotation ? now : nil
     }
 
     /// Picks an upstream, skipping `excluded` (those that already failed this request).
     func pick(excluding excluded: Set<Int>, hashKey: String? = nil) -> Upstream? {
+        let now = self.ejectionClock(excluding: excluded)
+        let picked = self.pick(excluding: excluded, hashKey: hashKey, now: now)
+        if picked != nil, now == nil, self.ejectedCount > 0 { self.settings.metrics.panicRouted.increment() }
+        return picked
+    }
+
+    private func pick(excluding excluded: Set<Int>, hashKey: String?, now: NIODeadline?) -> Upstream? {
         let upstreams = self.settings.upstreams
-        // Reading the clock only while something is ejected keeps the common path free of it.
-        let now: NIODeadline? = self.ejectedCount > 0 ? .now() : nil
         if let hashKey, let ring = self.settings.hashRing {
             for index in ring.candidates(for: hashKey)
             where !excluded.contains(index) && self.isAvailable(index, now: now) {

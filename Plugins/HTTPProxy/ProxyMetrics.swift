@@ -4,7 +4,8 @@ import EthicalGateway
 /// The metrics of one `http-proxy` backend, created through the gateway's swift-metrics
 /// factory: `gateway_upstream_requests_total{backend,upstream,code}` (`code="error"`: no answer),
 /// `gateway_upstream_healthy{backend,upstream}` (1 or 0, from the active health check),
-/// `gateway_retries_total{backend}` and the histogram `gateway_upstream_request_duration_seconds{backend}`
+/// `gateway_retries_total{backend}`, `gateway_upstream_panic_routed_total{backend}` (requests sent to
+/// an ejected upstream because every upstream left was ejected) and the histogram `gateway_upstream_request_duration_seconds{backend}`
 /// (one observation per attempt, from taking a connection to the response's end or the
 /// failure). Counters are atomic (no lock); the per-upstream, per-code counter handles are
 /// cached per event loop (``ProxyLoopState``); the histogram is recorded per loop (``LoopHistogram``).
@@ -12,6 +13,7 @@ struct ProxyMetrics: Sendable {
     let backend: String
     let factory: any MetricsFactory
     let retries: Counter
+    let panicRouted: Counter
     let duration: LoopHistogram
     /// By upstream index.
     let healthy: [Gauge]
@@ -21,6 +23,11 @@ struct ProxyMetrics: Sendable {
         self.backend = backend
         self.factory = factory
         self.retries = Counter(label: "gateway_retries_total", dimensions: [("backend", backend)], factory: factory)
+        self.panicRouted = Counter(
+            label: "gateway_upstream_panic_routed_total",
+            dimensions: [("backend", backend)],
+            factory: factory
+        )
         self.duration = context.loopHistogram(
             "gateway_upstream_request_duration_seconds",
             help: "Upstream attempts, from taking a connection to the end of the response or the failure, by backend.",

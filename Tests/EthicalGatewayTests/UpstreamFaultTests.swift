@@ -57,6 +57,34 @@ struct UpstreamFaultTests {
         }
     }
 
+    @Test("malformed responses do not eject the upstream, and the 502 says the response was invalid")
+    func malformedResponsesDoNotEject() async throws {
+        let upstream = try await ScriptedUpstream(
+            reply: "HTTP/1.1 200 OK\r\nbroken header\r\ncontent-length: 2\r\n\r\nok",
+            closeAfterReply: false
+        )
+        let silent = try await ScriptedUpstream(reply: "", closeAfterReply: true)
+        // Ejection after 2 failures in a row, for long enough to outlast the test.
+        let ejecting = #""outlierDetection": { "consecutiveFailures": 2, "baseEjectionSeconds": 60 }, "#
+        for (target, detail) in [(upstream, "not valid HTTP/1.1"), (silent, "without a response")] {
+            let config = Self.config(target).replacingOccurrences(of: #""retries":"#, with: ejecting + #""retries":"#)
+            try await LiveGateway.with(config: config, registry: gatewayRegistry) { gateway in
+                let url = "http://127.0.0.1:\(gateway.port("http"))/x"
+                // Twice the ejection threshold: a malformed answer is not counted, and a
+                // connection closed without an answer is, but the only upstream stays in use.
+                for attempt in 1...4 {
+                    let response = try await Curl.request(url)
+                    #expect(response.status == 502, "\(detail) #\(attempt): \(response.status) \(response.bodyText)")
+                    #expect(response.bodyText.contains(detail), "#\(attempt): \(response.bodyText)")
+                }
+            }
+        }
+        #expect(upstream.requests == 4)
+        #expect(silent.requests == 4)
+        await upstream.stop()
+        await silent.stop()
+    }
+
     /// Responses that break after their head: the head may already be on its way, so the
     /// only honest signal left is a cut connection (HTTP/1.1) or a reset stream (HTTP/2).
     static let brokenBodies: [(name: String, reply: String)] = [
