@@ -154,6 +154,22 @@ struct WebSocketHTTP2Tests {
         }
     }
 
+    @Test("an extended CONNECT to a uni-directional relay transport is refused at once (400), not left open")
+    func relayUniRefusesWebSocket() async throws {
+        try await RelayGateway.with { gateway in
+            let port = String(gateway.port("https"))
+            for path in ["/relay/connection/uni_sse", "/relay/connection/uni_http_stream"] {
+                let outcome = try await Self.scenario("status", [port, path])
+                #expect(outcome["status"] as? Int == 400, "\(path): \(outcome)")
+                let body = outcome["body"] as? [String: Any]
+                #expect((body?["detail"] as? String)?.contains("/connection/websocket") == true, "\(path): \(outcome)")
+            }
+            // The WebSocket endpoint itself still opens over h2.
+            let accepted = try await Self.scenario("status", [port, "/relay/connection/websocket"])
+            #expect(accepted["status"] as? Int == 200, "\(accepted)")
+        }
+    }
+
     @Test("http-proxy: an h2 WebSocket reaches an HTTP/1.1 WebSocket upstream (websockets) and frames flow both ways")
     func proxyToWebSocketUpstream() async throws {
         let echoScript = repositoryRoot.appendingPathComponent("Tests/EthicalGatewayTests/Fixtures/websocket_echo.py")

@@ -9,7 +9,7 @@ import NIOHTTP1
 ///
 /// A request that is not a connect request is answered with an HTTP error and a problem
 /// document naming what is wrong (405 for the method, 400 for JSON that is not a connect
-/// request, 413 for a body over `maxMessageBytes`): no connection exists yet to take a
+/// request or a WebSocket opening, 413 for a body over `maxMessageBytes`): no connection exists yet to take a
 /// disconnect code. Once the connect request is well-formed, refusals (no token, a token
 /// refused, a limit) come as Centrifugo sends them: a 200 stream holding one `disconnect`
 /// push with the protocol's code, which Centrifugo's clients already understand.
@@ -37,6 +37,16 @@ final class UniStreamRequest: RequestBodyReceiver, @unchecked Sendable {
 
     /// Checks the method; the connect request is read once the request's body is complete.
     func start() -> any RequestBodyReceiver {
+        if self.request.head.headers.contains(name: "upgrade") {
+            // A WebSocket opening (an HTTP/2 extended CONNECT reaches backends as this form too)
+            // would never end its request, so the connect request would never be read.
+            self.response.respondWithProblem(
+                .badRequest,
+                detail:
+                    "\(self.kind.name) does not switch protocols; WebSocket clients connect to \(RelayBackend.websocketPath)"
+            )
+            return DiscardingBodyReceiver.shared
+        }
         switch (self.kind, self.request.head.method) {
         case (.sse, .GET), (_, .POST):
             return self
