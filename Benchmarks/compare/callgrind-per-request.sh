@@ -37,10 +37,8 @@ wait_port() { # port [tries]: valgrind takes several seconds to start the gatewa
     echo "port $1 never answered" >&2; exit 1
 }
 
-# valgrind 3.19 cannot read the DWARF 5 of Swift 6 binaries ("Possibly corrupted debuginfo file")
-# and dies on async main's sigsuspend: measure a copy without debug sections (symbols stay),
-# with the shim in valgrind-sigsuspend-shim.c preloaded.
-gcc -shared -fPIC -O2 Benchmarks/compare/valgrind-sigsuspend-shim.c -o "$WORK/shim.so"
+source Benchmarks/compare/callgrind-common.sh
+wait_gateway() { wait_port "$1" 400; }
 
 UPSTREAM=$(free_port); GW=$(free_port)
 cat > "$WORK/upstream.conf" <<CONF
@@ -71,22 +69,7 @@ echo "|---|---|---|---|"
 index=0
 for binary in "${BINARIES[@]}"; do
     index=$((index + 1))
-    strip --strip-debug -o "$WORK/gateway-$index" "$binary"
     for mode in $MODES; do
-        out="$WORK/callgrind-$index-$mode"
-        NIO_SINGLETON_GROUP_LOOP_COUNT=1 LD_PRELOAD="$WORK/shim.so" \
-            valgrind --tool=callgrind --callgrind-out-file="$out.%p" \
-            "$WORK/gateway-$index" run --config "$WORK/gateway.json" 2>"$WORK/valgrind.log" &
-        gateway=$!
-        PIDS+=($gateway)
-        wait_port "$GW" 400
-        load "$mode" "$WARMUP"
-        callgrind_control -z "$gateway" >/dev/null 2>&1
-        load "$mode" "$REQUESTS"
-        callgrind_control -d "$gateway" >/dev/null 2>&1
-        kill "$gateway"; wait "$gateway" 2>/dev/null || true
-        total=$(awk '/^summary:/ {print $2}' "$out.$gateway.1")
-        echo "| $binary | $mode | $REQUESTS | $((total / REQUESTS)) |"
-        if [ -n "${PROFILE_DIR:-}" ]; then mkdir -p "$PROFILE_DIR"; cp "$out.$gateway.1" "$PROFILE_DIR/callgrind-$index-$mode.out"; fi
+        callgrind_measure "$binary" "$index" "$mode" "$WORK/gateway.json" "$GW" "$REQUESTS" "$WARMUP"
     done
 done

@@ -28,26 +28,7 @@ wait_port() { # port scheme
     for _ in $(seq 1 100); do curl -sk -o /dev/null "$2://127.0.0.1:$1/" && return 0; sleep 0.1; done
     echo "port $1 never answered" >&2; exit 1
 }
-b64url() { basenc --base64url -w0 | tr -d '='; }
-
-# The server certificate (for both TLS listeners) and the token issuer's RSA key; HAProxy 2.6's
-# jwt_verify takes the public key as a PEM file (a certificate file is not found at parse time).
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/server.key" -out "$WORK/server.crt" -days 2 \
-    -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 2>/dev/null
-cat "$WORK/server.crt" "$WORK/server.key" > "$WORK/server.pem"
-openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$WORK/jwt.key" 2>/dev/null
-openssl pkey -in "$WORK/jwt.key" -pubout -out "$WORK/jwt.pub"
-MODULUS=$(openssl rsa -in "$WORK/jwt.key" -noout -modulus | cut -d= -f2 \
-    | python3 -c 'import base64, sys; print(base64.urlsafe_b64encode(bytes.fromhex(sys.stdin.read().strip())).decode().rstrip("="))')
-
-mint() { # exp-offset-seconds -> an RS256 token signed with the issuer's key
-    local now header payload input
-    now=$(date +%s)
-    header=$(printf '{"alg":"RS256","typ":"JWT","kid":"bench"}' | b64url)
-    payload=$(printf '{"iss":"https://issuer.bench","aud":"api","sub":"alice","iat":%d,"exp":%d}' "$now" "$((now + $1))" | b64url)
-    input="$header.$payload"
-    printf '%s.%s' "$input" "$(printf '%s' "$input" | openssl dgst -sha256 -sign "$WORK/jwt.key" -binary | b64url)"
-}
+source Benchmarks/compare/tls-jwt-material.sh
 TOKEN=$(mint 3600)
 EXPIRED=$(mint -60)
 FORGED="${TOKEN%.*}.$(printf 'not the signature' | b64url)"
@@ -86,19 +67,7 @@ backend app
   http-reuse always
   server s1 127.0.0.1:$UPSTREAM
 CONF
-cat > "$WORK/gateway.json" <<CONF
-{ "logLevel": "warning",
-  "listeners": [ { "name": "https", "address": "127.0.0.1", "port": $GW,
-                   "tls": { "certificates": [ { "certificateFile": "server.crt", "keyFile": "server.key" } ] } } ],
-  "issuers": { "bench": { "issuer": "https://issuer.bench", "audiences": ["api"], "algorithms": ["RS256"],
-                          "keys": [ { "kty": "RSA", "kid": "bench", "n": "$MODULUS", "e": "AQAB" } ] } },
-  "routes": [
-    { "name": "proxy", "match": { "pathPrefix": "/proxy" }, "backend": "app", "auth": { "issuers": ["bench"] } },
-    { "name": "direct", "match": { "pathPrefix": "/direct" }, "backend": "ok", "auth": { "issuers": ["bench"] } } ],
-  "backends": {
-    "ok": { "plugin": "respond", "config": { "status": 200, "body": "ok" } },
-    "app": { "plugin": "http-proxy", "config": { "upstreams": [ { "url": "http://127.0.0.1:$UPSTREAM" } ] } } } }
-CONF
+write_tls_jwt_gateway_config "$GW" "$UPSTREAM"
 
 nginx -c "$WORK/upstream.conf" & PIDS+=($!)
 haproxy -f "$WORK/haproxy.cfg" -q & PIDS+=($!)

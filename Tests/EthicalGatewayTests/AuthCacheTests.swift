@@ -73,6 +73,28 @@ struct AuthCacheTests {
         #expect(cache.lookup(last, now: now) == nil)
     }
 
+    @Test("the cache matches a token byte for byte, not by Unicode equivalence")
+    func byteForByte() async throws {
+        let lab = try await TokenLab.shared()
+        let issuer = try Self.issuer(lab: lab)
+        let token = try await lab.mint(key: "rsa", alg: "RS256", claims: TokenLab.claims())
+        let verified = try await issuer.verify(try CompactToken(token, maxBytes: 8192)).get()
+        let cache = VerifiedTokenCache(capacity: 10)
+        let now = Date().timeIntervalSince1970
+        cache.insert(verified, for: VerifiedTokenCache.key(for: token), now: now)
+        #expect(cache.lookup(VerifiedTokenCache.key(for: String(decoding: Array(token.utf8), as: UTF8.self)), now: now) != nil)
+        // U+212A KELVIN SIGN and U+037E GREEK QUESTION MARK are canonically equivalent to `K`
+        // and `;`: equal as Swift strings, different credentials.
+        let variants = [token + "K", token + ";", token + "\u{212A}", token + "\u{037E}"]
+        #expect(variants[0] == variants[2] && variants[1] == variants[3], "String equality is canonical equivalence")
+        cache.insert(verified, for: VerifiedTokenCache.key(for: variants[0]), now: now)
+        cache.insert(verified, for: VerifiedTokenCache.key(for: variants[1]), now: now)
+        #expect(cache.lookup(VerifiedTokenCache.key(for: variants[2]), now: now) == nil)
+        #expect(cache.lookup(VerifiedTokenCache.key(for: variants[3]), now: now) == nil)
+        #expect(cache.lookup(VerifiedTokenCache.key(for: variants[0]), now: now) != nil)
+        #expect(cache.lookup(VerifiedTokenCache.key(for: String(token.dropLast())), now: now) == nil)
+    }
+
     @Test("refusals are counted per issuer and category")
     func refusalCounters() async throws {
         let lab = try await TokenLab.shared()

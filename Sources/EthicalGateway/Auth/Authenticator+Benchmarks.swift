@@ -56,7 +56,7 @@ public final class TokenCacheProbe {
         return true
     }
 
-    /// What a token seen before costs: the SHA-256 of the token and a lookup (with its `exp` check).
+    /// What a token seen before costs: hashing the token and a lookup (with its `exp` check).
     ///
     /// - Returns: whether the token was found, unexpired.
     public func lookup(_ token: String) -> Bool {

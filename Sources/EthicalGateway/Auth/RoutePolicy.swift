@@ -38,7 +38,7 @@ struct RoutePolicy: Sendable {
         // the value character by character, which costs microseconds on a long token.
         let fields = headers["authorization"]
         let authorization =
-            fields.count == 1 && !fields[0].utf8.contains(UInt8(ascii: ","))
+            fields.count == 1 && !Self.containsComma(fields[0])
             ? [Substring(fields[0])] : headers[canonicalForm: "authorization"]
         if authorization.count > 1 {
             return .failure(TokenRefusal(.invalidRequest, "more than one Authorization header"))
@@ -57,6 +57,20 @@ struct RoutePolicy: Sendable {
             }
         }
         return .success(nil)
+    }
+
+    /// Whether `value` holds a comma. A header's value is a native string, so this scans its
+    /// contiguous bytes: the generic `utf8.contains` walked a token of 600 bytes in 15,000
+    /// instructions, 8% of an authenticated request (callgrind, `callgrind-tls-jwt.sh`).
+    static func containsComma(_ value: String) -> Bool {
+        let comma = UInt8(ascii: ",")
+        if let found = value.utf8.withContiguousStorageIfAvailable({ bytes in
+            for byte in bytes where byte == comma { return true }
+            return false
+        }) {
+            return found
+        }
+        return value.utf8.contains(comma)
     }
 
     /// The credentials of a `Bearer` Authorization value (the scheme in any case, RFC 9110
