@@ -82,7 +82,8 @@ struct AuthCacheTests {
         let cache = VerifiedTokenCache(capacity: 10)
         let now = Date().timeIntervalSince1970
         cache.insert(verified, for: VerifiedTokenCache.key(for: token), now: now)
-        #expect(cache.lookup(VerifiedTokenCache.key(for: String(decoding: Array(token.utf8), as: UTF8.self)), now: now) != nil)
+        let copy = String(decoding: Array(token.utf8), as: UTF8.self)
+        #expect(cache.lookup(VerifiedTokenCache.key(for: copy), now: now) != nil)
         // U+212A KELVIN SIGN and U+037E GREEK QUESTION MARK are canonically equivalent to `K`
         // and `;`: equal as Swift strings, different credentials.
         let variants = [token + "K", token + ";", token + "\u{212A}", token + "\u{037E}"]
