@@ -154,6 +154,21 @@ struct WebSocketHTTP2Tests {
         }
     }
 
+    @Test("HTTP/2 responses leave per-response fields (X-Request-ID, Content-Length) out of the client's HPACK table")
+    func hpackIndexing() async throws {
+        try await LiveGateway.with(config: Self.config(), registry: gatewayRegistry) { gateway in
+            let outcome = try await Self.scenario("hpack", [String(gateway.port("https")), "/nowhere", "30"])
+            #expect((outcome["statuses"] as? [Int]) == Array(repeating: 404, count: 30), "\(outcome)")
+            let ids = (outcome["requestIds"] as? [String]) ?? []
+            #expect(Set(ids).count == 30, "every response has its own request id: \(ids)")
+            let dynamic = ((outcome["dynamic"] as? [[String]]) ?? []).map { $0.first ?? "" }
+            #expect(!dynamic.contains("x-request-id") && !dynamic.contains("content-length"), "\(dynamic)")
+            // What repeats is still indexed, so it costs a byte on the next response.
+            #expect(dynamic.contains("content-type"), "\(dynamic)")
+            #expect(dynamic.count <= 4, "\(dynamic)")
+        }
+    }
+
     @Test("an extended CONNECT to a uni-directional relay transport is refused at once (400), not left open")
     func relayUniRefusesWebSocket() async throws {
         try await RelayGateway.with { gateway in

@@ -60,13 +60,12 @@ struct RoutePolicy: Sendable {
     }
 
     /// Whether `value` holds a comma. A header's value is a native string, so this scans its
-    /// contiguous bytes: the generic `utf8.contains` walked a token of 600 bytes in 15,000
-    /// instructions, 8% of an authenticated request (callgrind, `callgrind-tls-jwt.sh`).
+    /// contiguous bytes with `memchr`: the generic `utf8.contains` walked a token of 600 bytes
+    /// in 15,000 instructions, 10% of an authenticated request (callgrind, `callgrind-tls-jwt.sh`).
     static func containsComma(_ value: String) -> Bool {
         let comma = UInt8(ascii: ",")
         if let found = value.utf8.withContiguousStorageIfAvailable({ bytes in
-            for byte in bytes where byte == comma { return true }
-            return false
+            !bytes.isEmpty && memchr(bytes.baseAddress!, Int32(comma), bytes.count) != nil
         }) {
             return found
         }

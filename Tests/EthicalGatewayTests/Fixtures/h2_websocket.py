@@ -457,6 +457,23 @@ def proxy(port, path):
     return result
 
 
+def hpack(port, path, count):
+    """`count` GETs of `path` one after another on one connection; what the client's HPACK
+    decoder holds after them (the fields the gateway asked it to index)."""
+    client = H2Client(port)
+    request_ids, statuses = [], []
+    for _ in range(count):
+        sid = client.request([(":method", "GET"), (":scheme", "https"), (":path", path),
+                              (":authority", client.authority)], end_stream=True)
+        stream = client.streams[sid]
+        client.pump_until(lambda: stream.ended or stream.reset, f"the answer to GET {path}")
+        statuses.append(stream.status)
+        request_ids.append(stream.headers.get("x-request-id"))
+    table = client.conn.decoder.header_table
+    dynamic = [[name.decode(), value.decode()] for name, value in table.dynamic_entries]
+    return {"statuses": statuses, "requestIds": request_ids, "dynamic": dynamic}
+
+
 def main(argv):
     scenario, port = argv[1], int(argv[2])
     if scenario == "echo":
@@ -469,6 +486,8 @@ def main(argv):
         result = many(port, argv[3], int(argv[4]))
     elif scenario == "relay":
         result = relay(port, argv[3], argv[4], "--protobuf" in argv[5:])
+    elif scenario == "hpack":
+        result = hpack(port, argv[3], int(argv[4]))
     elif scenario == "proxy":
         result = proxy(port, argv[3])
     else:
