@@ -19,9 +19,11 @@ struct HTTP2ResponseHeadersTests {
             version: .http2,
             status: .init(statusCode: 299, reasonPhrase: "Custom"),
             headers: [
-                "connection": "keep-alive, X-Hop", "keep-alive": "timeout=5", "x-hop": "1", "Transfer-Encoding": "chunked",
+                "connection": "keep-alive, X-Hop", "keep-alive": "timeout=5", "x-hop": "1",
+                "Transfer-Encoding": "chunked",
                 "Upgrade": "h2c", "proxy-connection": "x", "Set-Cookie": "a=1", "set-cookie": "b=2", "ETag": "\"e\"",
-                "Date": "Mon, 30 Nov 2026 10:00:00 GMT", "strict-transport-security": "max-age=63072000", "X-Mixed": "V",
+                "Date": "Mon, 30 Nov 2026 10:00:00 GMT", "strict-transport-security": "max-age=63072000",
+                "X-Mixed": "V",
             ]
         ),
     ]

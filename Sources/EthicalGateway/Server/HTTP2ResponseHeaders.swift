@@ -37,7 +37,8 @@ enum HTTP2ResponseHeaders {
             let lowered = Self.lowercased(name)
             if Self.connectionSpecific.contains(lowered) || named.contains(where: { $0 == lowered[...] }) { continue }
             let indexing: HPACKIndexing =
-                Self.changing.contains(lowered) ? .nonIndexable : Self.sensitive.contains(lowered) ? .neverIndexed : .indexable
+                Self.changing.contains(lowered)
+                ? .nonIndexable : Self.sensitive.contains(lowered) ? .neverIndexed : .indexable
             block.add(name: lowered, value: value, indexing: indexing)
         }
         return block

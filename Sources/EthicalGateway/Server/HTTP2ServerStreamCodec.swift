@@ -23,7 +23,10 @@ final class HTTP2ServerStreamCodec: ChannelDuplexHandler, RemovableChannelHandle
         // NIO's codec turns response parts into frames without state, so the head can take
         // the gateway's own header block (see ``HTTP2ResponseHeaders``).
         if case .head(let head) = self.unwrapOutboundIn(data) {
-            context.write(self.wrapOutboundOut(.headers(.init(headers: HTTP2ResponseHeaders.make(head)))), promise: promise)
+            context.write(
+                self.wrapOutboundOut(.headers(.init(headers: HTTP2ResponseHeaders.make(head)))),
+                promise: promise
+            )
             return
         }
         self.codec.write(context: context, data: data, promise: promise)
