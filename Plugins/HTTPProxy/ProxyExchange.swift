@@ -29,6 +29,9 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
     private var upstream: Upstream?
     private var failedUpstreams: Set<Int> = []
     private var attemptsLeft: Int
+    /// Whether an answer in `retries.onStatuses` may be asked of another upstream: the request
+    /// is safe to send twice (see `isRetryable`).
+    private let statusRetryable: Bool
     private var pendingBody: [ByteBuffer] = []
     private var requestEnded = false
     private var keepAlive = false
@@ -70,7 +73,10 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
         self.loop = loop
         self.settings = settings
         self.upgrade = upgrade
-        self.attemptsLeft = Self.isRetryable(request.head) ? settings.retries.attempts : 0
+        // A connection that could not be made carried nothing, so any request may be tried on
+        // another upstream then (as nginx does); a status is retried only for safe requests.
+        self.attemptsLeft = settings.retries.attempts
+        self.statusRetryable = Self.isRetryable(request.head)
         self.hashKey = settings.hashOn.flatMap { Self.hashKey(for: request, on: $0) }
     }
 
@@ -225,7 +231,10 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
     /// watches this exchange unless it is scheduled again).
     func watchdogFired() {
         if self.waitingForFirstByte {
-            if let upstream = self.upstream { self.loop.recordFailure(upstream) }
+            if let upstream = self.upstream {
+                self.loop.recordFailure(upstream)
+                self.loop.countResponse(upstream, code: "error")
+            }
             self.fail(
                 .gatewayTimeout,
                 "the upstream sent no response within \(self.settings.timeouts.firstByteSeconds)s"
@@ -389,7 +398,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
 
     /// Whether a retryable status from `connection`'s upstream may be retried elsewhere.
     private func mayRetry(after connection: UpstreamConnection) -> Bool {
-        guard self.attemptsLeft > 0, self.requestEnded else { return false }
+        guard self.statusRetryable, self.attemptsLeft > 0, self.requestEnded else { return false }
         var tried = self.failedUpstreams
         tried.insert(connection.upstream.index)
         return self.loop.hasAvailableUpstream(excluding: tried) && self.loop.takeRetry()
@@ -443,6 +452,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
                 return
             }
             self.loop.recordFailure(connection.upstream)
+            self.loop.countResponse(connection.upstream, code: "error")
             self.fail(.badGateway, "the upstream closed the connection without a response", cause: error)
         case .streamingResponse:
             // Headers are out; cutting the client's response is the honest signal.

@@ -477,11 +477,22 @@ struct AuthTests {
             let missing = try await Self.get(gateway, "/live/feed?room=1")
             #expect(withOthers.status == 200 && alone.status == 200)
             #expect(bad.status == 401 && missing.status == 401)
+            // A second spelling of the parameter beside the checked one would reach a backend
+            // that reads the last value or names in any case: refused, whatever the spelling.
+            for smuggled in ["access_token=EVIL", "ACCESS_TOKEN=EVIL", "access%5Ftoken=EVIL", "access_token=%ZZ"] {
+                let response = try await Self.get(gateway, "/live/feed?access_token=\(token)&\(smuggled)")
+                #expect(response.status == 400, "\(smuggled): \(response.status)")
+                #expect(response.header("www-authenticate")?.contains("invalid_request") == true, "\(smuggled)")
+            }
+            // Another case alone is the parameter too: taken out, and checked.
+            let upper = try await Self.get(gateway, "/live/feed?Access_Token=\(token)&room=2")
+            #expect(upper.status == 200)
         }
         let requests = upstream.requests
-        try #require(requests.count == 2)
+        try #require(requests.count == 3)
         #expect(requests[0].uri == "/live/feed?room=1&since=5")
         #expect(requests[1].uri == "/live/feed")
+        #expect(requests[2].uri == "/live/feed?room=2")
         #expect(requests.allSatisfy { $0.header("x-user") == "alice" && !$0.uri.contains("access_token") })
     }
 

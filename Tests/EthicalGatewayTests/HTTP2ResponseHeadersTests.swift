@@ -39,6 +39,20 @@ struct HTTP2ResponseHeadersTests {
         }
     }
 
+    @Test("a 204 or 1xx goes without Content-Length (RFC 9110 8.6); a 304 keeps it")
+    func bodilessStatuses() {
+        for (code, kept) in [(204, false), (103, false), (304, true), (200, true)] {
+            let head = HTTPResponseHead(
+                version: .http2,
+                status: .init(statusCode: code),
+                headers: ["Content-Length": "5", "x-a": "1"]
+            )
+            let block = HTTP2ResponseHeaders.make(head)
+            #expect(block.contains(name: "content-length") == kept, "\(code)")
+            #expect(block.contains(name: "x-a"), "\(code)")
+        }
+    }
+
     @Test("per-response fields are literals without indexing, cookies never indexed, the rest indexable")
     func indexing() {
         let block = HTTP2ResponseHeaders.make(Self.heads[2])

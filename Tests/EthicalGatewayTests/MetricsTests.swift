@@ -1,6 +1,8 @@
 import EthicalGateway
 import EthicalGatewayTesting
 import Foundation
+import NIOCore
+import NIOPosix
 import Testing
 
 /// `/metrics` on the admin listener, parsed with the Prometheus client library's parser after
@@ -198,6 +200,35 @@ struct MetricsTests {
             #expect((answered ?? 0) >= 1, "\(samples.filter { $0.name.hasPrefix("gateway_upstream") })")
         }
         await alive.stop()
+    }
+
+    @Test("an upstream closing without an answer counts as code=error; requests routed despite ejection counted")
+    func upstreamErrorsAndPanicRouting() async throws {
+        let silent = try await ScriptedUpstream(reply: "", closeAfterReply: true)
+        let config = ReloadConfig.json(
+            extraRoutes: #", { "name": "app", "match": { "pathPrefix": "/app" }, "backend": "app" }"#,
+            extraBackends: """
+                , "app": { "plugin": "http-proxy", "config": { "upstreams": [ { "url": "\(silent.url)" } ],
+                    "retries": { "attempts": 0 }, "outlierDetection": { "consecutiveFailures": 1, "baseEjectionSeconds": 60 } } }
+                """
+        )
+        try await ReloadConfig.withGateway(config) { gateway, admin, base in
+            // On each event loop (ejection is counted per loop) the first failure ejects the
+            // only upstream; the later requests go to it anyway.
+            for _ in 0..<5 { #expect(try await Curl.request("\(base)/app/x").status == 502) }
+            let samples = try await Self.scrape(admin).samples
+            let errors = Self.value(
+                samples,
+                "gateway_upstream_requests_total",
+                ["backend": "app", "upstream": silent.url, "code": "error"]
+            )
+            #expect(errors == 5, "\(samples.filter { $0.name.hasPrefix("gateway_upstream") })")
+            let loops = Double(Array(MultiThreadedEventLoopGroup.singleton.makeIterator()).count)
+            let panicRouted = Self.value(samples, "gateway_upstream_panic_routed_total", ["backend": "app"]) ?? 0
+            #expect(panicRouted >= 5 - loops && panicRouted <= 4, "\(panicRouted) with \(loops) event loops")
+        }
+        #expect(silent.requests == 5)
+        await silent.stop()
     }
 
     @Test("upstream request durations: one histogram observation per attempt, in the right bucket")

@@ -368,7 +368,7 @@ struct ProxyTests {
             registry: gatewayRegistry
         ) {
             gateway in
-            // POSTs are never retried, so without ejection every other one would fail.
+            // Retries are off here, so without ejection every other POST would fail.
             let results = try await Self.picks(
                 "http://127.0.0.1:\(gateway.port("http"))/app/x",
                 count: 10,
@@ -391,6 +391,29 @@ struct ProxyTests {
             // request is told what happened to it (refused: 502), not a blanket 503.
             #expect(output.standardOutput == "502\n502\n502\n")
         }
+        await alive.stop()
+    }
+
+    @Test("a POST whose upstream refused the connection is sent to another upstream, once")
+    func postRetriedAfterRefusedConnection() async throws {
+        let alive = try await TestUpstream(name: "alive", reply: Self.echo)
+        let dead = try ClosedPort()
+        defer { dead.release() }
+        // Ejection off: every other request picks the dead upstream first.
+        let config = Self.config(
+            upstreams: [(dead, 1), (alive, 1)],
+            extra: #", "outlierDetection": { "consecutiveFailures": 0 }"#
+        )
+        try await LiveGateway.with(config: config, registry: gatewayRegistry) { gateway in
+            let results = try await Self.picks(
+                "http://127.0.0.1:\(gateway.port("http"))/app/x",
+                count: 10,
+                arguments: ["-d", "payload"]
+            )
+            #expect(results == Array(repeating: "alive", count: 10), "\(results)")
+        }
+        #expect(alive.requests.count == 10)
+        #expect(alive.requests.allSatisfy { $0.method == "POST" && $0.bodyBytes == 7 })
         await alive.stop()
     }
 

@@ -154,6 +154,22 @@ struct WebSocketHTTP2Tests {
         }
     }
 
+    @Test("HTTP/2 cookie crumbs reach an HTTP/1.1 upstream as one Cookie field, and count as one")
+    func cookieCrumbs() async throws {
+        let upstream = try await TestUpstream(name: "app")
+        try await LiveGateway.with(config: Self.config(upstream: upstream.url), registry: gatewayRegistry) { gateway in
+            let port = String(gateway.port("https"))
+            // 120 crumbs: over the default limit of 100 fields if each counted as one.
+            let outcome = try await Self.scenario("cookies", [port, "/proxied/x", "120"])
+            #expect(outcome["status"] as? Int == 200, "\(outcome)")
+        }
+        let request = try #require(upstream.requests.first)
+        let cookies = request.headers("cookie")
+        #expect(cookies.count == 1)
+        #expect(cookies.first == (0..<120).map { "c\($0)=v\($0)" }.joined(separator: "; "))
+        await upstream.stop()
+    }
+
     @Test("HTTP/2 responses leave per-response fields (X-Request-ID, Content-Length) out of the client's HPACK table")
     func hpackIndexing() async throws {
         try await LiveGateway.with(config: Self.config(), registry: gatewayRegistry) { gateway in

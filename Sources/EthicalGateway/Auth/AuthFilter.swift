@@ -41,17 +41,23 @@ struct AuthFilter: Filter {
         for name in self.protectedHeaders { request.head.headers.remove(name: name) }
         let token: String
         // The query form is stripped whether or not another source carries a token.
-        let fromQuery = self.policy.tokenFromQuery(request)
-        if let fromQuery {
-            request.head.uri = fromQuery.uri
-            request.query = fromQuery.query
+        var fromQuery: String?
+        switch self.policy.tokenFromQuery(request) {
+        case .failure(let refusal):
+            return self.refuse(refusal, issuer: nil, request: request)
+        case .success(let stripped):
+            request.head.uri = stripped.uri
+            request.query = stripped.query
+            fromQuery = stripped.token
+        case nil:
+            break
         }
         switch self.policy.token(in: request.head.headers) {
         case .failure(let refusal):
             return self.refuse(refusal, issuer: nil, request: request)
         case .success(nil):
             if let fromQuery {
-                token = fromQuery.token
+                token = fromQuery
             } else {
                 if self.policy.anonymous { return .proceed }
                 return self.refuse(TokenRefusal(.missing, "no bearer token"), issuer: nil, request: request)

@@ -103,25 +103,44 @@ struct RoutePolicy: Sendable {
         return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
     }
 
-    /// Takes the token out of the query parameter, if the policy reads one: returns the token
-    /// and the request target and query without that parameter (so it reaches neither the
-    /// backend nor the logs).
-    func tokenFromQuery(_ request: GatewayRequest) -> (token: String, uri: String, query: String?)? {
+    /// The query with the token parameter taken out, and the token it carried (`nil` when the
+    /// parameter was empty).
+    struct QueryToken {
+        let token: String?
+        let uri: String
+        let query: String?
+    }
+
+    /// Takes the token out of the query, if the policy reads one: every pair whose name is the
+    /// parameter's, in any case and percent-encoding, is removed from the request target (so no
+    /// spelling of it reaches the backend or the logs). More than one such pair, or a value that
+    /// is not percent-encoded UTF-8, is a malformed request: a backend reading the last value,
+    /// or names case-insensitively, would otherwise see a token the gateway never checked.
+    /// `nil` when the query holds no such pair.
+    func tokenFromQuery(_ request: GatewayRequest) -> Result<QueryToken, TokenRefusal>? {
         guard let name = self.queryParameter, let query = request.query else { return nil }
-        var token: String?
+        var values: [Substring] = []
         var kept: [Substring] = []
         for pair in query.split(separator: "&", omittingEmptySubsequences: false) {
-            if token == nil, pair.hasPrefix(name + "="),
-                let value = RequestPath.percentDecode(pair.dropFirst(name.count + 1))
-            {
-                token = value.isEmpty ? nil : value
+            let separator = pair.firstIndex(of: "=") ?? pair.endIndex
+            let pairName = pair[..<separator]
+            let decodedName = RequestPath.percentDecode(pairName) ?? String(pairName)
+            if decodedName.lowercased() == name.lowercased() {
+                values.append(separator == pair.endIndex ? "" : pair[pair.index(after: separator)...])
             } else {
                 kept.append(pair)
             }
         }
-        guard let token else { return nil }
+        guard let value = values.first else { return nil }
+        guard values.count == 1 else {
+            return .failure(TokenRefusal(.invalidRequest, "more than one \(name) query parameter"))
+        }
+        guard let token = RequestPath.percentDecode(value) else {
+            return .failure(TokenRefusal(.invalidRequest, "the \(name) query parameter is not percent-encoded UTF-8"))
+        }
         let remaining = kept.isEmpty ? nil : kept.joined(separator: "&")
-        return (token, request.path + (remaining.map { "?" + $0 } ?? ""), remaining)
+        let uri = request.path + (remaining.map { "?" + $0 } ?? "")
+        return .success(QueryToken(token: token.isEmpty ? nil : token, uri: uri, query: remaining))
     }
 
     /// Why the verified token may not use this route, or `nil` when it may.

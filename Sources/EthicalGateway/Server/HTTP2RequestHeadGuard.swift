@@ -13,6 +13,7 @@ import NIOHTTP2
 ///   into `:authority`;
 /// - a request with neither is malformed;
 /// - field values with leading or trailing whitespace are malformed (RFC 9113 8.2.1);
+/// - `cookie` crumbs are joined into one field (RFC 9113 8.2.3);
 /// - a `CONNECT` is served only as an extended CONNECT for a WebSocket (RFC 8441), which goes on
 ///   in the form an HTTP/1.1 WebSocket opening has (``HTTP2ExtendedConnect``); any other
 ///   `CONNECT` is answered `501` with a problem document.
@@ -36,10 +37,11 @@ final class HTTP2RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandle
             return
         }
         self.sawHeaders = true
-        guard let fields = Self.normalized(headers.headers) else {
+        guard let normalized = Self.normalized(headers.headers) else {
             self.refuse(context: context)
             return
         }
+        let fields = Self.joiningCookieCrumbs(normalized)
         switch HTTP2ExtendedConnect.classify(fields) {
         case .ordinary:
             headers.headers = fields
@@ -99,6 +101,32 @@ final class HTTP2RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandle
             }
             if !inserted { withAuthority.add(name: ":authority", value: authority) }
             return withAuthority
+        }
+        return result
+    }
+
+    /// The block with its `cookie` fields joined into one, where the first was, by `"; "`:
+    /// HTTP/2 clients may split cookies into crumbs (RFC 9113 8.2.3), which must be joined
+    /// before the request goes on as HTTP/1.1. Unjoined, they reached upstreams as several
+    /// `Cookie` lines and counted as many fields against `limits.maxHeaderCount` (a browser with
+    /// many cookies got 431 over HTTP/2 and 200 over HTTP/1.1).
+    static func joiningCookieCrumbs(_ fields: HPACKHeaders) -> HPACKHeaders {
+        var crumbs = 0
+        for (name, _, _) in fields where name == "cookie" { crumbs += 1 }
+        guard crumbs > 1 else { return fields }
+        let joined = fields["cookie"].joined(separator: "; ")
+        var result = HPACKHeaders()
+        result.reserveCapacity(fields.count - crumbs + 1)
+        var placed = false
+        for (name, value, indexing) in fields {
+            guard name == "cookie" else {
+                result.add(name: name, value: value, indexing: indexing)
+                continue
+            }
+            if !placed {
+                result.add(name: name, value: joined, indexing: .neverIndexed)
+                placed = true
+            }
         }
         return result
     }

@@ -4,7 +4,7 @@ import NIOHTTP1
 /// An HTTP/2 response's header block from the gateway's HTTP/1-style response head: what NIO's
 /// `HTTP2FramePayloadToHTTP1ServerCodec` makes (`:status` first, names lower-cased, the
 /// connection-specific fields of RFC 9113 8.2.2 and any field `Connection` names left out),
-/// with one difference: fields whose values change from one response to the next are sent
+/// with `Content-Length` left out of a 1xx or 204 (NIO passed it on), and one difference more: fields whose values change from one response to the next are sent
 /// without indexing.
 ///
 /// NIO's HPACK encoder adds every indexable field to the connection's dynamic table. A
@@ -33,9 +33,13 @@ enum HTTP2ResponseHeaders {
         block.reserveCapacity(head.headers.count + 1)
         block.add(name: ":status", value: String(head.status.code))
         let named = head.headers.contains(name: "connection") ? head.headers[canonicalForm: "connection"] : []
+        // A 1xx or 204 has no content (RFC 9110 8.6): clients treat a Content-Length on it as
+        // a malformed response (curl: PROTOCOL_ERROR). The HTTP/1.1 encoder drops it too.
+        let bodiless = head.status.code < 200 || head.status.code == 204
         for (name, value) in head.headers {
             let lowered = Self.lowercased(name)
             if Self.connectionSpecific.contains(lowered) || named.contains(where: { $0 == lowered[...] }) { continue }
+            if bodiless && lowered == "content-length" { continue }
             let indexing: HPACKIndexing =
                 Self.changing.contains(lowered)
                 ? .nonIndexable : Self.sensitive.contains(lowered) ? .neverIndexed : .indexable

@@ -474,6 +474,18 @@ def hpack(port, path, count):
     return {"statuses": statuses, "requestIds": request_ids, "dynamic": dynamic}
 
 
+def cookies(port, path, count):
+    """A GET of `path` with its cookies as `count` crumbs (separate `cookie` fields, as RFC 9113
+    8.2.3 allows); the answer's status."""
+    client = H2Client(port)
+    headers = [(":method", "GET"), (":scheme", "https"), (":path", path), (":authority", client.authority)]
+    headers += [("cookie", f"c{i}=v{i}") for i in range(count)]
+    sid = client.request(headers, end_stream=True)
+    stream = client.streams[sid]
+    client.pump_until(lambda: stream.ended or stream.reset, f"the answer to GET {path}")
+    return {"status": stream.status, "reset": stream.reset}
+
+
 def main(argv):
     scenario, port = argv[1], int(argv[2])
     if scenario == "echo":
@@ -486,6 +498,8 @@ def main(argv):
         result = many(port, argv[3], int(argv[4]))
     elif scenario == "relay":
         result = relay(port, argv[3], argv[4], "--protobuf" in argv[5:])
+    elif scenario == "cookies":
+        result = cookies(port, argv[3], int(argv[4]))
     elif scenario == "hpack":
         result = hpack(port, argv[3], int(argv[4]))
     elif scenario == "proxy":
