@@ -75,7 +75,7 @@ struct ConfigOptions: ParsableArguments {
             )
         }
         var logger = Logger(label: "ethical-gateway") { label -> any LogHandler in
-            format == .json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            format == .json ? JSONLogHandler(label: label) : TextLogHandler(label: label)
         }
         logger.logLevel = level
         return logger
