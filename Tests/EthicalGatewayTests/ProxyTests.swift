@@ -394,6 +394,33 @@ struct ProxyTests {
         await alive.stop()
     }
 
+    @Test("over HTTP/2 a response head too large for one HEADERS frame is a 502, not a body without a head")
+    func oversizedHeadOverHTTP2() async throws {
+        let upstream = try await TestUpstream(name: "big") { request in
+            let size = request.uri.hasSuffix("/large") ? 30000 : 10000
+            return .text(status: 200, headers: [("x-big", String(repeating: "a", count: size))], body: "body")
+        }
+        try await LiveGateway.with(config: Self.config(upstreams: [(upstream, 1)]), registry: gatewayRegistry) {
+            gateway in
+            let https = "https://127.0.0.1:\(gateway.port("https"))/app"
+            let large = try await Curl.request(https + "/large", ["-k", "--http2"])
+            #expect(large.status == 502, "\(large.status) \(large.bodyText)")
+            #expect(large.header("content-type") == "application/problem+json")
+            #expect(large.bodyText.contains("over HTTP/2"), "\(large.bodyText)")
+            #expect(large.header("x-big") == nil)
+            // Under the limit the same kind of head passes, measured and whole.
+            let medium = try await Curl.request(https + "/medium", ["-k", "--http2"])
+            #expect(medium.status == 200 && medium.bodyText == "body")
+            #expect(medium.header("x-big")?.utf8.count == 10000)
+            // HTTP/1.1 has no frame limit: the large head is relayed.
+            let overHTTP1 = try await Curl.request("http://127.0.0.1:\(gateway.port("http"))/app/large")
+            #expect(overHTTP1.status == 200 && overHTTP1.header("x-big")?.utf8.count == 30000)
+            // The connection's other streams are unharmed (a new request on the same listener).
+            #expect(try await Curl.request(https + "/medium", ["-k", "--http2"]).status == 200)
+        }
+        await upstream.stop()
+    }
+
     @Test("a POST whose upstream refused the connection is sent to another upstream, once")
     func postRetriedAfterRefusedConnection() async throws {
         let alive = try await TestUpstream(name: "alive", reply: Self.echo)
