@@ -86,7 +86,9 @@ final class HTTP2ServerStreamCodec: ChannelDuplexHandler, RemovableChannelHandle
         )
         let body = problem.jsonBody(allocator: context.channel.allocator)
         var replacement = problem.responseHead(version: head.version, bodyLength: body.readableBytes)
-        if let id = head.headers.first(name: "x-request-id") { replacement.headers.add(name: "x-request-id", value: id) }
+        if let id = head.headers.first(name: "x-request-id") {
+            replacement.headers.add(name: "x-request-id", value: id)
+        }
         let headers = HTTP2Frame.FramePayload.headers(.init(headers: HTTP2ResponseHeaders.make(replacement)))
         context.write(self.wrapOutboundOut(headers), promise: promise)
         context.write(self.wrapOutboundOut(.data(.init(data: .byteBuffer(body)))), promise: nil)
