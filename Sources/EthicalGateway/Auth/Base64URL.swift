@@ -2,10 +2,17 @@ import Foundation
 
 /// Strict base64url (RFC 4648 §5) without padding, as JWS compact serialization uses it.
 enum Base64URL {
-    /// The decoded bytes, or `nil` when `text` has characters outside the alphabet, padding, or
-    /// an impossible length.
+    /// The decoded bytes, or `nil` when `text` has characters outside the alphabet, padding, an
+    /// impossible length, or a last character whose unused low bits are not zero (RFC 4648 3.5:
+    /// otherwise 4 or 16 spellings decode to the same bytes, and a token's signature could be
+    /// respelt into a token a list of revoked tokens does not know).
     static func decode(_ text: Substring) -> Data? {
-        guard text.utf8.count % 4 != 1 else { return nil }
+        let remainder = text.utf8.count % 4
+        guard remainder != 1 else { return nil }
+        if remainder != 0, let last = text.utf8.last, let value = Self.sextet(last) {
+            let unusedBits: UInt8 = remainder == 2 ? 0x0F : 0x03
+            guard value & unusedBits == 0 else { return nil }
+        }
         var base64 = ""
         base64.reserveCapacity(text.utf8.count + 3)
         for byte in text.utf8 {
@@ -20,6 +27,18 @@ enum Base64URL {
         }
         base64.append(String(repeating: "=", count: (4 - base64.utf8.count % 4) % 4))
         return Data(base64Encoded: base64)
+    }
+
+    /// The 6-bit value of a base64url character, or `nil` outside the alphabet.
+    private static func sextet(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"): return byte - UInt8(ascii: "A")
+        case UInt8(ascii: "a")...UInt8(ascii: "z"): return byte - UInt8(ascii: "a") + 26
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0") + 52
+        case UInt8(ascii: "-"): return 62
+        case UInt8(ascii: "_"): return 63
+        default: return nil
+        }
     }
 
     static func encode(_ data: some DataProtocol) -> String {
