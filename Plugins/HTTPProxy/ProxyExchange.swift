@@ -457,6 +457,15 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
         case .streamingResponse:
             // Headers are out; cutting the client's response is the honest signal.
             self.endAttempt(status: self.responseStatus, failure: "the upstream response ended early")
+            self.request.logger.warning(
+                "proxy failure",
+                metadata: [
+                    "status": "\(self.responseStatus.map { "\($0)" } ?? "-")",
+                    "detail": "the upstream response ended early; the client's response was cut",
+                    "upstream": "\(self.upstream.map { "\($0)" } ?? "-")",
+                    "cause": "\(error.map { "\($0)" } ?? "-")",
+                ]
+            )
             self.finish()
             self.writer.respondWithProblem(.badGateway, detail: "the upstream response ended early")
         case .connecting, .switching, .finished:
