@@ -6,7 +6,8 @@ import NIOCore
 ///
 /// Frames written between two flushes are coalesced (``CoalescedFrames``) and passed on as one
 /// buffer at the flush, so a connection that gets several publications in one event-loop tick
-/// costs one pending write and one `write(2)`, not one per frame. Sits on the socket side of
+/// costs one pending write and one trip to the socket through the pipeline, not one per frame
+/// (NIO gathered separate frames into one `writev` already: the saving is in user space). Sits on the socket side of
 /// `WebSocketFrameEncoder`; what the encoder writes (pongs, the close frame) passes through,
 /// after the coalesced frames written before it, so the order on the wire is the order of writing.
 ///
