@@ -86,9 +86,7 @@ extension RelayConnection {
     func register(_ channel: String, options: NamespaceOptions, serverSide: Bool) -> UInt64 {
         self.subscribeAttempts += 1
         let attempt = self.subscribeAttempts
-        var subscription = Subscription(options: options, attempt: attempt)
-        subscription.serverSide = serverSide
-        self.subscriptions[channel] = subscription
+        self.subscriptions[channel] = Subscription(options: options, attempt: attempt, serverSide: serverSide)
         return attempt
     }
 
@@ -101,7 +99,10 @@ extension RelayConnection {
         since requested: StreamPosition?
     ) -> EventLoopFuture<PreparedSubscription> {
         let since = options.recovery ? requested : nil
-        let listening = self.hub.subscribe(self, to: channel)
+        guard let subscription = self.subscriptions[channel] else {
+            preconditionFailure("prepare(\(channel)) without register")
+        }
+        let listening = self.hub.subscribe(self, subscription, to: channel)
         let eventLoop = self.hub.eventLoop
         let engine = self.relay.engine
         // The position is read once the node listens to the channel, so nothing published in
@@ -138,7 +139,8 @@ extension RelayConnection {
     /// The subscription's result was sent: it enters presence and gets the pushes it held,
     /// then every later one.
     func activate(_ channel: String, lastOffset: UInt64) {
-        guard let options = self.subscriptions[channel]?.options else { return }
+        guard let subscription = self.subscriptions[channel] else { return }
+        let options = subscription.options
         if options.presence {
             // Not awaited: a shared engine keeps this node's entries and writes them again
             // on its next refresh (a third of the presence TTL), so a failed write heals.
@@ -154,12 +156,18 @@ extension RelayConnection {
                 )
             }
         }
-        self.subscriptions[channel]?.lastOffset = lastOffset
-        self.subscriptions[channel]?.subscribed = true
-        let held = self.subscriptions[channel]?.held ?? []
-        self.subscriptions[channel]?.held = []
+        subscription.lastOffset = lastOffset
+        subscription.subscribed = true
+        let held = subscription.held
+        subscription.held = []
         for entry in held {
-            self.deliver(channel: channel, offset: entry.offset, push: entry.push, isPublication: entry.isPublication)
+            self.deliver(
+                to: subscription,
+                channel: channel,
+                offset: entry.offset,
+                push: entry.push,
+                isPublication: entry.isPublication
+            )
         }
     }
 
@@ -182,6 +190,7 @@ extension RelayConnection {
     /// Forgets a subscription: no more pushes, out of presence (with a leave when configured).
     func dropSubscription(_ channel: String) {
         guard let subscription = self.subscriptions.removeValue(forKey: channel) else { return }
+        subscription.ended = true
         self.hub.unsubscribe(self, from: channel)
         if subscription.options.presence {
             _ = self.relay.engine.removePresence(
@@ -193,25 +202,29 @@ extension RelayConnection {
         }
     }
 
-    /// Called by the loop's hub for every event on a channel this connection subscribed to.
-    func deliver(channel: String, offset: UInt64, push: RelayPushFrames, isPublication: Bool) {
-        guard self.phase != .closed, var subscription = self.subscriptions[channel] else { return }
+    /// Called by the loop's hub for every event on a channel this connection subscribed to,
+    /// with the connection's `subscription` to it.
+    func deliver(
+        to subscription: Subscription,
+        channel: String,
+        offset: UInt64,
+        push: RelayPushFrames,
+        isPublication: Bool
+    ) {
+        guard self.phase != .closed, !subscription.ended else { return }
         guard subscription.subscribed else {
-            self.subscriptions[channel]?.held.append((offset, push, isPublication))
+            subscription.held.append((offset, push, isPublication))
             return
         }
         if offset > 0 {
             guard offset > subscription.lastOffset else { return }  // Already sent in the subscribe reply.
             subscription.lastOffset = offset
-            self.subscriptions[channel] = subscription
         }
         guard let frame = push.frame(for: self.format) else { return }
         self.hub.counters.pushesOut += 1
         self.send(frame, publicationOf: isPublication ? channel : nil, options: subscription.options)
     }
 
-    /// Ends the subscription to `channel` from the server's side with an `unsubscribe` push:
-    /// code 2000 by default; 2500 (insufficient state) makes the client subscribe again and recover.
     /// Subscribes the connection to `channel` from the server's side (the server API's
     /// `subscribe`): a `subscribe` push with the channel's position, then its pushes. Nothing
     /// happens when the connection is not connected, is subscribed already, or is at
@@ -240,6 +253,8 @@ extension RelayConnection {
         return true
     }
 
+    /// Ends the subscription to `channel` from the server's side with an `unsubscribe` push:
+    /// code 2000 by default; 2500 (insufficient state) makes the client subscribe again and recover.
     /// A server-side subscription cannot be subscribed again by its client: where it would lose
     /// state (2500), the connection is closed with 3010 instead, and the client reconnects and
     /// recovers it through the connect's `subs`.

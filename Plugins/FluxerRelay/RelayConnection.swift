@@ -21,8 +21,9 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
 
     enum Phase { case awaitingConnect, connecting, connected, closed }
 
-    /// One channel this connection subscribed to (or is subscribing to).
-    struct Subscription {
+    /// One channel this connection subscribed to (or is subscribing to). A reference shared
+    /// with the loop hub's ``ChannelSubscribers``, so a delivery reaches it without a lookup.
+    final class Subscription {
         var subscribed = false
         let options: NamespaceOptions
         /// The offset of the last publication written; later deliveries at or below it are duplicates.
@@ -33,7 +34,15 @@ final class RelayConnection: ChannelInboundHandler, RemovableChannelHandler {
         let attempt: UInt64
         /// Whether the server subscribed the connection (the token's channels claim) rather
         /// than a `subscribe` command.
-        var serverSide = false
+        let serverSide: Bool
+        /// Set when the subscription is dropped: a delivery already under way skips it.
+        var ended = false
+
+        init(options: NamespaceOptions, attempt: UInt64, serverSide: Bool) {
+            self.options = options
+            self.attempt = attempt
+            self.serverSide = serverSide
+        }
     }
 
     /// A frame waiting for the socket; `channel` is set for publications, which a slow

@@ -99,10 +99,42 @@ public final class RelayFanOutProbe {
         return try self.drain()
     }
 
+    /// Takes every subscriber's writes and counts the whole WebSocket frames in them (frames
+    /// written in one tick leave in one buffer).
     private func drain() throws -> Int {
-        var frames = 0
+        var count = 0
         for channel in self.channels {
-            while try channel.readOutbound(as: ByteBuffer.self) != nil { frames += 1 }
+            while let written = try channel.readOutbound(as: ByteBuffer.self) {
+                guard let frames = Self.frames(in: written) else {
+                    throw RelayFanOutProbeError(message: "a write ended inside a frame")
+                }
+                count += frames.count
+            }
+        }
+        return count
+    }
+
+    /// The whole unmasked server frames in `buffer`, in order; nil if it ends inside one.
+    static func frames(in buffer: ByteBuffer) -> [ByteBuffer]? {
+        var buffer = buffer
+        var frames: [ByteBuffer] = []
+        while buffer.readableBytes > 0 {
+            let at = buffer.readerIndex
+            guard let marker = buffer.getInteger(at: at + 1, as: UInt8.self) else { return nil }
+            var header = 2
+            var length = Int(marker & 0x7F)
+            if length == 126 {
+                guard let extended = buffer.getInteger(at: at + 2, as: UInt16.self) else { return nil }
+                header += 2
+                length = Int(extended)
+            } else if length == 127 {
+                guard let extended = buffer.getInteger(at: at + 2, as: UInt64.self), extended <= UInt64(Int32.max)
+                else { return nil }
+                header += 8
+                length = Int(extended)
+            }
+            guard let frame = buffer.readSlice(length: header + length) else { return nil }
+            frames.append(frame)
         }
         return frames
     }

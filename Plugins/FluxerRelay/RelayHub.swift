@@ -21,8 +21,8 @@ final class RelayHub: Sendable {
         return hub
     }
 
-    /// Encodes `event` as a push once per format (JSON now, Protobuf on first use) and queues
-    /// its delivery on every loop. Called by the engine in offset order per channel; `execute`
+    /// Encodes `event` as a push once per format (JSON now, Protobuf on first use on each loop)
+    /// and queues its delivery on every loop. Called by the engine in offset order per channel; `execute`
     /// keeps that order on each loop.
     func dispatch(_ event: RelayEvent) {
         let channel: String
@@ -55,8 +55,11 @@ final class RelayHub: Sendable {
             return
         }
         let publication = isPublication
-        let push = RelayPushFrames(json: frame, channel: channel, event: event)
         for (index, hub) in self.loopHubs.enumerated() {
+            // Each loop gets frames of its own: every subscriber retains and releases the buffer
+            // it writes, and a buffer shared by two loops would bounce its reference count
+            // between their cores on every delivery.
+            let push = RelayPushFrames(json: index == 0 ? frame : frame.copy(), channel: channel, event: event)
             hub.eventLoop.execute {
                 // Every loop sees each publication once; the first one counts it.
                 if publication && index == 0 {
@@ -83,7 +86,7 @@ final class LoopHub: @unchecked Sendable {
     /// Told when this loop's first subscriber of a channel arrives and its last one leaves.
     private let engine: any RelayEngine
     private(set) var connections: [ObjectIdentifier: RelayConnection] = [:]
-    private(set) var subscribers: [String: [ObjectIdentifier: RelayConnection]] = [:]
+    private(set) var subscribers: [String: ChannelSubscribers] = [:]
     /// Per channel with subscribers here, the engine's answer to this loop's interest: done once
     /// the node listens to the channel's events.
     private var interest: [String: EventLoopFuture<Void>] = [:]
@@ -112,9 +115,14 @@ final class LoopHub: @unchecked Sendable {
         }
     }
 
-    /// Adds a subscriber; the future succeeds once the node listens to the channel's events
-    /// (at once when the engine delivers everything anyway), so history read after it misses nothing.
-    func subscribe(_ connection: RelayConnection, to channel: String) -> EventLoopFuture<Void> {
+    /// Adds a subscriber with its `subscription`; the future succeeds once the node listens to
+    /// the channel's events (at once when the engine delivers everything anyway), so history
+    /// read after it misses nothing.
+    func subscribe(
+        _ connection: RelayConnection,
+        _ subscription: RelayConnection.Subscription,
+        to channel: String
+    ) -> EventLoopFuture<Void> {
         let ready: EventLoopFuture<Void>
         if let pending = self.interest[channel] {
             ready = pending
@@ -122,24 +130,26 @@ final class LoopHub: @unchecked Sendable {
             ready = self.engine.retainChannel(channel, on: self.eventLoop)
             self.interest[channel] = ready
         }
-        if self.subscribers[channel, default: [:]].updateValue(connection, forKey: ObjectIdentifier(connection)) == nil
-        {
+        let members: ChannelSubscribers
+        if let existing = self.subscribers[channel] {
+            members = existing
+        } else {
+            members = ChannelSubscribers()
+            self.subscribers[channel] = members
+        }
+        if members.insert(connection, subscription) {
             self.metrics.subscriptions(ChannelName(channel)?.namespace ?? "default").increment()
         }
         return ready
     }
 
     func unsubscribe(_ connection: RelayConnection, from channel: String) {
-        guard var members = self.subscribers[channel],
-            members.removeValue(forKey: ObjectIdentifier(connection)) != nil
-        else { return }
+        guard let members = self.subscribers[channel], members.remove(connection) else { return }
         self.metrics.subscriptions(ChannelName(channel)?.namespace ?? "default").decrement()
         if members.isEmpty {
             self.subscribers[channel] = nil
             self.interest[channel] = nil
             _ = self.engine.releaseChannel(channel, on: self.eventLoop)
-        } else {
-            self.subscribers[channel] = members
         }
     }
 
@@ -159,14 +169,24 @@ final class LoopHub: @unchecked Sendable {
 
     /// Unsubscribes every subscriber of `channel` here with code 2500, so they recover.
     func requireResubscribe(channel: String) {
-        guard let members = self.subscribers[channel] else { return }
-        for connection in members.values { connection.unsubscribeByServer(channel, .insufficientState) }
+        guard let members = self.subscribers[channel]?.members else { return }
+        for member in members where !member.subscription.ended {
+            member.connection.unsubscribeByServer(channel, .insufficientState)
+        }
     }
 
+    /// Delivers an event to this loop's subscribers of `channel`: one lookup of the channel,
+    /// then a walk over its subscriber array.
     func deliver(channel: String, offset: UInt64, push: RelayPushFrames, isPublication: Bool) {
-        guard let members = self.subscribers[channel] else { return }
-        for connection in members.values {
-            connection.deliver(channel: channel, offset: offset, push: push, isPublication: isPublication)
+        guard let members = self.subscribers[channel]?.members else { return }
+        for member in members where !member.subscription.ended {
+            member.connection.deliver(
+                to: member.subscription,
+                channel: channel,
+                offset: offset,
+                push: push,
+                isPublication: isPublication
+            )
         }
     }
 }

@@ -1,13 +1,13 @@
 import NIOConcurrencyHelpers
 import NIOCore
 
-/// One channel event (a publication, join or leave) as every subscriber of this node writes
-/// it: encoded once per format and shared, never once per subscriber.
+/// One channel event (a publication, join or leave) as every subscriber on one event loop
+/// writes it: encoded once per format and shared, never once per subscriber.
 ///
 /// The JSON frame is encoded when the event is dispatched, as every relay has JSON
-/// subscribers to expect. The Protobuf frame is encoded by the first Protobuf subscriber
-/// that takes it, on whichever loop that is, and the rest of them (on every loop) reuse it;
-/// a node without Protobuf subscribers never encodes one.
+/// subscribers to expect, and copied for each loop (see ``RelayHub/dispatch(_:)``). The
+/// Protobuf frame is encoded by the loop's first Protobuf subscriber that takes it and the
+/// rest of them reuse it; a loop without Protobuf subscribers never encodes one.
 final class RelayPushFrames: Sendable {
     /// The JSON format's frame (text).
     let json: ByteBuffer

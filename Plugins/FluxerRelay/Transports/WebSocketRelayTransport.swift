@@ -23,7 +23,7 @@ final class WebSocketRelayTransport: RelayTransport {
 
     var isOpen: Bool { self.context != nil }
 
-    var isWritable: Bool { self.context?.channel.isWritable ?? false }
+    var isWritable: Bool { self.rawWriter.isWritable }
 
     func write(frame: ByteBuffer) {
         self.rawWriter.write(frame: frame)

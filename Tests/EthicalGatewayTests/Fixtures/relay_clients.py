@@ -10,6 +10,7 @@ happened; the Swift test decides pass or fail.
     relay_clients.py [--protobuf] cross-node WS_URL_A WS_URL_B API_URL_A API_URL_B API_KEY TOKEN
     relay_clients.py mixed      WS_URL TOKEN API_URL API_KEY
     relay_clients.py raw-protobuf WS_URL TOKEN
+    relay_clients.py burst      WS_URL TOKEN CHANNEL COUNT
 
 --protobuf: the centrifuge-python clients use the Protobuf format (use_protobuf=True: the
 centrifuge-protobuf subprotocol, binary frames, payloads as bytes); without it, JSON.
@@ -493,6 +494,85 @@ async def raw_protobuf(ws_url, token):
     return result
 
 
+def burst_pad(n):
+    """The padding of publication n of a burst: frame headers of 7 and 16 bits, one large one."""
+    return "x" * (8000 if n == 60 else (5, 150, 60)[n % 3])
+
+
+async def burst(ws_url, token, channel, count):
+    """A burst as one WebSocket client library that is not ours sees it (websockets, raw
+    frames): a JSON and a Protobuf subscriber of CHANNEL, and a publisher sending COUNT publish
+    commands in one frame, so the relay delivers them in one event-loop tick and writes each
+    subscriber's share in one go. Records, message by message, what each subscriber got."""
+    count = int(count)
+    result = {}
+    async with websockets.connect(ws_url, ssl=insecure_context(), proxy=None) as text_ws, websockets.connect(
+        ws_url, ssl=insecure_context(), subprotocols=["centrifuge-protobuf"], proxy=None
+    ) as binary_ws, websockets.connect(ws_url, ssl=insecure_context(), proxy=None) as publisher:
+
+        async def replies(ws, ids):
+            got = {}
+            while set(ids) - set(got):
+                for line in (await asyncio.wait_for(ws.recv(), TIMEOUT)).splitlines():
+                    reply = json.loads(line)
+                    if reply.get("id"):
+                        got[reply["id"]] = reply
+            return got
+
+        await text_ws.send(json.dumps({"id": 1, "connect": {"token": token}}) + "\n"
+                           + json.dumps({"id": 2, "subscribe": {"channel": channel}}))
+        text_setup = await replies(text_ws, [1, 2])
+        result["text_subscribed"] = "subscribe" in text_setup[2]
+        connect = client_pb2.Command(id=1, connect=client_pb2.ConnectRequest(token=token))
+        subscribe = client_pb2.Command(id=2, subscribe=client_pb2.SubscribeRequest(channel=channel))
+        await binary_ws.send(delimited(connect, subscribe))
+        got = {}
+        while {1, 2} - set(got):
+            for reply in replies_of(await asyncio.wait_for(binary_ws.recv(), TIMEOUT)):
+                got[reply.id] = reply
+        result["binary_subscribed"] = got[2].HasField("subscribe")
+        await publisher.send(json.dumps({"id": 1, "connect": {"token": token}}))
+        await replies(publisher, [1])
+        commands = [
+            json.dumps({"id": n + 2, "publish": {"channel": channel, "data": {"n": n, "pad": burst_pad(n)}}})
+            for n in range(count)
+        ]
+        await publisher.send("\n".join(commands))
+        published = await replies(publisher, [n + 2 for n in range(count)])
+        result["published"] = sum(1 for reply in published.values() if "publish" in reply)
+
+        text = {"messages": 0, "pushes_per_message": set(), "offsets": [], "n": [], "pads_ok": True}
+        while len(text["offsets"]) < count:
+            message = await asyncio.wait_for(text_ws.recv(), TIMEOUT)
+            text["messages"] += 1
+            lines = message.splitlines()
+            text["pushes_per_message"].add(len(lines))
+            for line in lines:
+                pub = json.loads(line)["push"]["pub"]
+                text["offsets"].append(pub["offset"])
+                text["n"].append(pub["data"]["n"])
+                text["pads_ok"] &= pub["data"]["pad"] == burst_pad(pub["data"]["n"])
+        text["pushes_per_message"] = sorted(text["pushes_per_message"])
+        result["text"] = text
+
+        binary = {"messages": 0, "pushes_per_message": set(), "offsets": [], "n": [], "pads_ok": True}
+        while len(binary["offsets"]) < count:
+            message = await asyncio.wait_for(binary_ws.recv(), TIMEOUT)
+            if isinstance(message, str):
+                raise SystemExit(f"a text frame on a Protobuf connection: {message!r}")
+            binary["messages"] += 1
+            pushes = replies_of(message)
+            binary["pushes_per_message"].add(len(pushes))
+            for reply in pushes:
+                data = json.loads(bytes(reply.push.pub.data))
+                binary["offsets"].append(reply.push.pub.offset)
+                binary["n"].append(data["n"])
+                binary["pads_ok"] &= data["pad"] == burst_pad(data["n"])
+        binary["pushes_per_message"] = sorted(binary["pushes_per_message"])
+        result["binary"] = binary
+    return result
+
+
 def server_api(api_url, api_key):
     api = cent_client(api_url, api_key)
     first = api.publish(PublishRequest(channel="chat:api", data={"n": 1}, idempotency_key="once"))
@@ -555,6 +635,8 @@ def main():
         result = asyncio.run(mixed(*args))
     elif scenario == "raw-protobuf":
         result = asyncio.run(raw_protobuf(*args))
+    elif scenario == "burst":
+        result = asyncio.run(burst(*args))
     elif scenario == "server-api":
         result = server_api(*args)
     elif scenario == "cross-node":
