@@ -25,7 +25,8 @@ final class HeaderReadDeadline {
     /// A head is under way from now: note the time, and arm the timer unless it is armed (it
     /// then re-arms for this head when it fires).
     func headBegins(on eventLoop: any EventLoop) {
-        let started = NIODeadline.now()
+        // The loop's clock: the real one, or an embedded loop's own in tests.
+        let started = eventLoop.now
         self.headStarted = started
         if self.timer == nil { self.arm(at: started + self.spreadTimeout, on: eventLoop) }
     }
@@ -57,7 +58,7 @@ final class HeaderReadDeadline {
             guard let started = self.headStarted else { return }
             // The head under way may have begun after the one this timer was armed for.
             let deadline = started + self.spreadTimeout
-            if NIODeadline.now() >= deadline {
+            if eventLoop.now >= deadline {
                 self.expired()
             } else {
                 self.arm(at: deadline, on: eventLoop)
