@@ -286,3 +286,23 @@ struct HTTP1RequestDecodingTests {
         _ = try? harness.channel.finish()
     }
 }
+
+extension HTTP1RequestDecodingTests {
+    @Test("while a response is due, a read passes until bytes of a next request arrive, then it is held")
+    func readsHeldOnlyWithPipelinedBytes() async throws {
+        let harness = try await Harness()
+        try harness.send("GET /manual HTTP/1.1\r\nHost: a\r\n\r\n")
+        var reads = harness.reads.reads
+        harness.channel.read()
+        #expect(harness.reads.reads == reads + 1, "nothing waits: the read goes to the socket")
+        try harness.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(harness.exchanges.count == 1, "the next request waits in the decoder")
+        reads = harness.reads.reads
+        harness.channel.read()
+        #expect(harness.reads.reads == reads, "a next request waits: reads are held")
+        harness.exchanges[0].respond("first")
+        #expect(harness.statusLines(try harness.written()) == ["HTTP/1.1 200 OK", "HTTP/1.1 200 OK"])
+        #expect(harness.reads.reads == reads + 1, "the held read is released")
+        _ = try? harness.channel.finish()
+    }
+}

@@ -248,8 +248,15 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    /// Whether a read must wait now: the state machine's answer, knowing whether a next
+    /// request's bytes are already here (on HTTP/2 a stream's reads are held as before).
+    private var holdsReads: Bool {
+        let nextRequestWaiting = self.requestDecoder?.hasUndecodedBytes ?? true
+        return self.machine.holdsReads(nextRequestWaiting: nextRequestWaiting || !self.pipelined.isEmpty)
+    }
+
     func read(context: ChannelHandlerContext) {
-        if self.machine.holdsReads {
+        if self.holdsReads {
             self.readPending = true
         } else {
             context.read()
@@ -257,7 +264,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func releaseHeldRead() {
-        guard self.readPending, !self.machine.holdsReads, let context = self.context else { return }
+        guard self.readPending, !self.holdsReads, let context = self.context else { return }
         self.readPending = false
         context.read()
     }

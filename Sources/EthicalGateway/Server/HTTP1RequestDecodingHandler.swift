@@ -133,6 +133,12 @@ final class HTTP1RequestDecodingHandler: ChannelInboundHandler, RemovableChannel
         context.fireUserInboundEventTriggered(event)
     }
 
+    /// Whether bytes wait here that were received and not yet decoded (a pipelined request,
+    /// while the exchange before it is in progress).
+    var hasUndecodedBytes: Bool {
+        (self.buffer?.readableBytes ?? 0) > 0
+    }
+
     /// The exchange whose request this handler passed on is over: decode the next request (it
     /// may be waiting in the buffer already), timing its head from now or from its first byte.
     func awaitNextHead() {
