@@ -75,12 +75,11 @@ final class HTTP1RequestDecodingHandler: ChannelInboundHandler, RemovableChannel
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        // A new connection must send its first head in time, even if it sends nothing at all.
-        if context.channel.isActive { self.deadline.headBegins(on: context.eventLoop) }
+        self.deadline.connectionMayStart(context.channel)
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        if self.deadline.headStarted == nil { self.deadline.headBegins(on: context.eventLoop) }
+        self.deadline.connectionMayStart(context.channel)
         context.fireChannelActive()
     }
 
@@ -222,15 +221,7 @@ final class HTTP1RequestDecodingHandler: ChannelInboundHandler, RemovableChannel
     /// its way; a client that timed out is not sending.
     private func reject(context: ChannelHandlerContext, status: HTTPResponseStatus, detail: String, linger: Bool) {
         self.stop()
-        let response = ProblemDetails.rawHTTP1Response(
-            status: status,
-            detail: detail,
-            allocator: context.channel.allocator
-        )
-        context.writeAndFlush(self.wrapOutboundOut(response))
-            .assumeIsolated().whenComplete { _ in
-                if linger { LingeringCloseHandler.close(context.channel) } else { context.close(promise: nil) }
-            }
+        ProblemDetails.answerRawAndClose(context: context, status: status, detail: detail, linger: linger)
     }
 }
 

@@ -22,6 +22,13 @@ final class HeaderReadDeadline {
         self.expired = expired
     }
 
+    /// A new connection must send its first head in time, even if it sends nothing at all: the
+    /// first head is under way from the moment the channel is active. Call from the handler's
+    /// `handlerAdded` and `channelActive`, whichever finds the channel active first.
+    func connectionMayStart(_ channel: any Channel) {
+        if channel.isActive && self.headStarted == nil { self.headBegins(on: channel.eventLoop) }
+    }
+
     /// A head is under way from now: note the time, and arm the timer unless it is armed (it
     /// then re-arms for this head when it fires).
     func headBegins(on eventLoop: any EventLoop) {

@@ -22,4 +22,20 @@ extension ProblemDetails {
         response.writeImmutableBuffer(body)
         return response
     }
+
+    /// Writes ``rawHTTP1Response(status:detail:allocator:)`` from `context` and closes the
+    /// connection once it is written; with `linger`, through ``LingeringCloseHandler`` (what the
+    /// client still sends, such as the rest of an oversized head, is read and dropped first).
+    static func answerRawAndClose(
+        context: ChannelHandlerContext,
+        status: HTTPResponseStatus,
+        detail: String,
+        linger: Bool
+    ) {
+        let response = Self.rawHTTP1Response(status: status, detail: detail, allocator: context.channel.allocator)
+        context.writeAndFlush(NIOAny(response))
+            .assumeIsolated().whenComplete { _ in
+                if linger { LingeringCloseHandler.close(context.channel) } else { context.close(promise: nil) }
+            }
+    }
 }

@@ -44,12 +44,11 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        // A new connection must send its first head in time, even if it sends nothing at all.
-        if context.channel.isActive { self.deadline.headBegins(on: context.eventLoop) }
+        self.deadline.connectionMayStart(context.channel)
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        if self.deadline.headStarted == nil { self.deadline.headBegins(on: context.eventLoop) }
+        self.deadline.connectionMayStart(context.channel)
         context.fireChannelActive()
     }
 
@@ -106,15 +105,7 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
             status == .requestTimeout
             ? "the request head was not complete within the header-read timeout"
             : "the request head is larger than the \(self.maxHeadBytes) bytes the limits allow"
-        let response = ProblemDetails.rawHTTP1Response(
-            status: status,
-            detail: detail,
-            allocator: context.channel.allocator
-        )
-        context.writeAndFlush(self.wrapOutboundOut(response))
-            .assumeIsolated().whenComplete { _ in
-                if linger { LingeringCloseHandler.close(context.channel) } else { context.close(promise: nil) }
-            }
+        ProblemDetails.answerRawAndClose(context: context, status: status, detail: detail, linger: linger)
     }
 }
 
