@@ -10,11 +10,12 @@ import NIOSSL
 ///
 /// On HTTP/1.1 it also does what NIO's `HTTPServerPipelineHandler` and
 /// `NIOHTTPResponseHeadersValidator` did as handlers of their own: it answers pipelined requests
-/// one at a time, in order (parts of the next request wait here, and reads are held, while a
-/// response is being written), closes on a shutdown request once the response in progress is
-/// written, and checks every response head before it goes out. Every decision about where the
-/// exchange and the connection stand is ``HTTPConnectionStateMachine``'s; this handler keeps
-/// the exchange's data and acts on the machine's answers.
+/// one at a time, in order (while a response is being written, the next request waits undecoded
+/// in ``HTTP1RequestDecodingHandler``, and reads are held once it does), closes on a shutdown
+/// request once the response in progress is written, and checks every response head before it
+/// goes out. Every decision about where the exchange and the connection stand is
+/// ``HTTPConnectionStateMachine``'s; this handler keeps the exchange's data and acts on the
+/// machine's answers.
 ///
 /// Everything happens on the channel's event loop. Reading is held while a filter is suspended
 /// or a backend paused the request body, so a slow backend pushes back on the client.

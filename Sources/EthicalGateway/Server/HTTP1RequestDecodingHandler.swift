@@ -12,10 +12,11 @@ import NIOHTTP1
 ///
 /// One request at a time: after a request's end it decodes nothing more until the gateway's
 /// handler says the exchange is over (``awaitNextHead()``). Pipelined requests wait in the
-/// receive buffer meanwhile (the handler holds reads while a response is written, so that is
-/// bounded by one read), the header-read timeout of the next head starts only then, and after
-/// a protocol switch the bytes behind the upgrade's head are still here: they go on to the new
-/// protocol's handlers when this handler is removed, where NIO's decoder dropped them.
+/// receive buffer meanwhile (the gateway's handler holds reads once bytes wait here,
+/// ``hasUndecodedBytes``, so that is bounded by one read), the header-read timeout of the next
+/// head starts only then, and after a protocol switch the bytes behind the upgrade's head are
+/// still here: they go on to the new protocol's handlers when this handler is removed, where
+/// NIO's decoder dropped them.
 ///
 /// A request the decoder refuses is reported with `fireErrorCaught` (an ``HTTP1ParseError``),
 /// which the gateway's handler answers (400, 501 or 505 with the reason) before closing;
@@ -23,7 +24,6 @@ import NIOHTTP1
 final class HTTP1RequestDecodingHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = HTTPServerRequestPart
-    typealias OutboundOut = ByteBuffer
 
     private enum State {
         /// Decoding: waiting for a head, or inside a request.

@@ -19,7 +19,6 @@ import NIOHTTP1
 final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
-    typealias OutboundOut = ByteBuffer
 
     private enum State {
         /// Waiting for a head; `bytes` of it have arrived.
