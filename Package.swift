@@ -99,6 +99,7 @@ let package = Package(
         .target(
             name: "EthicalGateway",
             dependencies: [
+                "HTTP1Codec",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

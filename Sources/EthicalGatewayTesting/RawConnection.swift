@@ -38,7 +38,13 @@ public final class RawConnection: @unchecked Sendable {
     /// Sends bytes; returns `false` if the peer has closed.
     @discardableResult
     public func send(_ text: String) -> Bool {
-        let bytes = Array(text.utf8)
+        self.send(bytes: Array(text.utf8))
+    }
+
+    /// Sends `bytes` as they are (a WebSocket frame, anything not UTF-8); returns `false` if the
+    /// peer has closed.
+    @discardableResult
+    public func send(bytes: [UInt8]) -> Bool {
         var sent = 0
         while sent < bytes.count {
             let written = bytes[sent...].withUnsafeBytes {

@@ -1,7 +1,8 @@
-/// Why the parser refused a request head: what was wrong, and the status to answer with.
+/// Why the parser refused a request head (or ``HTTP1RequestDecoder`` a request's body framing):
+/// what was wrong, and the status to answer with.
 ///
-/// Every refusal ends the connection: after a head the parser cannot read, nothing says where
-/// the next request starts.
+/// Every refusal ends the connection: after a head or a body the parser cannot read, nothing
+/// says where the next request starts.
 public struct HTTP1ParseError: Error, Sendable, Hashable, CustomStringConvertible {
     enum Reason: Hashable, Sendable {
         case invalidMethod
@@ -19,9 +20,12 @@ public struct HTTP1ParseError: Error, Sendable, Hashable, CustomStringConvertibl
         case contentLengthWithTransferEncoding
         case transferEncodingInHTTP10
         case unsupportedTransferCoding
+        case chunkedNotFinal
         case multipleHosts
         case missingHost
         case invalidChunkSize
+        case missingChunkDataEnd
+        case incompleteMessage
     }
 
     let reason: Reason
@@ -57,10 +61,14 @@ public struct HTTP1ParseError: Error, Sendable, Hashable, CustomStringConvertibl
         case .contentLengthWithTransferEncoding:
             "a request must not carry both Transfer-Encoding and Content-Length (RFC 9112 6.1)"
         case .transferEncodingInHTTP10: "Transfer-Encoding is not defined for HTTP/1.0 requests (RFC 9112 6.1)"
-        case .unsupportedTransferCoding: "the only transfer coding accepted is a single \"chunked\""
+        case .unsupportedTransferCoding: "the only transfer coding the gateway implements is chunked (RFC 9112 6.1)"
         case .multipleHosts: "the request carries more than one Host header field"
         case .missingHost: "an HTTP/1.1 request must carry a Host header"
+        case .chunkedNotFinal:
+            "chunked must be the final transfer coding, applied once (RFC 9112 6.3)"
         case .invalidChunkSize: "a chunk size must be hexadecimal digits, optionally with extensions, then CRLF"
+        case .missingChunkDataEnd: "a chunk's data must be followed by CRLF (RFC 9112 7.1)"
+        case .incompleteMessage: "the client closed its sending side in the middle of a request"
         }
     }
 }

@@ -34,6 +34,11 @@ public enum HTTP1RequestHeadParser {
     private static let colon = UInt8(ascii: ":")
 
     public static func parse(_ bytes: UnsafeRawBufferPointer) -> Result {
+        Self.parse(bytes, options: Options())
+    }
+
+    /// Parses with `options` (``Options/init()`` is the strictest reading, which ``parse(_:)`` uses).
+    public static func parse(_ bytes: UnsafeRawBufferPointer, options: Options) -> Result {
         let count = bytes.count
         var index = 0
         // Empty lines before the request line are ignored (RFC 9112 2.2).
@@ -54,13 +59,23 @@ public enum HTTP1RequestHeadParser {
         }
         let method = methodStart..<index
         index += 1
+        if options.allowsSpacesAfterMethod {
+            while index < count, bytes[index] == Self.space { index += 1 }
+            if index == count { return .incomplete }
+        }
         let targetStart = index
         while index < count, bytes[index] > Self.space, bytes[index] < 0x7F { index += 1 }
         if index == count {
             // Refuse a target as soon as no ending can make it valid, as llhttp does.
             guard
                 index == targetStart
-                    || Self.isValidTargetForm(bytes, targetStart..<index, method: method, complete: false)
+                    || Self.isValidTargetForm(
+                        bytes,
+                        targetStart..<index,
+                        method: method,
+                        complete: false,
+                        options: options
+                    )
             else { return .refused(HTTP1ParseError(.invalidTarget)) }
             return .incomplete
         }
@@ -68,7 +83,7 @@ public enum HTTP1RequestHeadParser {
             return .refused(Self.lineError(bytes, index, .invalidTarget))
         }
         let target = targetStart..<index
-        guard Self.isValidTargetForm(bytes, target, method: method, complete: true) else {
+        guard Self.isValidTargetForm(bytes, target, method: method, complete: true, options: options) else {
             return .refused(HTTP1ParseError(.invalidTarget))
         }
         index += 1
@@ -111,58 +126,29 @@ public enum HTTP1RequestHeadParser {
         )
         head.fields.reserveCapacity(16)
         var contentLength: Int?
-        var transferEncodings = 0
-        var chunked = false
+        var codings = TransferCodings()
 
         // *( field-line CRLF ) CRLF
-        while true {
-            if index == count { return .incomplete }
-            let first = bytes[index]
-            if first == Self.cr {
-                if index + 1 == count { return .incomplete }
-                guard bytes[index + 1] == Self.lf else { return .refused(HTTP1ParseError(.bareCR)) }
-                index += 2
-                break
+        fields: while true {
+            let field: HTTP1RequestHead.Field
+            switch Self.fieldLine(bytes, at: index) {
+            case .incomplete: return .incomplete
+            case .refused(let error): return .refused(error)
+            case .sectionEnd(let next):
+                index = next
+                break fields
+            case .field(let line, let next):
+                field = line
+                index = next
             }
-            if first == Self.lf { return .refused(HTTP1ParseError(.bareLF)) }
-            if first == Self.space || first == Self.tab { return .refused(HTTP1ParseError(.obsFold)) }
-            // field-name ":" OWS field-value OWS
-            let nameStart = index
-            while index < count, Self.isTokenByte(bytes[index]) { index += 1 }
-            if index == count { return .incomplete }
-            guard bytes[index] == Self.colon else {
-                let byte = bytes[index]
-                if byte == Self.space || byte == Self.tab { return .refused(HTTP1ParseError(.whitespaceBeforeColon)) }
-                return .refused(Self.lineError(bytes, index, .invalidFieldName))
-            }
-            guard index > nameStart else { return .refused(HTTP1ParseError(.invalidFieldName)) }
-            let name = nameStart..<index
-            index += 1
-            while index < count, bytes[index] == Self.space || bytes[index] == Self.tab { index += 1 }
-            let valueStart = index
-            var valueEnd = index
-            while index < count {
-                let byte = bytes[index]
-                if byte > Self.space && byte != 0x7F {
-                    index += 1
-                    valueEnd = index
-                } else if byte == Self.space || byte == Self.tab {
-                    index += 1
-                } else {
-                    break
-                }
-            }
-            if index == count { return .incomplete }
-            guard bytes[index] == Self.cr else { return .refused(Self.lineError(bytes, index, .invalidFieldValue)) }
-            if index + 1 == count { return .incomplete }
-            guard bytes[index + 1] == Self.lf else { return .refused(HTTP1ParseError(.bareCR)) }
-            index += 2
-            let field = HTTP1RequestHead.Field(name: name, value: valueStart..<valueEnd)
-
+            let name = field.name
             switch name.count {
             case 4 where Self.nameEquals(bytes, name, "host"):
-                guard head.host == nil else { return .refused(HTTP1ParseError(.multipleHosts)) }
-                head.host = head.fields.count
+                if head.host != nil {
+                    guard !options.checksHost else { return .refused(HTTP1ParseError(.multipleHosts)) }
+                } else {
+                    head.host = head.fields.count
+                }
             case 6 where Self.nameEquals(bytes, name, "expect"):
                 if head.expect == nil { head.expect = head.fields.count }
             case 7 where Self.nameEquals(bytes, name, "upgrade"):
@@ -181,27 +167,135 @@ public enum HTTP1RequestHeadParser {
                 }
                 contentLength = length
             case 17 where Self.nameEquals(bytes, name, "transfer-encoding"):
-                transferEncodings += 1
-                chunked = Self.valueEquals(bytes, field.value, "chunked")
+                codings.add(bytes, field.value)
             default:
                 break
             }
             head.fields.append(field)
         }
 
-        if transferEncodings > 0 {
+        if codings.fields > 0 {
             if minorVersion == 0 { return .refused(HTTP1ParseError(.transferEncodingInHTTP10)) }
-            guard transferEncodings == 1, chunked else { return .refused(HTTP1ParseError(.unsupportedTransferCoding)) }
+            // RFC 9112 6.3: a request whose final coding is not chunked cannot be framed (400);
+            // chunked twice is not allowed (7); one the gateway does not implement gets 501 (6.1).
+            guard codings.lastIsChunked, codings.chunked == 1 else {
+                return .refused(HTTP1ParseError(.chunkedNotFinal))
+            }
             if contentLength != nil { return .refused(HTTP1ParseError(.contentLengthWithTransferEncoding)) }
+            guard codings.others == 0 else { return .refused(HTTP1ParseError(.unsupportedTransferCoding)) }
             head.framing = .chunked
         } else if let contentLength, contentLength > 0 {
             head.framing = .contentLength(contentLength)
         }
-        if head.host == nil && minorVersion == 1 && !Self.isAbsoluteForm(bytes, target) {
+        if options.checksHost && head.host == nil && minorVersion == 1 && !Self.isAbsoluteForm(bytes, target) {
             return .refused(HTTP1ParseError(.missingHost))
         }
         head.length = index
         return .complete(head)
+    }
+
+    /// What one line of a field section is.
+    enum FieldLine {
+        case incomplete
+        case refused(HTTP1ParseError)
+        /// The empty line that ends the section; `next` is the offset after it.
+        case sectionEnd(next: Int)
+        /// A field line; `next` is the offset after its CRLF.
+        case field(HTTP1RequestHead.Field, next: Int)
+    }
+
+    /// Reads the field line (or the section's final empty line) at `start`:
+    /// `field-name ":" OWS field-value OWS CRLF`, refusing obs-fold, whitespace before the colon,
+    /// a name that is not a token, control characters in the value and lone CRs and LFs.
+    @inline(__always)
+    static func fieldLine(_ bytes: UnsafeRawBufferPointer, at start: Int) -> FieldLine {
+        let count = bytes.count
+        var index = start
+        if index == count { return .incomplete }
+        let first = bytes[index]
+        if first == Self.cr {
+            if index + 1 == count { return .incomplete }
+            guard bytes[index + 1] == Self.lf else { return .refused(HTTP1ParseError(.bareCR)) }
+            return .sectionEnd(next: index + 2)
+        }
+        if first == Self.lf { return .refused(HTTP1ParseError(.bareLF)) }
+        if first == Self.space || first == Self.tab { return .refused(HTTP1ParseError(.obsFold)) }
+        let nameStart = index
+        while index < count, Self.isTokenByte(bytes[index]) { index += 1 }
+        if index == count { return .incomplete }
+        guard bytes[index] == Self.colon else {
+            let byte = bytes[index]
+            if byte == Self.space || byte == Self.tab { return .refused(HTTP1ParseError(.whitespaceBeforeColon)) }
+            return .refused(Self.lineError(bytes, index, .invalidFieldName))
+        }
+        guard index > nameStart else { return .refused(HTTP1ParseError(.invalidFieldName)) }
+        let name = nameStart..<index
+        index += 1
+        while index < count, bytes[index] == Self.space || bytes[index] == Self.tab { index += 1 }
+        let valueStart = index
+        var valueEnd = index
+        while index < count {
+            let byte = bytes[index]
+            if byte > Self.space && byte != 0x7F {
+                index += 1
+                valueEnd = index
+            } else if byte == Self.space || byte == Self.tab {
+                index += 1
+            } else {
+                break
+            }
+        }
+        if index == count { return .incomplete }
+        guard bytes[index] == Self.cr else { return .refused(Self.lineError(bytes, index, .invalidFieldValue)) }
+        if index + 1 == count { return .incomplete }
+        guard bytes[index + 1] == Self.lf else { return .refused(HTTP1ParseError(.bareCR)) }
+        return .field(HTTP1RequestHead.Field(name: name, value: valueStart..<valueEnd), next: index + 2)
+    }
+
+    /// The transfer codings of all `Transfer-Encoding` lines, read as one list (RFC 9110 5.3).
+    private struct TransferCodings {
+        var fields = 0
+        var chunked = 0
+        var others = 0
+        var lastIsChunked = false
+
+        mutating func add(_ bytes: UnsafeRawBufferPointer, _ value: Range<Int>) {
+            self.fields += 1
+            HTTP1RequestHeadParser.forEachListElement(bytes, value) { token in
+                if HTTP1RequestHeadParser.nameEquals(bytes, token, "chunked") {
+                    self.chunked += 1
+                    self.lastIsChunked = true
+                } else {
+                    self.others += 1
+                    self.lastIsChunked = false
+                }
+            }
+        }
+    }
+
+    /// Calls `body` with each non-empty element of the comma-separated list at `range`, without
+    /// the whitespace around it.
+    @inline(__always)
+    private static func forEachListElement(
+        _ bytes: UnsafeRawBufferPointer,
+        _ range: Range<Int>,
+        _ body: (Range<Int>) -> Void
+    ) {
+        var start = range.lowerBound
+        while start < range.upperBound {
+            var end = start
+            while end < range.upperBound, bytes[end] != UInt8(ascii: ",") { end += 1 }
+            var tokenStart = start
+            var tokenEnd = end
+            while tokenStart < tokenEnd, bytes[tokenStart] == Self.space || bytes[tokenStart] == Self.tab {
+                tokenStart += 1
+            }
+            while tokenEnd > tokenStart, bytes[tokenEnd - 1] == Self.space || bytes[tokenEnd - 1] == Self.tab {
+                tokenEnd -= 1
+            }
+            if tokenEnd > tokenStart { body(tokenStart..<tokenEnd) }
+            start = end + 1
+        }
     }
 
     /// A byte that ends a request-line element or a field: CR not followed by LF, a bare LF, or
@@ -257,7 +351,7 @@ public enum HTTP1RequestHeadParser {
     }
 
     /// Whether the name at `range` is `lowercased` (same length, ASCII case-insensitive).
-    private static func nameEquals(
+    static func nameEquals(
         _ bytes: UnsafeRawBufferPointer,
         _ range: Range<Int>,
         _ lowercased: StaticString
@@ -275,16 +369,6 @@ public enum HTTP1RequestHeadParser {
             }
             return true
         }
-    }
-
-    private static func valueEquals(
-        _ bytes: UnsafeRawBufferPointer,
-        _ range: Range<Int>,
-        _ lowercased: StaticString
-    )
-        -> Bool
-    {
-        Self.nameEquals(bytes, range, lowercased)
     }
 
     /// 1 to 18 decimal digits (no sign, no spaces inside, no list), else `nil`.
@@ -307,26 +391,13 @@ public enum HTTP1RequestHeadParser {
         -> HTTP1RequestHead.ConnectionOptions
     {
         var options: HTTP1RequestHead.ConnectionOptions = []
-        var start = range.lowerBound
-        while start < range.upperBound {
-            var end = start
-            while end < range.upperBound, bytes[end] != UInt8(ascii: ",") { end += 1 }
-            var tokenStart = start
-            var tokenEnd = end
-            while tokenStart < tokenEnd, bytes[tokenStart] == Self.space || bytes[tokenStart] == Self.tab {
-                tokenStart += 1
-            }
-            while tokenEnd > tokenStart, bytes[tokenEnd - 1] == Self.space || bytes[tokenEnd - 1] == Self.tab {
-                tokenEnd -= 1
-            }
-            let token = tokenStart..<tokenEnd
+        Self.forEachListElement(bytes, range) { token in
             switch token.count {
             case 5 where Self.nameEquals(bytes, token, "close"): options.insert(.close)
             case 7 where Self.nameEquals(bytes, token, "upgrade"): options.insert(.upgrade)
             case 10 where Self.nameEquals(bytes, token, "keep-alive"): options.insert(.keepAlive)
             default: break
             }
-            start = end + 1
         }
         return options
     }
@@ -339,7 +410,8 @@ public enum HTTP1RequestHeadParser {
         _ bytes: UnsafeRawBufferPointer,
         _ target: Range<Int>,
         method: Range<Int>,
-        complete: Bool
+        complete: Bool,
+        options: Options
     )
         -> Bool
     {
@@ -372,10 +444,13 @@ public enum HTTP1RequestHeadParser {
             bytes[index + 3] != UInt8(ascii: "/")
         else { return false }
         // The authority, up to the path or query: host and port characters. No userinfo: a
-        // sender must not send one (RFC 9110 4.2.4), and the gateway has always refused it.
+        // sender must not send one (RFC 9110 4.2.4), and the gateway has always refused it
+        // (with `checksHost` off, the caller refuses it).
         index += 3
         while index < target.upperBound, bytes[index] != UInt8(ascii: "/"), bytes[index] != UInt8(ascii: "?") {
-            guard Self.isAuthorityByte(bytes[index]), bytes[index] != UInt8(ascii: "@") else { return false }
+            guard Self.isAuthorityByte(bytes[index]), bytes[index] != UInt8(ascii: "@") || !options.checksHost else {
+                return false
+            }
             index += 1
         }
         return true

@@ -122,13 +122,13 @@ struct GatewayHTTPHandlerEmbeddedTests {
             let sync = self.channel.pipeline.syncOperations
             try sync.addHandler(self.reads)
             if halfCloses { try sync.addHandler(HalfCloseAsSocket()) }
-            if !http2 { try ListenerPipeline.addHTTP1RequestDecoder(to: sync) }
+            let decoder = http2 ? nil : try ListenerPipeline.addHTTP1RequestDecoder(to: sync, limits: runtime.limits)
             try sync.addHandler(
                 GatewayHTTPHandler(
                     live: LiveRuntime(runtime, eventLoopGroup: self.channel.embeddedEventLoop),
                     scheme: "http",
                     isHTTP2: http2,
-                    headGuard: nil,
+                    requestDecoder: decoder,
                     logger: logger
                 )
             )
@@ -567,7 +567,7 @@ struct GatewayHTTPHandlerEmbeddedTests {
             try harness.channel.pipeline.syncOperations.handler(type: GatewayHTTPHandler.self)
         }
         #expect(throws: (any Error).self) {
-            try harness.channel.pipeline.syncOperations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            try harness.channel.pipeline.syncOperations.handler(type: HTTP1RequestDecodingHandler.self)
         }
         try harness.send("raw bytes")
         #expect(try harness.channel.readInbound(as: ByteBuffer.self).map { String(buffer: $0) } == "raw bytes")

@@ -24,6 +24,10 @@ struct HTTPConnectionStateMachineTests {
         #expect(machine.bodyReceived() == .deliver)
         #expect(machine.endReceived() == .deliver(discarded: false))
         #expect(machine.holdsReads, "a complete request holds reads until its response is written")
+        #expect(
+            !machine.holdsReads(nextRequestWaiting: false),
+            "unless nothing of a next request has arrived: one more read keeps the socket's read interest"
+        )
         #expect(machine.responseHeadWritten(suppressBody: false, expectsBody: false) == .write(closeConnection: false))
         #expect(machine.acceptsResponseBody)
         #expect(machine.responseEnded() == .finish(.nextRequest))
@@ -110,10 +114,20 @@ struct HTTPConnectionStateMachineTests {
         machine.setHold(.filterSuspended, true)
         machine.setHold(.bodyPaused, true)
         #expect(machine.holdsReads)
+        #expect(machine.holdsReads(nextRequestWaiting: false), "holds apply whatever is waiting")
         machine.setHold(.filterSuspended, false)
         #expect(machine.holdsReads)
         machine.setHold(.bodyPaused, false)
         #expect(!machine.holdsReads)
+        machine.setHold(.filterSuspended, true)
+        machine.setHold(.bodyPaused, true)
+        _ = machine.endReceived()
+        #expect(
+            machine.holdsReads(nextRequestWaiting: false),
+            "the request's end lifts a paused body's hold, not a suspended filter's"
+        )
+        machine.setHold(.filterSuspended, false)
+        #expect(!machine.holdsReads(nextRequestWaiting: false))
     }
 
     @Test("100-continue is due once, when the backend is ready and the body has not started")

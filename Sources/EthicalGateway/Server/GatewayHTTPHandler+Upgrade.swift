@@ -90,17 +90,16 @@ extension GatewayHTTPHandler {
         self.sendEnd(nil, context: context, promise: nil)
         context.flush()
         // The 101 is on its way as bytes; take HTTP out of the pipeline. The decoder goes last,
-        // after the new owner's handlers are in place.
+        // after the new owner's handlers are in place: it hands them the bytes that came behind
+        // the upgrade's head.
         let pipeline = context.pipeline.syncOperations
         let channel = context.channel
         do {
-            if let guardHandler = self.headGuard { pipeline.removeHandler(guardHandler, promise: nil) }
-            let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
             pipeline.removeHandler(context: context, promise: nil)
             handOver(channel)
             // Whatever the new protocol does not consume of a half-close ends the connection.
             try pipeline.addHandler(CloseOnInputClosedHandler())
-            pipeline.removeHandler(decoder, promise: nil)
+            if let decoder = self.requestDecoder { pipeline.removeHandler(decoder, promise: nil) }
         } catch {
             self.logger.warning("upgrade failed", metadata: ["error": "\(error)"])
             channel.close(promise: nil)

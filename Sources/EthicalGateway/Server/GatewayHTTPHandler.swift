@@ -1,3 +1,4 @@
+import HTTP1Codec
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -9,11 +10,12 @@ import NIOSSL
 ///
 /// On HTTP/1.1 it also does what NIO's `HTTPServerPipelineHandler` and
 /// `NIOHTTPResponseHeadersValidator` did as handlers of their own: it answers pipelined requests
-/// one at a time, in order (parts of the next request wait here, and reads are held, while a
-/// response is being written), closes on a shutdown request once the response in progress is
-/// written, and checks every response head before it goes out. Every decision about where the
-/// exchange and the connection stand is ``HTTPConnectionStateMachine``'s; this handler keeps
-/// the exchange's data and acts on the machine's answers.
+/// one at a time, in order (while a response is being written, the next request waits undecoded
+/// in ``HTTP1RequestDecodingHandler``, and reads are held once it does), closes on a shutdown
+/// request once the response in progress is written, and checks every response head before it
+/// goes out. Every decision about where the exchange and the connection stand is
+/// ``HTTPConnectionStateMachine``'s; this handler keeps the exchange's data and acts on the
+/// machine's answers.
 ///
 /// Everything happens on the channel's event loop. Reading is held while a filter is suspended
 /// or a backend paused the request body, so a slow backend pushes back on the client.
@@ -30,7 +32,8 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var slot: LiveRuntime.Slot?
     let scheme: String
     let isHTTP2: Bool
-    let headGuard: RequestHeadGuard?
+    /// On HTTP/1.1, the decoder before this handler, told when the next request may be read.
+    let requestDecoder: HTTP1RequestDecodingHandler?
     /// The listener's `Strict-Transport-Security` value, if it sends one.
     let hsts: String?
     let logger: Logger
@@ -84,7 +87,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         live: LiveRuntime,
         scheme: String,
         isHTTP2: Bool,
-        headGuard: RequestHeadGuard?,
+        requestDecoder: HTTP1RequestDecodingHandler?,
         hsts: String? = nil,
         idleHandler: IdleConnectionHandler? = nil,
         http2Stream: HTTP2StreamHandlers? = nil,
@@ -93,7 +96,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.live = live
         self.scheme = scheme
         self.isHTTP2 = isHTTP2
-        self.headGuard = headGuard
+        self.requestDecoder = requestDecoder
         self.hsts = hsts
         self.idleHandler = idleHandler
         self.http2Stream = http2Stream
@@ -178,7 +181,6 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 || (head.headers.first(name: "content-length").map { $0 != "0" } ?? false)
             switch self.machine.headReceived(keepAlive: head.isKeepAlive) {
             case .start:
-                self.headGuard?.headReceived()
                 self.receiveHead(head, expectsBody: expectsBody, context: context)
             case .buffer:
                 return false
@@ -247,8 +249,15 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    /// Whether a read must wait now: the state machine's answer, knowing whether a next
+    /// request's bytes are already here (on HTTP/2 a stream's reads are held as before).
+    private var holdsReads: Bool {
+        let nextRequestWaiting = self.requestDecoder?.hasUndecodedBytes ?? true
+        return self.machine.holdsReads(nextRequestWaiting: nextRequestWaiting || !self.pipelined.isEmpty)
+    }
+
     func read(context: ChannelHandlerContext) {
-        if self.machine.holdsReads {
+        if self.holdsReads {
             self.readPending = true
         } else {
             context.read()
@@ -256,7 +265,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func releaseHeldRead() {
-        guard self.readPending, !self.machine.holdsReads, let context = self.context else { return }
+        guard self.readPending, !self.holdsReads, let context = self.context else { return }
         self.readPending = false
         context.read()
     }
@@ -275,7 +284,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             // that follows answers what it sent, then closes.
             return
         }
-        if error is HTTPParserError {
+        if error is HTTP1ParseError || error is HTTPParserError {
             if !self.pipelined.isEmpty || !self.parseError(error, context: context) {
                 self.pipelined.append(.parseError(error))
             }
@@ -309,7 +318,15 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .close, .answerAndClose:
             self.logger.debug("malformed request", metadata: ["error": "\(error)"])
         }
-        let detail = "the request is not valid HTTP/1.1 (\(error))"
+        let status: HTTPResponseStatus
+        let detail: String
+        if let error = error as? HTTP1ParseError {
+            status = HTTPResponseStatus(statusCode: error.status)
+            detail = "the request is not valid HTTP/1.1: \(error)"
+        } else {
+            status = .badRequest
+            detail = "the request is not valid HTTP/1.1 (\(error))"
+        }
         switch action {
         case .ignore, .buffer:
             break
@@ -333,24 +350,23 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 exchange.receiver = nil
                 exchange.pendingBody.removeAll()
                 self.stopHoldingRequestBody(of: exchange)
-                self.writeProblem(.badRequest, detail: detail, exchangeID: exchange.id)
+                self.writeProblem(status, detail: detail, exchangeID: exchange.id)
             } else {
-                self.answerMalformedRequest(detail: detail, context: context)
+                self.answerMalformedRequest(status, detail: detail, context: context)
             }
         }
         return true
     }
 
-    /// The 400 for a request whose head could not be parsed: no exchange exists for it.
-    private func answerMalformedRequest(detail: String, context: ChannelHandlerContext) {
-        let status = HTTPResponseStatus.badRequest
+    /// The answer (400, 501, 505) to a request whose head could not be read: no exchange exists for it.
+    private func answerMalformedRequest(_ status: HTTPResponseStatus, detail: String, context: ChannelHandlerContext) {
         let problem = ProblemDetails(status: status, detail: detail, instance: nil, requestID: RequestID.generate())
         let body = problem.jsonBody(allocator: context.channel.allocator)
         var head = problem.responseHead(version: .http1_1, bodyLength: body.readableBytes)
         head.headers.add(name: "connection", value: "close")
         head.headers.add(name: "x-request-id", value: problem.requestID)
         if let hsts = self.hsts { head.headers.add(name: "strict-transport-security", value: hsts) }
-        // The method is unknown: the head could not be parsed. The 400 is framed as for a GET.
+        // The method is unknown: the head could not be parsed. The answer is framed as for a GET.
         guard self.sendHead(head, adding: .init(), answering: .GET, context: context) else {
             context.close(promise: nil)
             return
@@ -372,8 +388,8 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.pipelined.removeAll()
             self.closeAfterLastWrite(context: context)
         case .nextRequest:
-            self.headGuard?.awaitNextHead()
             self.deliverPipelined(context: context)
+            self.requestDecoder?.awaitNextHead()
             self.releaseHeldRead()
         }
     }

@@ -167,7 +167,8 @@ struct HTTPConnectionStateMachine {
             return .buffer
         case .receiving, .discarding:
             exchange.request = .ended
-            exchange.holds = []
+            // No body is left to pause; a suspended filter still holds reads until it resumes.
+            exchange.holds.remove(.bodyPaused)
             switch exchange.response {
             case .upgradePending:
                 self.state = .upgraded
@@ -228,10 +229,18 @@ struct HTTPConnectionStateMachine {
     /// Whether a read the channel asks for must wait: while a filter or the backend holds the
     /// request, and while a response is being written to a complete request (pipelined requests
     /// wait in the socket, not in memory).
-    var holdsReads: Bool {
+    var holdsReads: Bool { self.holdsReads(nextRequestWaiting: true) }
+
+    /// ``holdsReads``, told whether bytes of a next request already wait in the decoder: while
+    /// a response is being written to a complete request, reads are held only once they do.
+    /// Until then one more read costs nothing (the decoder keeps what it brings until the
+    /// exchange is over, and holds reads from then on), and the socket keeps its read interest:
+    /// holding every read cost two `epoll_ctl` calls per keep-alive request, as NIO drops the
+    /// interest after a read with no read pending and adds it back on the next `read()`.
+    func holdsReads(nextRequestWaiting: Bool) -> Bool {
         guard case .active(let exchange) = self.state else { return false }
         if !exchange.holds.isEmpty { return true }
-        if exchange.request == .ended, exchange.response != .ended { return true }
+        if exchange.request == .ended, exchange.response != .ended { return nextRequestWaiting }
         return false
     }
 

@@ -8,8 +8,9 @@ import NIOTLS
 /// Builds the channel pipeline of each accepted connection, synchronously on its event loop:
 ///
 /// ```
-/// IdleConnectionHandler -> [TLS -> handshake timeout -> ALPN] -> HTTP/1.1: head guard, NIO's
-/// request decoder, GatewayHTTPHandler (pipelining, the response written as bytes and checked)
+/// IdleConnectionHandler -> [TLS -> handshake timeout -> ALPN] -> HTTP/1.1: the gateway's own
+/// request decoder (HTTP1RequestDecodingHandler: limits, header-read timeout, body framing),
+/// GatewayHTTPHandler (pipelining, the response written as bytes and checked)
 ///                                                       -> HTTP/2: NIOHTTP2Handler, per stream
 /// HTTP2RequestHeadGuard, HTTP2ServerStreamCodec, GatewayHTTPHandler (a stream that becomes a
 /// WebSocket: HTTP2StreamTunnelHandler, then the WebSocket layer or a ByteTunnel)
@@ -85,15 +86,16 @@ struct ListenerPipeline: Sendable {
         idle: IdleConnectionHandler
     ) throws {
         let sync = channel.pipeline.syncOperations
-        let headGuard = RequestHeadGuard(limits: self.live.runtime(on: channel.eventLoop).limits)
-        try sync.addHandler(headGuard)
-        try Self.addHTTP1RequestDecoder(to: sync)
+        let decoder = try Self.addHTTP1RequestDecoder(
+            to: sync,
+            limits: self.live.runtime(on: channel.eventLoop).limits
+        )
         try sync.addHandler(
             GatewayHTTPHandler(
                 live: self.live,
                 scheme: scheme,
                 isHTTP2: false,
-                headGuard: headGuard,
+                requestDecoder: decoder,
                 hsts: hsts,
                 idleHandler: idle,
                 logger: self.logger
@@ -101,12 +103,18 @@ struct ListenerPipeline: Sendable {
         )
     }
 
-    /// NIO's request decoder, alone: ``GatewayHTTPHandler`` writes the responses as bytes
-    /// (``HTTP1ResponseEncoder``, told by the handler which responses answer `HEAD`), does the
-    /// pipelining, answers malformed requests (a problem document with a request id) and checks
-    /// response heads, so no request or response part crosses more handlers on its way.
-    static func addHTTP1RequestDecoder(to sync: ChannelPipeline.SynchronousOperations) throws {
-        try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
+    /// The gateway's request decoder, alone: ``GatewayHTTPHandler`` writes the responses as
+    /// bytes (``HTTP1ResponseEncoder``, told by the handler which responses answer `HEAD`), does
+    /// the pipelining, answers malformed requests (a problem document with a request id) and
+    /// checks response heads, so no request or response part crosses more handlers on its way.
+    @discardableResult
+    static func addHTTP1RequestDecoder(
+        to sync: ChannelPipeline.SynchronousOperations,
+        limits: RequestLimits
+    ) throws -> HTTP1RequestDecodingHandler {
+        let decoder = HTTP1RequestDecodingHandler(limits: limits)
+        try sync.addHandler(decoder)
+        return decoder
     }
 
     private func configureHTTP2(
@@ -143,7 +151,7 @@ struct ListenerPipeline: Sendable {
                         live: live,
                         scheme: "https",
                         isHTTP2: true,
-                        headGuard: nil,
+                        requestDecoder: nil,
                         hsts: hsts,
                         idleHandler: idle.value,
                         http2Stream: handlers,

@@ -1,0 +1,30 @@
+/// Parses the trailer section after a chunked body's last chunk (RFC 9112 7.1.2): field lines,
+/// then an empty line, read with the same rules as a head's fields (no obs-fold, no whitespace
+/// before the colon, no control characters, lines ending with CRLF).
+///
+/// Like ``HTTP1RequestHeadParser``, it keeps no state between calls: give it every byte of the
+/// section received so far.
+public enum HTTP1TrailerSection {
+    public enum Result: Sendable, Hashable {
+        case incomplete
+        /// The fields (ranges from the first byte given) and the section's length, final CRLF
+        /// included.
+        case complete(fields: [HTTP1RequestHead.Field], length: Int)
+        case refused(HTTP1ParseError)
+    }
+
+    public static func parse(_ bytes: UnsafeRawBufferPointer) -> Result {
+        var fields: [HTTP1RequestHead.Field] = []
+        var index = 0
+        while true {
+            switch HTTP1RequestHeadParser.fieldLine(bytes, at: index) {
+            case .incomplete: return .incomplete
+            case .refused(let error): return .refused(error)
+            case .sectionEnd(let next): return .complete(fields: fields, length: next)
+            case .field(let field, let next):
+                fields.append(field)
+                index = next
+            }
+        }
+    }
+}
