@@ -30,3 +30,16 @@ callgrind_measure() { # binary index mode config-file port requests warmup
     echo "| $binary | $mode | $requests | $((total / requests)) |"
     if [ -n "${PROFILE_DIR:-}" ]; then mkdir -p "$PROFILE_DIR"; cp "$out.$gateway.1" "$PROFILE_DIR/callgrind-$index-$mode.out"; fi
 }
+
+# The table: every binary of BINARIES in every mode of MODES, against $WORK/gateway.json on GW.
+callgrind_table() {
+    local index=0 binary mode
+    echo "| binary | mode | requests | instructions per request |"
+    echo "|---|---|---|---|"
+    for binary in "${BINARIES[@]}"; do
+        index=$((index + 1))
+        for mode in $MODES; do
+            callgrind_measure "$binary" "$index" "$mode" "$WORK/gateway.json" "$GW" "$REQUESTS" "$WARMUP"
+        done
+    done
+}

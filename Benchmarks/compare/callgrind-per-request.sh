@@ -64,12 +64,4 @@ load() { # mode count
     esac
 }
 
-echo "| binary | mode | requests | instructions per request |"
-echo "|---|---|---|---|"
-index=0
-for binary in "${BINARIES[@]}"; do
-    index=$((index + 1))
-    for mode in $MODES; do
-        callgrind_measure "$binary" "$index" "$mode" "$WORK/gateway.json" "$GW" "$REQUESTS" "$WARMUP"
-    done
-done
+callgrind_table

@@ -57,12 +57,4 @@ load() { # mode count: h1-direct, h1-proxy, h2-direct or h2-proxy
     }
 }
 
-echo "| binary | mode | requests | instructions per request |"
-echo "|---|---|---|---|"
-index=0
-for binary in "${BINARIES[@]}"; do
-    index=$((index + 1))
-    for mode in $MODES; do
-        callgrind_measure "$binary" "$index" "$mode" "$WORK/gateway.json" "$GW" "$REQUESTS" "$WARMUP"
-    done
-done
+callgrind_table
