@@ -41,11 +41,7 @@ source Benchmarks/compare/callgrind-common.sh
 wait_gateway() { wait_port "$1" 400; }
 
 UPSTREAM=$(free_port); GW=$(free_port)
-cat > "$WORK/upstream.conf" <<CONF
-worker_processes 1; daemon off; pid $WORK/upstream.pid; error_log /dev/null;
-events { worker_connections 4096; }
-http { access_log off; server { listen 127.0.0.1:$UPSTREAM; location / { return 200 "hello from upstream\n"; } } }
-CONF
+write_nginx_upstream_config "$UPSTREAM" "$WORK/upstream.conf"
 cat > "$WORK/gateway.json" <<CONF
 { "logLevel": "warning", ${EXTRA_CONFIG:+$EXTRA_CONFIG,} "listeners": [ { "name": "http", "address": "127.0.0.1", "port": $GW } ],
   "routes": [ { ${ROUTE_FILTERS:+\"filters\": [$ROUTE_FILTERS],} "backend": "app" } ],

@@ -37,11 +37,7 @@ wait_gateway() { wait_port "$1" https 400; }
 TOKEN=$(mint 3600)
 
 UPSTREAM=$(free_port); GW=$(free_port)
-cat > "$WORK/upstream.conf" <<CONF
-worker_processes 1; daemon off; pid $WORK/upstream.pid; error_log /dev/null;
-events { worker_connections 4096; }
-http { access_log off; server { listen 127.0.0.1:$UPSTREAM; location / { return 200 "hello from upstream\n"; } } }
-CONF
+write_nginx_upstream_config "$UPSTREAM" "$WORK/upstream.conf"
 write_tls_jwt_gateway_config "$GW" "$UPSTREAM"
 nginx -c "$WORK/upstream.conf" & PIDS+=($!)
 wait_port "$UPSTREAM" http

@@ -32,3 +32,13 @@ cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; w
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# The upstream every comparison proxies to: an nginx config (one worker, a fixed 20-byte
+# answer) listening on 127.0.0.1:$1, written to $2 (its pid file beside it).
+write_nginx_upstream_config() { # port config-file
+    cat > "$2" <<CONF
+worker_processes 1; daemon off; pid ${2%.conf}.pid; error_log /dev/null;
+events { worker_connections 4096; }
+http { access_log off; server { listen 127.0.0.1:$1; location / { return 200 "hello from upstream\n"; } } }
+CONF
+}

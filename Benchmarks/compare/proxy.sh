@@ -26,11 +26,7 @@ wait_port() { for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$
 
 UPSTREAM=$(free_port); NGINX=$(free_port); HAPROXY=$(free_port); CADDY=$(free_port); GW=$(free_port)
 mkdir -p "$WORK/nginx"
-cat > "$WORK/nginx/upstream.conf" <<CONF
-worker_processes 1; daemon off; pid $WORK/nginx/upstream.pid; error_log /dev/null;
-events { worker_connections 4096; }
-http { access_log off; server { listen 127.0.0.1:$UPSTREAM; location / { return 200 "hello from upstream\n"; } } }
-CONF
+write_nginx_upstream_config "$UPSTREAM" "$WORK/nginx/upstream.conf"
 cat > "$WORK/nginx/proxy.conf" <<CONF
 worker_processes 2; daemon off; pid $WORK/nginx/proxy.pid; error_log /dev/null;
 events { worker_connections 4096; }

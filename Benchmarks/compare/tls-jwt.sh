@@ -34,11 +34,7 @@ EXPIRED=$(mint -60)
 FORGED="${TOKEN%.*}.$(printf 'not the signature' | b64url)"
 
 UPSTREAM=$(free_port); HAPROXY=$(free_port); GW=$(free_port)
-cat > "$WORK/upstream.conf" <<CONF
-worker_processes 1; daemon off; pid $WORK/upstream.pid; error_log /dev/null;
-events { worker_connections 4096; }
-http { access_log off; server { listen 127.0.0.1:$UPSTREAM; location / { return 200 "hello from upstream\n"; } } }
-CONF
+write_nginx_upstream_config "$UPSTREAM" "$WORK/upstream.conf"
 cat > "$WORK/haproxy.cfg" <<CONF
 global
   nbthread 2

@@ -360,34 +360,16 @@ def relay(port, token, api_key, protobuf):
     result = {"status": stream.status, "subprotocol": stream.headers.get("sec-websocket-protocol")}
     if protobuf:
         from centrifuge.protocol import client_pb2
+        from relay_clients import delimited, replies_of  # the Protobuf framing, shared
 
         def call(command):
-            body = command.SerializeToString()
-            prefix, length = b"", len(body)
-            while length >= 0x80:
-                prefix += bytes([(length & 0x7F) | 0x80])
-                length >>= 7
-            client.send(sid, Frame(OP_BINARY, prefix + bytes([length]) + body))
+            client.send(sid, Frame(OP_BINARY, delimited(command)))
 
         def replies():
             opcode, frame, _ = client.next_message(sid)
             if opcode != OP_BINARY:
                 raise SystemExit(f"a non-binary frame on a Protobuf connection: {frame!r}")
-            out, position = [], 0
-            while position < len(frame):
-                length, shift = 0, 0
-                while True:
-                    byte = frame[position]
-                    position += 1
-                    length |= (byte & 0x7F) << shift
-                    shift += 7
-                    if not byte & 0x80:
-                        break
-                reply = client_pb2.Reply()
-                reply.ParseFromString(frame[position:position + length])
-                position += length
-                out.append(reply)
-            return out
+            return replies_of(frame)
 
         def until(predicate):
             deadline = time.monotonic() + TIMEOUT
