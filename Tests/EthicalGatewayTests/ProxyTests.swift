@@ -421,6 +421,38 @@ struct ProxyTests {
         await upstream.stop()
     }
 
+    @Test("a client that pipelines requests without reading the answers is served as it reads, not all at once")
+    func pipeliningClientThatStopsReading() async throws {
+        // 64 KB answers: 400 of them (25 MB) are far more than the socket buffers hold.
+        let upstream = try await TestUpstream(name: "big") { _ in
+            .text(status: 200, headers: [], body: String(repeating: "x", count: 65536))
+        }
+        try await LiveGateway.with(config: Self.config(upstreams: [(upstream, 1)]), registry: gatewayRegistry) {
+            gateway in
+            let connection = try RawConnection(port: gateway.port("http"), timeout: 30)
+            let request = "GET /app/x HTTP/1.1\r\nHost: a\r\n\r\n"
+            #expect(
+                await connection.sendOffThread(
+                    String(repeating: request, count: 399)
+                        + "GET /app/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+                )
+            )
+            // Not reading: the gateway takes the next request only as its answers drain.
+            var seen = -1
+            for _ in 0..<20 where upstream.requests.count != seen {
+                seen = upstream.requests.count
+                try await Task.sleep(for: .milliseconds(300))
+            }
+            #expect(upstream.requests.count < 300, "\(upstream.requests.count) answered to a client that reads nothing")
+            // Reading: every request is answered, in order, and the connection closes after the last.
+            let answers = await connection.readUntilClosed(timeout: 60)
+            #expect(answers.closed)
+            #expect(answers.text.components(separatedBy: "HTTP/1.1 200 OK").count - 1 == 400)
+        }
+        #expect(upstream.requests.count == 400)
+        await upstream.stop()
+    }
+
     @Test("a POST whose upstream refused the connection is sent to another upstream, once")
     func postRetriedAfterRefusedConnection() async throws {
         let alive = try await TestUpstream(name: "alive", reply: Self.echo)

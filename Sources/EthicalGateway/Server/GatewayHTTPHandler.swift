@@ -72,8 +72,12 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var lastWrite: EventLoopFuture<Void>?
     var nextExchangeID: UInt64 = 0
     private var readPending = false
-    /// A backend waiting for the connection to drain (``ResponseWriter/whenWritable(_:)``).
+    /// A backend waiting for the connection to drain (``ResponseWriter/whenWritable(_:)``), or
+    /// the next request waiting for it (``nextRequestWaitsForWritability``).
     var writableCallback: (() -> Void)?
+    /// The exchange is over but the client has not read enough of the answers yet: the next
+    /// request waits until the channel is writable again.
+    private var nextRequestWaitsForWritability = false
     /// The client's IP address, for the access log (read once per connection).
     var clientAddress: String?
 
@@ -231,7 +235,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if self.drainingPipelined { return }
         self.drainingPipelined = true
         defer { self.drainingPipelined = false }
-        while let event = self.pipelined.popFirst() {
+        while !self.nextRequestWaitsForWritability, let event = self.pipelined.popFirst() {
             switch event {
             case .part(let part):
                 if !self.deliver(part, context: context) {
@@ -252,6 +256,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Whether a read must wait now: the state machine's answer, knowing whether a next
     /// request's bytes are already here (on HTTP/2 a stream's reads are held as before).
     private var holdsReads: Bool {
+        if self.nextRequestWaitsForWritability { return true }
         let nextRequestWaiting = self.requestDecoder?.hasUndecodedBytes ?? true
         return self.machine.holdsReads(nextRequestWaiting: nextRequestWaiting || !self.pipelined.isEmpty)
     }
@@ -388,10 +393,27 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.pipelined.removeAll()
             self.closeAfterLastWrite(context: context)
         case .nextRequest:
-            self.deliverPipelined(context: context)
-            self.requestDecoder?.awaitNextHead()
-            self.releaseHeldRead()
+            guard context.channel.isWritable else {
+                // A client that pipelines requests without reading the answers: its next
+                // request is taken once the socket can take more, so what the gateway holds for
+                // it stays within the channel's write buffer (reads are held meanwhile, as the
+                // decoder keeps the next request's bytes). Before, every pipelined request was
+                // answered at once and the answers piled up: 10 MB of GETs sent without reading
+                // grew the process by 700 MB.
+                self.nextRequestWaitsForWritability = true
+                self.writableCallback = { [weak self] in self?.takeNextRequest(context: context) }
+                return
+            }
+            self.takeNextRequest(context: context)
         }
+    }
+
+    /// Goes on with what waits behind the exchange just finished.
+    private func takeNextRequest(context: ChannelHandlerContext) {
+        self.nextRequestWaitsForWritability = false
+        self.deliverPipelined(context: context)
+        self.requestDecoder?.awaitNextHead()
+        self.releaseHeldRead()
     }
 
     /// Closes once the last response is on the wire (writes complete in order).
