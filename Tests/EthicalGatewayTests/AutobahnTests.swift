@@ -8,7 +8,7 @@ import Testing
 /// fragmentation, UTF-8 (fail fast), close handling, and permessage-deflate. The whole suite,
 /// with its long performance (9.*) and compression (12.*, 13.*) series, is
 /// `scripts/autobahn.sh`; this runs a subset that finishes in about half a minute.
-@Suite("WebSocket layer: Autobahn|Testsuite subset", .timeLimit(.minutes(3)))
+@Suite("WebSocket layer: Autobahn|Testsuite subset", .timeLimit(.minutes(5)))
 struct AutobahnTests {
     static let cases = "1.*,2.*,3.*,4.*,5.*,6.*,7.*,10.*,12.1.1,12.2.1,13.1.1,13.3.1,13.5.1,13.7.1"
 

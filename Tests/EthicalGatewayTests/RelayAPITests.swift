@@ -5,7 +5,7 @@ import Testing
 
 /// The relay with independent clients (centrifuge-python, cent; `Fixtures/relay_clients.py`)
 /// and its HTTP API: the Centrifugo-compatible methods, stats, namespace CRUD that survives a restart.
-@Suite("Fluxer Relay: SDK clients and HTTP API", .timeLimit(.minutes(2)))
+@Suite("Fluxer Relay: SDK clients and HTTP API", .timeLimit(.minutes(5)))
 struct RelayAPITests {
     static let script = repositoryRoot.appendingPathComponent("Tests/EthicalGatewayTests/Fixtures/relay_clients.py")
 

@@ -6,7 +6,7 @@ import Testing
 /// The relay's browser client (`Resources/fluxer-relay.js`) and the default config's demo page
 /// (`config/www/relay-demo.html`): what is served, and the page in real headless Chromium, driven
 /// through the Chrome DevTools Protocol by `Fixtures/cdp_fixture.py`.
-@Suite("Fluxer Relay: browser client and demo page", .timeLimit(.minutes(2)))
+@Suite("Fluxer Relay: browser client and demo page", .timeLimit(.minutes(5)))
 struct RelayBrowserTests {
     static let scriptFile = repositoryRoot.appendingPathComponent("Plugins/FluxerRelay/Resources/fluxer-relay.js")
     static let embeddedFile = repositoryRoot.appendingPathComponent("Plugins/FluxerRelay/ClientScript.swift")

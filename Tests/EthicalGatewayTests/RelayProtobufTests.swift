@@ -7,7 +7,7 @@ import Testing
 /// messages) with independent clients: centrifuge-python with `use_protobuf=True` in the
 /// scenarios its JSON runs also go through, a JSON and a Protobuf client on one channel, and
 /// frames built by hand from the protocol's generated Python messages.
-@Suite("Fluxer Relay: Protobuf format", .timeLimit(.minutes(2)))
+@Suite("Fluxer Relay: Protobuf format", .timeLimit(.minutes(5)))
 struct RelayProtobufTests {
     static func scenario(protobuf: Bool, _ name: String, _ arguments: [String]) async throws -> [String: Any] {
         try await RelayAPITests.scenario(protobuf ? "--protobuf" : name, protobuf ? [name] + arguments : arguments)

@@ -13,7 +13,7 @@ import Testing
 /// What a relay client (or the relay's own storage) can make the gateway hold, and for how long:
 /// commands behind `connect`, per-channel engine state, sockets of clients that stopped reading,
 /// namespace writes; and that every command is answered, even when the engine fails.
-@Suite("Fluxer Relay: bounded resources and failures", .timeLimit(.minutes(2)))
+@Suite("Fluxer Relay: bounded resources and failures", .timeLimit(.minutes(5)))
 struct RelayResourceTests {
     @Test("commands behind connect wait for its reply, a few of them; too many close the connection with 3501")
     func commandsBehindConnect() async throws {

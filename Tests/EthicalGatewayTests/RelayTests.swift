@@ -5,7 +5,7 @@ import Testing
 
 /// The Fluxer Relay through the whole gateway over TLS, driven by our own Swift client
 /// (`RelayTestClient`): protocol round trips, permissions, recovery, expiry, limits.
-@Suite("Fluxer Relay: WebSocket protocol", .timeLimit(.minutes(2)))
+@Suite("Fluxer Relay: WebSocket protocol", .timeLimit(.minutes(5)))
 struct RelayTests {
     @Test("connect with a token in the connect command or on the upgrade request; anonymous only when allowed")
     func connect() async throws {

@@ -7,7 +7,7 @@ import Testing
 /// `serverSideSubscriptions`, recovered through the connect's `subs`) and the uni-directional
 /// transports (`uni_sse`, `uni_http_stream`), with independent clients: curl, centrifuge-python
 /// in both formats, and a browser `EventSource` in headless Chromium.
-@Suite("Fluxer Relay: server-side subscriptions and uni-directional transports", .timeLimit(.minutes(2)))
+@Suite("Fluxer Relay: server-side subscriptions and uni-directional transports", .timeLimit(.minutes(5)))
 struct RelayUniTests {
     /// `news` subscribes server-side from the claim; `chat` does not.
     static let namespaces = """

@@ -212,10 +212,11 @@ struct WasmRequestBodyTests {
             let raw = try RawConnection(port: gateway.port("http"))
             #expect(raw.send("POST /body/x HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789"))
             let started = Date()
-            let (answer, closed) = await raw.readUntilClosed(timeout: 10)
+            let (answer, closed) = await raw.readUntilClosed(timeout: 30)
             #expect(answer.hasPrefix("HTTP/1.1 408"), "\(answer)")
             #expect(answer.contains("the request body stopped arriving"), "\(answer)")
-            #expect(Date().timeIntervalSince(started) < 5)
+            // The 1 s idle timeout answered, not the 60 s default; loose because CI runs loaded.
+            #expect(Date().timeIntervalSince(started) < 20)
             #expect(closed)
             #expect(upstream.requests.isEmpty)
         }

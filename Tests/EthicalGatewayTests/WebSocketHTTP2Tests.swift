@@ -8,7 +8,7 @@ import Testing
 /// `websockets` package's frames and permessage-deflate) and by headless Chromium: the
 /// `websocket-echo` backend, the relay in both formats, `http-proxy` to an HTTP/1.1 WebSocket
 /// upstream, route auth, malformed CONNECTs, and many WebSockets on one connection.
-@Suite("WebSocket over HTTP/2 (RFC 8441)", .timeLimit(.minutes(3)))
+@Suite("WebSocket over HTTP/2 (RFC 8441)", .timeLimit(.minutes(5)))
 struct WebSocketHTTP2Tests {
     static let script = repositoryRoot.appendingPathComponent("Tests/EthicalGatewayTests/Fixtures/h2_websocket.py")
 

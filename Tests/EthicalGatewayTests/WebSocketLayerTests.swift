@@ -7,7 +7,7 @@ import Testing
 /// (`Fixtures/websocket_layer_checks.py`: the `websockets` library and hand-built frames):
 /// the `websocket-echo` backend and the relay, fragmented and compressed messages, the close
 /// codes of protocol errors, and the relay's parameter checks and `history` paging.
-@Suite("WebSocket layer: websocket-echo and the relay, live", .timeLimit(.minutes(2)))
+@Suite("WebSocket layer: websocket-echo and the relay, live", .timeLimit(.minutes(5)))
 struct WebSocketLayerTests {
     static let script = repositoryRoot.appendingPathComponent(
         "Tests/EthicalGatewayTests/Fixtures/websocket_layer_checks.py"
