@@ -151,12 +151,12 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
                 )
                 let timedOut: Bool
                 if case .connectTimeout = error as? ChannelError { timedOut = true } else { timedOut = false }
-                self.connectionFailed(upstream: upstream, timedOut: timedOut)
+                self.connectionFailed(upstream: upstream, timedOut: timedOut, cause: error)
             }
         }
     }
 
-    private func connectionFailed(upstream: Upstream, timedOut: Bool) {
+    private func connectionFailed(upstream: Upstream, timedOut: Bool, cause: any Error) {
         self.endAttempt(status: nil, failure: timedOut ? "connecting timed out" : "the upstream could not be reached")
         self.failedUpstreams.insert(upstream.index)
         self.loop.recordFailure(upstream)
@@ -168,9 +168,9 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
             self.attemptsLeft -= 1
             self.connect()
         } else if timedOut {
-            self.fail(.gatewayTimeout, "connecting to the upstream timed out")
+            self.fail(.gatewayTimeout, "connecting to the upstream timed out", cause: cause)
         } else {
-            self.fail(.badGateway, "the upstream could not be reached")
+            self.fail(.badGateway, "the upstream could not be reached", cause: cause)
         }
     }
 

@@ -219,16 +219,22 @@ final class ProxyLoopState {
     func connect(to upstream: Upstream) -> EventLoopFuture<UpstreamConnection> {
         let tlsContext = self.settings.tlsContext
         let serverName = self.settings.tlsServerName
+        let connectTimeout = TimeAmount.seconds(self.settings.timeouts.connectSeconds)
+        // Connecting includes the TLS handshake: both within one `connectSeconds`.
+        let deadline = NIODeadline.now() + connectTimeout
+        let handshake: EventLoopPromise<Void>? =
+            upstream.usesTLS && tlsContext != nil ? self.eventLoop.makePromise() : nil
         let bootstrap = ClientBootstrap(group: self.eventLoop)
-            .connectTimeout(.seconds(self.settings.timeouts.connectSeconds))
+            .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.autoRead, value: false)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    if upstream.usesTLS, let tlsContext {
-                        try channel.pipeline.syncOperations.addHandler(
-                            try makeTLSHandler(context: tlsContext, upstream: upstream, serverName: serverName)
-                        )
+                    if let handshake, let tlsContext {
+                        try channel.pipeline.syncOperations.addHandlers([
+                            try makeTLSHandler(context: tlsContext, upstream: upstream, serverName: serverName),
+                            UpstreamTLSHandshakeHandler(completed: handshake),
+                        ])
                     }
                     // NIO's client handlers with the proxy's own encoder in place of
                     // HTTPRequestEncoder (heads go out as bytes written once), and no outbound
@@ -240,7 +246,22 @@ final class ProxyLoopState {
                     ])
                 }
             }
-        return bootstrap.connect(to: upstream).assumeIsolated().flatMapThrowing { channel in
+        let eventLoop = self.eventLoop
+        let connected = bootstrap.connect(to: upstream)
+        if let handshake { connected.cascadeFailure(to: handshake) }
+        return connected.assumeIsolated().flatMap { channel in
+            guard let handshake else { return eventLoop.makeSucceededFuture(channel) }
+            let timer = eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+                handshake.fail(ChannelError.connectTimeout(connectTimeout))
+            }
+            return handshake.futureResult.assumeIsolated().map { channel }
+                .flatMapErrorThrowing { error in
+                    channel.close(promise: nil)
+                    throw error
+                }
+                .always { _ in timer.cancel() }
+                .nonisolated()
+        }.flatMapThrowing { channel in
             let pipeline = channel.pipeline.syncOperations
             return UpstreamConnection(
                 channel: channel,

@@ -667,6 +667,57 @@ struct ProxyTests {
         await upstream.stop()
     }
 
+    /// An address that accepts TCP connections (the kernel completes them into the backlog) and
+    /// never answers a byte: a TLS handshake with it never finishes.
+    struct SilentListener: UpstreamAddress {
+        let port: Int
+        var url: String { "https://127.0.0.1:\(self.port)" }
+    }
+
+    @Test("a TLS handshake that never finishes is bounded by connectSeconds, and another upstream serves even a POST")
+    func upstreamTLSHandshakeTimeout() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let certificate = try TestCertificate.make(
+            commonName: "upstream.test",
+            dnsNames: ["upstream.test"],
+            in: directory.url
+        )
+        let listener = try RawListener(backlog: 64)
+        let silent = SilentListener(port: listener.port)
+        let upstream = try await TestUpstream(name: "secure", tls: certificate, reply: Self.echo)
+        let tls = #""tls": { "caFile": "\#(certificate.certificateFile.path)", "serverName": "upstream.test" }"#
+        // firstByteSeconds far longer than connectSeconds: the handshake used to be bounded by it.
+        let timeouts = #""timeouts": { "connectSeconds": 0.3, "firstByteSeconds": 60 }"#
+        try await LiveGateway.with(
+            config: Self.config(upstreams: [(silent, 1)], extra: ", \(tls), \(timeouts)"),
+            registry: gatewayRegistry
+        ) { gateway in
+            let started = Date()
+            let response = try await Curl.request("http://127.0.0.1:\(gateway.port("http"))/app/x", timeout: 90)
+            #expect(response.status == 504, "\(response.bodyText)")
+            #expect(response.bodyText.contains("connecting to the upstream timed out"), "\(response.bodyText)")
+            #expect(Date().timeIntervalSince(started) < 30, "bounded by the 60 s first-byte timeout instead")
+        }
+        try await LiveGateway.with(
+            config: Self.config(upstreams: [(silent, 1), (upstream, 1)], extra: ", \(tls), \(timeouts)"),
+            registry: gatewayRegistry
+        ) { gateway in
+            // Whichever upstream each request picks first, a POST (never resent once it reached an
+            // upstream) is served: a handshake that did not finish reached nothing.
+            for index in 0..<6 {
+                let response = try await Curl.request(
+                    "http://127.0.0.1:\(gateway.port("http"))/app/p\(index)",
+                    ["--data-binary", "once"],
+                    timeout: 90
+                )
+                #expect(response.status == 200 && response.bodyText == "POST /p\(index) 4", "\(response.bodyText)")
+            }
+        }
+        await upstream.stop()
+        withExtendedLifetime(listener) {}
+    }
+
     @Test("an upstream slower than firstByteSeconds gets 504")
     func firstByteTimeout() async throws {
         let slow = try await TestUpstream(name: "slow") { _ in
