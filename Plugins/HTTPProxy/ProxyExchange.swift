@@ -384,9 +384,22 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
                 do {
                     try pipeline.removeHandler(pipeline.handler(type: UpstreamConnectionHandler.self), promise: nil)
                     try pipeline.removeHandler(pipeline.handler(type: UpstreamRequestEncoder.self), promise: nil)
+                    // The decoder leaves on a later tick, handing the bytes the upstream sent
+                    // after its 101 to the tunnel; the client's bytes wait for it to be gone
+                    // (it watches outbound writes for request heads).
                     let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self)
-                    try ByteTunnel.join(clientChannel, upstreamChannel)
-                    pipeline.removeHandler(decoder, promise: nil)
+                    let decoderRemoved = upstreamChannel.eventLoop.makePromise(of: Void.self)
+                    do {
+                        try ByteTunnel.join(
+                            clientChannel,
+                            upstreamChannel,
+                            secondTakesBytes: decoderRemoved.futureResult
+                        )
+                    } catch {
+                        decoderRemoved.fail(error)
+                        throw error
+                    }
+                    pipeline.removeHandler(decoder, promise: decoderRemoved)
                 } catch {
                     clientChannel.close(promise: nil)
                     upstreamChannel.close(promise: nil)

@@ -501,6 +501,36 @@ struct ProxyTests {
         }
     }
 
+    @Test("a WebSocket frame sent in the same write as the upgrade reaches the upstream, and the gateway lives on")
+    func webSocketFrameWithUpgrade() async throws {
+        let script = repositoryRoot.appendingPathComponent("Tests/EthicalGatewayTests/Fixtures/websocket_echo.py").path
+        let echo = try ChildProcess("python3", [script, "server"])
+        defer { echo.stop() }
+        let port = try #require(Int(try await echo.firstLine()))
+        let config = """
+            { "listeners": [ { "name": "http", "address": "127.0.0.1", "port": 0 } ],
+              "routes": [ { "match": { "pathPrefix": "/ws" }, "stripPrefix": true, "backend": "echo" } ],
+              "backends": { "echo": { "plugin": "http-proxy", "config": { "upstreams": [ { "url": "http://127.0.0.1:\(port)" } ] } } } }
+            """
+        try await LiveGateway.with(config: config, registry: gatewayRegistry) { gateway in
+            for round in 0..<3 {
+                let raw = try RawConnection(port: gateway.port("http"))
+                // A masked text frame "hello" right behind the head: the upstream's HTTP decoder
+                // was still in its pipeline when it was written, and the process stopped.
+                let head = Array(
+                    ("GET /ws/chat HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                        + "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").utf8
+                )
+                #expect(raw.send(bytes: head + [0x81, 0x85, 0, 0, 0, 0] + Array("hello".utf8)))
+                let answer = await raw.read(until: "echo: hello", timeout: 20)
+                #expect(answer.hasPrefix("HTTP/1.1 101"), "round \(round): \(answer)")
+                #expect(answer.hasSuffix("echo: hello"), "round \(round): \(answer)")
+            }
+            let plain = try await Curl.request("http://127.0.0.1:\(gateway.port("http"))/other")
+            #expect(plain.status == 404)
+        }
+    }
+
     @Test("consistent hashing keeps each key on one upstream; a removed upstream moves only its keys")
     func consistentHashing() async throws {
         let upstreams = [
