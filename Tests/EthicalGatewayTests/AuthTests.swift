@@ -439,9 +439,28 @@ struct AuthTests {
             let anonymous = try await Self.get(gateway, "/app/b", spoof)
             #expect(verified.status == 200)
             #expect(anonymous.status == 200)
+            // The client's connection options name the claim headers, a field it sent, and the
+            // framing and host: only its own field goes (RFC 9110 7.6.1); what the gateway set
+            // from the token, Host and the body's length stay.
+            let named = try await Self.get(
+                gateway,
+                "/app/c",
+                token: token,
+                [
+                    "-H", "Connection: keep-alive, X-User, x-token-payload, X-Mine, content-length, Host",
+                    "-H", "X-Mine: mine", "--data-binary", "four",
+                ]
+            )
+            #expect(named.status == 200)
         }
         let requests = upstream.requests
-        try #require(requests.count == 2)
+        try #require(requests.count == 3)
+        let named = requests[2]
+        #expect(named.headers("x-user") == ["alice"])
+        #expect(named.headers("x-token-payload") == [String(token.split(separator: ".")[1])])
+        #expect(named.headers("x-mine").isEmpty)
+        #expect(named.bodyBytes == 4 && named.header("content-length") == "4")
+        #expect(named.header("host") != nil)
         let verified = requests[0]
         #expect(verified.headers("x-user") == ["alice"])
         #expect(verified.headers("x-roles") == ["admin, ops"])

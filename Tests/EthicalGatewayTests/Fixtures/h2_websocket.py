@@ -483,6 +483,19 @@ def with_body(port, method, path, body):
     return {"status": stream.status, "reset": stream.reset, "body": stream.body.decode(errors="replace")}
 
 
+def plain_request(port, method, path, authority):
+    """One request with these pseudo-header values (no checks of the client's own), no body;
+    the answer's status and body, or the stream's reset."""
+    client = H2Client(port, validate=False)
+    headers = [(":method", method), (":scheme", "https"), (":path", path),
+               (":authority", authority or client.authority)]
+    sid = client.request(headers, end_stream=True)
+    stream = client.streams[sid]
+    stream.plain = True
+    client.pump_until(lambda: stream.ended or stream.reset, f"the answer to {method} {path}")
+    return {"status": stream.status, "reset": stream.reset, "body": stream.body.decode(errors="replace")}
+
+
 def main(argv):
     scenario, port = argv[1], int(argv[2])
     if scenario == "echo":
@@ -499,6 +512,8 @@ def main(argv):
         result = cookies(port, argv[3], int(argv[4]))
     elif scenario == "hpack":
         result = hpack(port, argv[3], int(argv[4]))
+    elif scenario == "request":
+        result = plain_request(port, argv[3], argv[4], argv[5] if len(argv) > 5 else None)
     elif scenario == "body":
         result = with_body(port, argv[3], argv[4], argv[5])
     elif scenario == "proxy":
