@@ -57,9 +57,23 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
     /// over HTTP/2 (RFC 8441, which has no key): the upstream's `101` must answer it.
     private let upstreamWebSocketKey: String?
 
-    init(request: GatewayRequest, writer: ResponseWriter, loop: ProxyLoopState, settings: ProxySettings) {
+    init(request: consuming GatewayRequest, writer: ResponseWriter, loop: ProxyLoopState, settings: ProxySettings) {
         let upgrade = writer.canUpgrade ? ForwardedHeaders.requestedUpgrade(request.head.headers) : nil
-        var request = request
+        self.writer = writer
+        self.loop = loop
+        self.settings = settings
+        self.upgrade = upgrade
+        // A connection that could not be made carried nothing, so any request may be tried on
+        // another upstream then (as nginx does); a status is retried only for safe requests.
+        self.attemptsLeft = settings.retries.attempts
+        self.statusRetryable = Self.isRetryable(request.head)
+        if let key = settings.hashOn {
+            self.hashKey = Self.hashKey(for: request, on: key)
+        } else {
+            self.hashKey = nil
+        }
+        // The request is taken, not copied (its last use): each copy of a request retains, and
+        // later releases, its every field, about 2,000 instructions of a proxied request.
         if upgrade != nil, request.head.version.major == 2 {
             // The upstream speaks HTTP/1.1: it gets the opening an HTTP/1.1 client would send.
             let key = WebSocketHandshake.makeClientKey()
@@ -69,15 +83,6 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
             self.upstreamWebSocketKey = nil
         }
         self.request = request
-        self.writer = writer
-        self.loop = loop
-        self.settings = settings
-        self.upgrade = upgrade
-        // A connection that could not be made carried nothing, so any request may be tried on
-        // another upstream then (as nginx does); a status is retried only for safe requests.
-        self.attemptsLeft = settings.retries.attempts
-        self.statusRetryable = Self.isRetryable(request.head)
-        self.hashKey = settings.hashOn.flatMap { Self.hashKey(for: request, on: $0) }
     }
 
     /// The key consistent hashing places this request by, if it has one.
