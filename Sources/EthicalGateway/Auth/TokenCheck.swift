@@ -57,6 +57,13 @@ extension Authenticator {
         if let introspecting, let introspector = introspecting.introspector,
             token.utf8.lazy.filter({ $0 == UInt8(ascii: ".") }).count != 2
         {
+            // The introspecting issuer's own limit: the route's is the largest of its issuers'.
+            guard token.utf8.count <= introspecting.configuration.maxTokenBytes else {
+                return .refused(
+                    .invalid(.malformed, "the token is longer than \(introspecting.configuration.maxTokenBytes) bytes"),
+                    issuer: introspecting.configuration.name
+                )
+            }
             return caching(eventLoop.makeFutureWithTask { await introspector.introspect(token) }, introspecting)
         }
 
