@@ -30,8 +30,13 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
     private var failedUpstreams: Set<Int> = []
     private var attemptsLeft: Int
     /// Whether an answer in `retries.onStatuses` may be asked of another upstream: the request
-    /// is safe to send twice (see `isRetryable`).
+    /// is safe to send twice (see `isRetryable`), once it has ended without a body byte.
     private let statusRetryable: Bool
+    /// Whether any body bytes came from the client: a body is not kept, so such a request is
+    /// never resent. Counted as it arrives rather than guessed from the head: an HTTP/2 `GET`
+    /// whose client ends the stream with an empty DATA frame is framed chunked (a body may
+    /// follow) and carries none.
+    private var receivedBodyBytes = false
     private var pendingBody: [ByteBuffer] = []
     private var requestEnded = false
     private var keepAlive = false
@@ -103,14 +108,11 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
         return nil
     }
 
-    /// Safe to send twice: an idempotent method (or an idempotency key) and no body.
+    /// Safe to send twice: an idempotent method (or an idempotency key); whether it had a body
+    /// is known once it ended (`receivedBodyBytes`).
     private static func isRetryable(_ head: HTTPRequestHead) -> Bool {
         let idempotent: [HTTPMethod] = [.GET, .HEAD, .OPTIONS, .PUT, .DELETE, .TRACE]
-        let hasBody =
-            head.headers.contains(name: "transfer-encoding")
-            || (head.headers.first(name: "content-length").map { $0 != "0" } ?? false)
-            || head.version.major == 2 && head.method != .GET && head.method != .HEAD
-        return !hasBody && (idempotent.contains(head.method) || head.headers.contains(name: "idempotency-key"))
+        return idempotent.contains(head.method) || head.headers.contains(name: "idempotency-key")
     }
 
     func start() {
@@ -259,6 +261,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
     // MARK: RequestBodyReceiver (downstream -> upstream)
 
     func receiveBody(_ buffer: ByteBuffer) {
+        if buffer.readableBytes > 0 { self.receivedBodyBytes = true }
         switch self.state {
         case .connecting:
             self.pendingBody.append(buffer)
@@ -416,7 +419,9 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
 
     /// Whether a retryable status from `connection`'s upstream may be retried elsewhere.
     private func mayRetry(after connection: UpstreamConnection) -> Bool {
-        guard self.statusRetryable, self.attemptsLeft > 0, self.requestEnded else { return false }
+        guard self.statusRetryable, !self.receivedBodyBytes, self.attemptsLeft > 0, self.requestEnded else {
+            return false
+        }
         var tried = self.failedUpstreams
         tried.insert(connection.upstream.index)
         return self.loop.hasAvailableUpstream(excluding: tried) && self.loop.takeRetry()
@@ -460,7 +465,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
             }
             // A pooled connection the upstream closed while we reused it: send again on another
             // connection (this does not use up a retry; nothing reached the upstream's application).
-            if connection.requestsServed > 0 && Self.isRetryable(self.request.head) {
+            if connection.requestsServed > 0 && self.statusRetryable && !self.receivedBodyBytes {
                 self.endAttempt(status: nil, failure: "the pooled connection was closed by the upstream")
                 self.cancelWatchdog()
                 self.waitingForFirstByte = false

@@ -593,6 +593,29 @@ struct ProxyTests {
                 arguments: ["-d", "x"]
             )
             #expect(post.contains("failing"))
+            // Nor a PUT with a body (the body is not kept to be sent again).
+            let put = try await Self.picks(
+                "http://127.0.0.1:\(gateway.port("http"))/app/x",
+                count: 2,
+                arguments: ["-X", "PUT", "-d", "x"]
+            )
+            #expect(put.contains("failing"))
+        }
+        // A fresh gateway: a fresh retry budget.
+        try await LiveGateway.with(
+            config: Self.config(upstreams: [(failing, 1), (healthy, 1)], extra: retrying),
+            registry: gatewayRegistry
+        ) {
+            gateway in
+            // An HTTP/2 GET whose client ends the stream with an empty DATA frame goes up chunked
+            // (a body could have followed) and is retried all the same: none came.
+            for _ in 0..<4 {
+                let outcome = try await WebSocketHTTP2Tests.scenario(
+                    "body",
+                    [String(gateway.port("https")), "GET", "/app/x", ""]
+                )
+                #expect(outcome["status"] as? Int == 200 && outcome["body"] as? String == "GET /x 0", "\(outcome)")
+            }
         }
         // Without the per-second allowance the budget is exactly 20% of the requests in each
         // window, so the bound below holds however slowly a loaded machine runs the requests.

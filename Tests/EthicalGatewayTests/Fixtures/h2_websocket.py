@@ -475,10 +475,15 @@ def with_body(port, method, path, body):
     the stream, then `body` in one DATA frame that does; the answer's status and body."""
     client = H2Client(port)
     headers = [(":method", method), (":scheme", "https"), (":path", path), (":authority", client.authority)]
-    sid = client.request(headers, end_stream=False)
+    # HEADERS and the DATA frame in one write (the body is small), as clients that end a stream
+    # with a DATA frame send them: no answer can come between the two.
+    sid = client.conn.get_next_available_stream_id()
+    client.streams[sid] = Stream()
     stream = client.streams[sid]
     stream.plain = True
-    client.send_raw(sid, body.encode(), end_stream=True)
+    client.conn.send_headers(sid, [(k.encode(), v.encode()) for k, v in headers], end_stream=False)
+    client.conn.send_data(sid, body.encode(), end_stream=True)
+    client.flush()
     client.pump_until(lambda: stream.ended or stream.reset, f"the answer to {method} {path}")
     return {"status": stream.status, "reset": stream.reset, "body": stream.body.decode(errors="replace")}
 
