@@ -361,6 +361,14 @@ struct RelayUniTests {
             #expect((try? await gateway.controller.reloadFile(trigger: "test").get()) != nil)
             #expect(try await Self.publish(gateway, "news:reload", 1) == 1)
             #expect(Self.number(try await Self.push(stream, sse: false)["pub"]) == 1)
+            // With nothing to shut down, the previous configuration is not held for the 60 s
+            // grace period by the stream still open on it.
+            var retiring = gateway.server.retirementsInProgress
+            for _ in 0..<100 where retiring > 0 {
+                try await Task.sleep(for: .milliseconds(100))
+                retiring = gateway.server.retirementsInProgress
+            }
+            #expect(retiring == 0, "the reload that changed nothing waits for the open stream")
 
             // The API key file changes: the relay is re-created and the old one retired.
             try ("rotated-relay-api-key-0123456789\n").write(

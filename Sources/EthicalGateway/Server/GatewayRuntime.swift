@@ -134,6 +134,16 @@ public final class GatewayRuntime: Sendable {
     }
 
     /// Shuts down what `successor` did not take over from this runtime.
+    /// Whether ``retire(replacedBy:)`` would close or shut down anything: when `successor`
+    /// carries every backend and filter over and keeps the access log and tracer, requests
+    /// still in flight on this runtime (a relay's long-lived streams) need not be waited for.
+    func retiresAnything(replacedBy successor: GatewayRuntime) -> Bool {
+        if let accessLog = self.accessLog, successor.accessLog !== accessLog { return true }
+        if let tracer = self.tracer, successor.tracer !== tracer { return true }
+        if self.filters.keys.contains(where: { !successor.carriedFilters.contains($0) }) { return true }
+        return self.backends.keys.contains { !successor.carriedBackends.contains($0) }
+    }
+
     func retire(replacedBy successor: GatewayRuntime) async {
         if let accessLog = self.accessLog, successor.accessLog !== accessLog { await accessLog.close() }
         if let tracer = self.tracer, successor.tracer !== tracer { await tracer.close() }

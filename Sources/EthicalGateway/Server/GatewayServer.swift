@@ -96,6 +96,12 @@ public final class GatewayServer: Service, Sendable {
         self.state.withLockedValue { $0.boundAddresses != nil && !$0.draining }
     }
 
+    /// Previous configurations still being retired after reloads (waiting for their requests
+    /// in flight, at most the grace period, before shutting down what the new one dropped).
+    public var retirementsInProgress: Int {
+        self.state.withLockedValue { $0.retiring.count }
+    }
+
     public func run() async throws {
         let runtime = self.live.current
         let sockets: [ListenerSocket]
@@ -211,8 +217,11 @@ public final class GatewayServer: Service, Sendable {
             state.nextRetirement += 1
             state.retiring[id] = Task {
                 previous.quiesceBackends(replacedBy: runtime)
-                await Self.waitForInFlight(of: previous, graceSeconds: grace, logger: logger)
-                await previous.retire(replacedBy: runtime)
+                // Nothing to shut down: what is in flight goes on with what it uses.
+                if previous.retiresAnything(replacedBy: runtime) {
+                    await Self.waitForInFlight(of: previous, graceSeconds: grace, logger: logger)
+                    await previous.retire(replacedBy: runtime)
+                }
                 _ = self.state.withLockedValue { $0.retiring.removeValue(forKey: id) }
             }
         }
