@@ -31,7 +31,7 @@ struct RouteTableTests {
         _ method: HTTPMethod = .GET,
         _ headers: HTTPHeaders = [:]
     ) -> String? {
-        table.match(host: host, path: Substring(path), method: method, headers: headers)?.entry.target
+        table.match(host: host, path: Substring(path), method: method, headers: headers)?.target
     }
 
     @Test("the most specific route wins: host, then path, then methods and headers")

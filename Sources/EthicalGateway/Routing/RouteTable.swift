@@ -11,7 +11,9 @@ public import NIOHTTP1
 public struct RouteTable<Target: Sendable>: Sendable {
     /// A successful match.
     public struct Match: Sendable {
-        public var entry: RouteEntry<Target>
+        /// The route's target (only it: copying the whole entry, with its match conditions,
+        /// cost a retain and a release of each of them per request).
+        public var target: Target
         /// The part of the path the route's prefix matched (empty for the `/` prefix); for an
         /// exact route, the whole path.
         public var matchedPrefix: Substring
@@ -102,7 +104,7 @@ public struct RouteTable<Target: Sendable>: Sendable {
         func match(path: Substring, method: HTTPMethod, headers: HTTPHeaders) -> Match? {
             if let entries = self.exactPaths[path] {
                 for entry in entries where entry.accepts(method: method, headers: headers) {
-                    return Match(entry: entry, matchedPrefix: path)
+                    return Match(target: entry.target, matchedPrefix: path)
                 }
             }
             return Self.longestPrefixMatch(
@@ -144,7 +146,7 @@ public struct RouteTable<Target: Sendable>: Sendable {
                 }
             }
             for entry in node.entries where entry.accepts(method: method, headers: headers) {
-                return Match(entry: entry, matchedPrefix: path[..<prefixEnd])
+                return Match(target: entry.target, matchedPrefix: path[..<prefixEnd])
             }
             return nil
         }

@@ -96,7 +96,7 @@ extension GatewayHTTPHandler {
                 "no route matches \(head.method.rawValue) \(host ?? "")\(routingPath.prefix(512))"
             )
         }
-        let route = match.entry.target
+        let route = match.target
         exchange.route = route
         exchange.maxBodyBytes = route.maxBodyBytes
         // Capped (at about 31 years) so that no configured value overflows the nanoseconds.

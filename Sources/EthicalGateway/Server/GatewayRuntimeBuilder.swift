@@ -293,16 +293,16 @@ public struct GatewayRuntimeBuilder: Sendable {
                 guard let authenticator, auth.issuers.allSatisfy({ authenticator.issuers[$0] != nil }) else { continue }
                 routeFilters.insert(AuthFilter(policy: RoutePolicy(auth), authenticator: authenticator), at: 0)
             }
-            var compiled = CompiledRoute(
+            let compiled = CompiledRoute(
                 name: route.name,
                 backend: backend,
                 filters: routeFilters,
                 rewrite: PathRewrite(stripPrefix: route.stripPrefix, rewritePrefix: route.rewritePrefix),
                 maxBodyBytes: route.maxBodyBytes ?? configuration.limits.maxBodyBytes,
-                escapedSlashes: route.escapedSlashes
+                escapedSlashes: route.escapedSlashes,
+                backendName: route.backend,
+                accessLog: route.accessLog
             )
-            compiled.backendName = route.backend
-            compiled.accessLog = route.accessLog
             entries.append(
                 RouteEntry(
                     name: route.name,
