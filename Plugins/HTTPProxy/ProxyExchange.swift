@@ -1,4 +1,5 @@
 import EthicalGateway
+import HTTP1Codec
 import NIOCore
 import NIOHTTP1
 import WebSocketCore
@@ -382,11 +383,11 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
             let upgraded = self.writer.upgrade(downstream) { clientChannel in
                 let pipeline = upstreamChannel.pipeline.syncOperations
                 do {
-                    try pipeline.removeHandler(pipeline.handler(type: UpstreamConnectionHandler.self), promise: nil)
-                    try pipeline.removeHandler(pipeline.handler(type: UpstreamRequestEncoder.self), promise: nil)
-                    let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self)
+                    pipeline.removeHandler(connection.encoder, promise: nil)
                     try ByteTunnel.join(clientChannel, upstreamChannel)
-                    pipeline.removeHandler(decoder, promise: nil)
+                    // Removed behind the tunnel: what the upstream sent after its 101 head
+                    // (already the new protocol's bytes) goes on into the tunnel.
+                    pipeline.removeHandler(connection.handler, promise: nil)
                 } catch {
                     clientChannel.close(promise: nil)
                     upstreamChannel.close(promise: nil)
@@ -432,7 +433,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
     func upstreamClosed(error: (any Error)?) {
         switch self.state {
         case .awaitingResponse(let connection):
-            if let parseError = error as? HTTPParserError {
+            if let parseError = error as? HTTP1ParseError {
                 // The upstream answered, but not in HTTP/1.1 the gateway can relay. It is
                 // reachable, so this is not counted towards ejection (nginx does not count
                 // `invalid_header` either), and it is not sent again: it did reach the upstream.

@@ -157,12 +157,7 @@ public enum HTTP1RequestHeadParser {
                 head.connection.formUnion(Self.connectionOptions(bytes, field.value))
             case 14 where Self.nameEquals(bytes, name, "content-length"):
                 guard contentLength == nil else { return .refused(HTTP1ParseError(.multipleContentLengths)) }
-                // Tabs around the digits are OWS to RFC 9110 but refused by llhttp; no client
-                // sends them, and a length two parsers might read differently is refused.
-                for offset in (name.upperBound + 1)..<(index - 2) where bytes[offset] == Self.tab {
-                    return .refused(HTTP1ParseError(.invalidContentLength))
-                }
-                guard let length = Self.decimal(bytes, field.value) else {
+                guard let length = Self.contentLength(bytes, field, lineEnd: index - 2) else {
                     return .refused(HTTP1ParseError(.invalidContentLength))
                 }
                 contentLength = length
@@ -252,8 +247,17 @@ public enum HTTP1RequestHeadParser {
         return .field(HTTP1RequestHead.Field(name: name, value: valueStart..<valueEnd), next: index + 2)
     }
 
+    /// The value of the `Content-Length` field line ending (before its CRLF) at `lineEnd`, or
+    /// nil when it is not 1 to 18 digits. Tabs around the digits are OWS to RFC 9110 but refused
+    /// by llhttp; no sender sends them, and a length two parsers might read differently is
+    /// refused.
+    static func contentLength(_ bytes: UnsafeRawBufferPointer, _ field: HTTP1RequestHead.Field, lineEnd: Int) -> Int? {
+        for offset in (field.name.upperBound + 1)..<lineEnd where bytes[offset] == Self.tab { return nil }
+        return Self.decimal(bytes, field.value)
+    }
+
     /// The transfer codings of all `Transfer-Encoding` lines, read as one list (RFC 9110 5.3).
-    private struct TransferCodings {
+    struct TransferCodings {
         var fields = 0
         var chunked = 0
         var others = 0
@@ -276,7 +280,7 @@ public enum HTTP1RequestHeadParser {
     /// Calls `body` with each non-empty element of the comma-separated list at `range`, without
     /// the whitespace around it.
     @inline(__always)
-    private static func forEachListElement(
+    static func forEachListElement(
         _ bytes: UnsafeRawBufferPointer,
         _ range: Range<Int>,
         _ body: (Range<Int>) -> Void
@@ -300,7 +304,7 @@ public enum HTTP1RequestHeadParser {
 
     /// A byte that ends a request-line element or a field: CR not followed by LF, a bare LF, or
     /// `otherwise`.
-    private static func lineError(
+    static func lineError(
         _ bytes: UnsafeRawBufferPointer,
         _ index: Int,
         _ otherwise: HTTP1ParseError.Reason
@@ -346,7 +350,7 @@ public enum HTTP1RequestHeadParser {
     }
 
     @inline(__always)
-    private static func isDigit(_ byte: UInt8) -> Bool {
+    static func isDigit(_ byte: UInt8) -> Bool {
         byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")
     }
 
@@ -372,7 +376,7 @@ public enum HTTP1RequestHeadParser {
     }
 
     /// 1 to 18 decimal digits (no sign, no spaces inside, no list), else `nil`.
-    private static func decimal(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int? {
+    static func decimal(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int? {
         guard !range.isEmpty, range.count <= 18 else { return nil }
         var value = 0
         for index in range {
@@ -384,7 +388,7 @@ public enum HTTP1RequestHeadParser {
     }
 
     /// The `close`, `keep-alive` and `upgrade` tokens of a `Connection` value.
-    private static func connectionOptions(
+    static func connectionOptions(
         _ bytes: UnsafeRawBufferPointer,
         _ range: Range<Int>
     )
