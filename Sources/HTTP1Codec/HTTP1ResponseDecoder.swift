@@ -138,7 +138,7 @@ public struct HTTP1ResponseDecoder: Sendable {
                 self.state = .head(tried: 0)
             } else {
                 self.awaited.removeFirst()
-                if toHEAD || head.status == 204 || head.status == 304 {
+                if !head.hasBody(toHEAD: toHEAD) {
                     self.state = .body(.none)
                 } else {
                     switch head.framing {

@@ -42,6 +42,18 @@ public struct HTTP1ResponseHead: Sendable, Hashable {
     /// A 1xx response other than 101: the final response to the same request follows it.
     public var isInterim: Bool { self.status < 200 && self.status != 101 }
 
+    /// Whether a body follows the head (RFC 9112 6.3): none for a response to `HEAD`, a 1xx, a
+    /// 204 or a 304, whatever the fields say.
+    public func hasBody(toHEAD: Bool) -> Bool {
+        !toHEAD && self.status >= 200 && self.status != 204 && self.status != 304
+    }
+
+    /// Whether the connection can carry another request after this response: ``keepAlive``, and
+    /// the body (if any) is not delimited by the connection's close.
+    public func keepsConnection(toHEAD: Bool) -> Bool {
+        self.keepAlive && !(self.framing == .untilClose && self.hasBody(toHEAD: toHEAD))
+    }
+
     public var version: HTTPVersion { HTTPVersion(major: 1, minor: self.minorVersion) }
 
     public func name(of field: Field, in bytes: ByteBuffer) -> String { self.string(field.name, in: bytes) }
