@@ -32,4 +32,6 @@ swift build --package-path Fuzz --scratch-path "$SCRATCH/build" -c release \
     -Xswiftc -sanitize=fuzzer -Xswiftc -parse-as-library --product "$PRODUCT"
 BINARY="$SCRATCH/build/release/$PRODUCT"
 cd "$SCRATCH"
+# Swift's own backtracer would catch a finding's crash first, and libFuzzer would not save the input.
+export SWIFT_BACKTRACE=${SWIFT_BACKTRACE:-enable=no}
 "$BINARY" -max_total_time="$SECONDS_TO_RUN" -max_len=4096 -print_final_stats=1 "$@" "$FOUND" "$SEEDS"

@@ -8,6 +8,7 @@ public struct HTTP1ParseError: Error, Sendable, Hashable, CustomStringConvertibl
         case invalidStatusLine
         case headTooLarge
         case unexpectedResponse
+        case dataAfterClose
         case invalidMethod
         case invalidTarget
         case invalidVersion
@@ -64,6 +65,7 @@ public struct HTTP1ParseError: Error, Sendable, Hashable, CustomStringConvertibl
                 + " phrase of visible characters, spaces and tabs (RFC 9112 4)"
         case .headTooLarge: "the \(message) head, or its trailer section, is larger than the limit"
         case .unexpectedResponse: "bytes arrived while no request was waiting for a response"
+        case .dataAfterClose: "bytes arrived after a response that ends the connection"
         case .invalidMethod: "the method must be a token such as GET"
         case .invalidTarget: "the request target contains a character outside visible ASCII"
         case .invalidVersion: "the request line must end with HTTP/1.1 or HTTP/1.0"

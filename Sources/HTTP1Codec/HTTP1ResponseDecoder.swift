@@ -14,6 +14,8 @@ public import NIOHTTP1
 /// - A response to `HEAD`, a 204 and a 304 have no body, whatever their fields say.
 /// - `Transfer-Encoding: chunked` (with trailers), else `Content-Length`, else the body runs
 ///   until the connection closes: ``inputEnded(leaving:)`` then delivers its end.
+/// - After a response that ends the connection (`Connection: close`, HTTP/1.0 without
+///   keep-alive, a body read until the close), bytes are refused, as llhttp refuses them.
 ///
 /// A pure value, used like ``HTTP1RequestDecoder``: the caller owns the receive buffer, hands it
 /// to ``next(_:)`` and acts on the event it gets back, one at a time. Body parts are slices of
@@ -53,7 +55,10 @@ public struct HTTP1ResponseDecoder: Sendable {
     private enum State: Sendable {
         /// Waiting for a head; `tried` bytes of it were parsed last time, incomplete.
         case head(tried: Int)
-        case body(HTTP1BodyDecoder)
+        /// Inside a response; with `closing`, its head said the connection ends with it.
+        case body(HTTP1BodyDecoder, closing: Bool)
+        /// A response that ends the connection has ended: no bytes may follow.
+        case closed
         /// After a 101: the bytes are the new protocol's.
         case switched
         case failed
@@ -80,22 +85,25 @@ public struct HTTP1ResponseDecoder: Sendable {
         switch self.state {
         case .head(let tried):
             return self.nextHead(&buffer, tried: tried)
-        case .body(var body):
+        case .body(var body, let closing):
             switch body.next(&buffer, maxTrailerBytes: self.maxHeadBytes) {
             case .body(let part):
-                self.state = .body(body)
+                self.state = .body(body, closing: closing)
                 return .body(part)
             case .end(let trailers):
-                self.state = .head(tried: 0)
+                self.state = closing ? .closed : .head(tried: 0)
                 return .end(trailers)
             case .needMoreData:
-                self.state = .body(body)
+                self.state = .body(body, closing: closing)
                 return .needMoreData
             case .trailersTooLarge:
                 return self.fail(HTTP1ParseError(.headTooLarge))
             case .refused(let error):
                 return self.fail(error)
             }
+        case .closed:
+            guard buffer.readableBytes == 0 else { return self.fail(HTTP1ParseError(.dataAfterClose)) }
+            return .needMoreData
         case .switched, .failed:
             return .needMoreData
         }
@@ -108,10 +116,12 @@ public struct HTTP1ResponseDecoder: Sendable {
         switch self.state {
         case .head:
             return buffer.readableBytes == 0 ? nil : self.fail(HTTP1ParseError(.incompleteMessage))
-        case .body(let body):
+        case .body(let body, _):
             guard body.endsWithInput else { return self.fail(HTTP1ParseError(.incompleteMessage)) }
-            self.state = .head(tried: 0)
+            self.state = .closed
             return .end(nil)
+        case .closed:
+            return buffer.readableBytes == 0 ? nil : self.fail(HTTP1ParseError(.dataAfterClose))
         case .switched, .failed:
             return nil
         }
@@ -138,13 +148,14 @@ public struct HTTP1ResponseDecoder: Sendable {
                 self.state = .head(tried: 0)
             } else {
                 self.awaited.removeFirst()
+                let closing = !head.keepsConnection(toHEAD: toHEAD)
                 if !head.hasBody(toHEAD: toHEAD) {
-                    self.state = .body(.none)
+                    self.state = .body(.none, closing: closing)
                 } else {
                     switch head.framing {
-                    case .contentLength(let length): self.state = .body(.contentLength(length))
-                    case .chunked: self.state = .body(.chunked)
-                    case .untilClose: self.state = .body(.untilClose)
+                    case .contentLength(let length): self.state = .body(.contentLength(length), closing: closing)
+                    case .chunked: self.state = .body(.chunked, closing: closing)
+                    case .untilClose: self.state = .body(.untilClose, closing: closing)
                     }
                 }
             }

@@ -205,6 +205,8 @@ struct HTTP1ResponseDecoderTests {
             ("HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n" + String(repeating: "x", count: 99), "middle of"),
             ("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n", "middle of a response"),
             ("HTTP/1.1 200 OK\r\nContent-Le", "middle of a response"),
+            ("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\n\r\n", "ends the"),
+            ("HTTP/1.0 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\n\r\n", "ends the connection"),
         ]
     )
     func refusals(response: String, reason: String) {
