@@ -15,7 +15,8 @@ public import NIOHTTP1
 /// - `Transfer-Encoding: chunked` (with trailers), else `Content-Length`, else the body runs
 ///   until the connection closes: ``inputEnded(leaving:)`` then delivers its end.
 /// - After a response that ends the connection (`Connection: close`, HTTP/1.0 without
-///   keep-alive, a body read until the close), bytes are refused, as llhttp refuses them.
+///   keep-alive, a body read until the close; an interim one too), bytes are refused, as llhttp
+///   refuses them.
 ///
 /// A pure value, used like ``HTTP1RequestDecoder``: the caller owns the receive buffer, hands it
 /// to ``next(_:)`` and acts on the event it gets back, one at a time. Body parts are slices of
@@ -145,7 +146,9 @@ public struct HTTP1ResponseDecoder: Sendable {
                 self.awaited.removeFirst()
                 self.state = .switched
             } else if head.status < 200 {
-                self.state = .head(tried: 0)
+                // An interim response that says the connection ends (llhttp reads it so) leaves
+                // no room for the final one.
+                self.state = head.keepAlive ? .head(tried: 0) : .closed
             } else {
                 self.awaited.removeFirst()
                 let closing = !head.keepsConnection(toHEAD: toHEAD)

@@ -207,6 +207,7 @@ struct HTTP1ResponseDecoderTests {
             ("HTTP/1.1 200 OK\r\nContent-Le", "middle of a response"),
             ("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\n\r\n", "ends the"),
             ("HTTP/1.0 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\n\r\n", "ends the connection"),
+            ("HTTP/1.1 100 Continue\r\nConnection: close\r\n\r\nHTTP/1.1 200 OK\r\n\r\n", "ends the connection"),
         ]
     )
     func refusals(response: String, reason: String) {
