@@ -68,7 +68,7 @@ public struct HTTP1ParseError: Error, Sendable, Hashable, CustomStringConvertibl
         case .unexpectedResponse: "bytes arrived while no request was waiting for a response"
         case .dataAfterClose: "bytes arrived after a response that ends the connection"
         case .framingFieldInTrailers:
-            "a trailer section must not carry Content-Length or Transfer-Encoding (RFC 9110 6.5.1)"
+            "a trailer section must not carry Content-Length, Transfer-Encoding or Connection (RFC 9110 6.5.1)"
         case .invalidMethod: "the method must be a token such as GET"
         case .invalidTarget: "the request target contains a character outside visible ASCII"
         case .invalidVersion: "the request line must end with HTTP/1.1 or HTTP/1.0"

@@ -1,9 +1,10 @@
 /// Parses the trailer section after a chunked body's last chunk (RFC 9112 7.1.2): field lines,
 /// then an empty line, read with the same rules as a head's fields (no obs-fold, no whitespace
-/// before the colon, no control characters, lines ending with CRLF). `Content-Length` and
-/// `Transfer-Encoding` are refused there: a sender must not put framing in trailers (RFC 9110
-/// 6.5.1), llhttp refuses them, and a recipient that merged them into the head would frame the
-/// message again.
+/// before the colon, no control characters, lines ending with CRLF). `Content-Length`,
+/// `Transfer-Encoding` and `Connection` are refused there: a sender must not put framing or
+/// connection control in trailers (RFC 9110 6.5.1), llhttp refuses the first two and applies a
+/// `Connection: close` it finds there, and a recipient that merged them into the head would
+/// frame the message, or keep the connection, differently.
 ///
 /// Like ``HTTP1RequestHeadParser``, it keeps no state between calls: give it every byte of the
 /// section received so far.
@@ -28,6 +29,7 @@ public enum HTTP1TrailerSection {
                 let name = field.name
                 if name.count == 14 && HTTP1RequestHeadParser.nameEquals(bytes, name, "content-length")
                     || name.count == 17 && HTTP1RequestHeadParser.nameEquals(bytes, name, "transfer-encoding")
+                    || name.count == 10 && HTTP1RequestHeadParser.nameEquals(bytes, name, "connection")
                 {
                     return .refused(HTTP1ParseError(.framingFieldInTrailers))
                 }

@@ -204,6 +204,7 @@ struct HTTP1ResponseDecoderTests {
             ("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n0\r\nX : t\r\n\r\n", "whitespace between"),
             ("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n0\r\nContent-Length: 0\r\n\r\n", "trailer"),
             ("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n0\r\nTransfer-Encoding: x\r\n\r\n", "trailer"),
+            ("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n0\r\nConnection: close\r\n\r\n", "trailer"),
             ("HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n" + String(repeating: "x", count: 99), "middle of"),
             ("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n", "middle of a response"),
             ("HTTP/1.1 200 OK\r\nContent-Le", "middle of a response"),
