@@ -331,7 +331,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
             ForwardedHeaders.removeHopByHop(&downstream.headers)
             if !self.settings.responseHeaders.isEmpty { self.settings.responseHeaders.apply(to: &downstream.headers) }
             connection.requestsServed += 1
-            self.keepAlive = head.isKeepAlive
+            self.keepAlive = connection.handler.responseKeepsConnection
             self.writer.writeHead(downstream)
         case (.streamingResponse, .body(let buffer)):
             self.lastActivity = .now()

@@ -49,6 +49,11 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
     /// The connection is closing (a refusal, or the channel went inactive): nothing more is read.
     private var stopped = false
 
+    /// Whether the connection can carry another request after the response whose head was
+    /// handed on last (``HTTP1ResponseDecoder/endsConnection``): what the exchange decides reuse
+    /// on, without scanning the head's `Connection` fields again.
+    private(set) var responseKeepsConnection = false
+
     /// A request was written on the connection; its response comes after the earlier ones'.
     func expectResponse(toHEAD: Bool) {
         self.decoder.expectResponse(toHEAD: toHEAD)
@@ -125,6 +130,7 @@ final class UpstreamConnectionHandler: ChannelInboundHandler, RemovableChannelHa
             case .head(let head, let bytes):
                 // Interim responses (100 Continue, 103 Early Hints) are not relayed.
                 if head.isInterim { continue }
+                self.responseKeepsConnection = !self.decoder.endsConnection
                 self.deliver(.head(head.makeHTTPResponseHead(from: bytes)), context: context)
             case .body(let part):
                 self.deliver(.body(part), context: context)

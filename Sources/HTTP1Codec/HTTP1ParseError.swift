@@ -10,6 +10,7 @@ public struct HTTP1ParseError: Error, Sendable, Hashable, CustomStringConvertibl
         case unexpectedResponse
         case dataAfterClose
         case framingFieldInTrailers
+        case invalidTransferEncoding
         case invalidMethod
         case invalidTarget
         case invalidVersion
@@ -67,6 +68,8 @@ public struct HTTP1ParseError: Error, Sendable, Hashable, CustomStringConvertibl
         case .headTooLarge: "the \(message) head, or its trailer section, is larger than the limit"
         case .unexpectedResponse: "bytes arrived while no request was waiting for a response"
         case .dataAfterClose: "bytes arrived after a response that ends the connection"
+        case .invalidTransferEncoding:
+            "Transfer-Encoding must be codings separated by commas and spaces, no tabs among or after them"
         case .framingFieldInTrailers:
             "a trailer section must not carry Content-Length, Transfer-Encoding or Connection (RFC 9110 6.5.1)"
         case .invalidMethod: "the method must be a token such as GET"

@@ -81,6 +81,18 @@ public struct HTTP1ResponseDecoder: Sendable {
         self.awaited.append(toHEAD)
     }
 
+    /// Whether the connection ends with the response under way (read after its head): its head
+    /// said so (`Connection: close`, HTTP/1.0 without keep-alive), or its body is delimited by
+    /// the close. Known from the parse, where NIO's `HTTPResponseHead.isKeepAlive` would split
+    /// the `Connection` values again.
+    public var endsConnection: Bool {
+        switch self.state {
+        case .head: false
+        case .body(_, let closing): closing
+        case .closed, .switched, .failed: true
+        }
+    }
+
     /// The next event from `buffer`, whose reader index moves past what it consumed.
     public mutating func next(_ buffer: inout ByteBuffer) -> Event {
         switch self.state {

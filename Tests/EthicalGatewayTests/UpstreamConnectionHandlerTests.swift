@@ -28,7 +28,7 @@ struct UpstreamConnectionHandlerTests {
 
     @Test("a response in pieces: interim responses are not relayed, body parts and the end are")
     func response() throws {
-        let (channel, _, recorder) = try Self.channel()
+        let (channel, handler, recorder) = try Self.channel()
         defer { _ = try? channel.finish() }
         let pieces = [
             "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-", "Encoding: chunked\r\n\r\n3\r\nab",
@@ -38,6 +38,7 @@ struct UpstreamConnectionHandlerTests {
             try channel.writeInbound(ByteBuffer(string: piece))
         }
         #expect(recorder.parts == ["head 200", "body ab", "body c", "end"])
+        #expect(handler.responseKeepsConnection)
         #expect(channel.isActive)
     }
 
@@ -53,9 +54,10 @@ struct UpstreamConnectionHandlerTests {
 
     @Test("a body read until the close ends when the upstream closes; one cut short is an error")
     func closeDelimited() throws {
-        let (channel, _, recorder) = try Self.channel()
+        let (channel, handler, recorder) = try Self.channel()
         try channel.writeInbound(ByteBuffer(string: "HTTP/1.0 200 OK\r\n\r\nall of it"))
         #expect(recorder.parts == ["head 200", "body all of it"])
+        #expect(!handler.responseKeepsConnection)
         channel.pipeline.fireChannelInactive()
         #expect(recorder.parts == ["head 200", "body all of it", "end"])
 

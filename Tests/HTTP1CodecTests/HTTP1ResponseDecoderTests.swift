@@ -199,6 +199,8 @@ struct HTTP1ResponseDecoderTests {
             ("HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n0\r\n\r\n", "only transfer coding"),
             ("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked, chunked\r\n\r\n0\r\n\r\n", "final transfer coding"),
             ("HTTP/1.0 200 OK\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n", "HTTP/1.0 responses"),
+            ("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\t\r\n\r\n0\r\n\r\n", "no tabs"),
+            ("HTTP/1.1 200 OK\r\ntransfer-encoding: gzip,\tchunked\r\n\r\n0\r\n\r\n", "no tabs"),
             ("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nok\r\n0\r\n\r\n", "chunk size"),
             ("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nokX\r\n0\r\n\r\n", "followed by CRLF"),
             ("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n0\r\nX : t\r\n\r\n", "whitespace between"),
@@ -228,6 +230,30 @@ struct HTTP1ResponseDecoderTests {
             let decoded = Self.decode(line + "Content-Length: 0\r\n\r\n")
             #expect(decoded.count == 2 && decoded.last == .end([]), "\(line.debugDescription): \(decoded)")
         }
+    }
+
+    @Test(
+        "whether the connection ends with a response is known after its head",
+        arguments: [
+            ("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n", false, false),
+            ("HTTP/1.1 200 OK\r\nConnection: keep-alive, close\r\nContent-Length: 1\r\n\r\n", false, true),
+            ("HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n", false, true),
+            ("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\n", false, false),
+            ("HTTP/1.1 200 OK\r\n\r\n", false, true),
+            ("HTTP/1.1 200 OK\r\n\r\n", true, false),
+            ("HTTP/1.1 204 No Content\r\n\r\n", false, false),
+        ]
+    )
+    func endsConnection(head: String, toHEAD: Bool, ends: Bool) {
+        var decoder = HTTP1ResponseDecoder(maxHeadBytes: 4096)
+        decoder.expectResponse(toHEAD: toHEAD)
+        #expect(!decoder.endsConnection)
+        var buffer = ByteBuffer(string: head)
+        guard case .head = decoder.next(&buffer) else {
+            Issue.record("\(head.debugDescription): no head")
+            return
+        }
+        #expect(decoder.endsConnection == ends, "\(head.debugDescription), HEAD: \(toHEAD)")
     }
 
     @Test("bytes no request waits for are refused, also before any request")
