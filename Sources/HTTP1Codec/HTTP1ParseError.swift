@@ -69,7 +69,7 @@ public struct HTTP1ParseError: Error, Sendable, Hashable, CustomStringConvertibl
         case .unexpectedResponse: "bytes arrived while no request was waiting for a response"
         case .dataAfterClose: "bytes arrived after a response that ends the connection"
         case .invalidTransferEncoding:
-            "Transfer-Encoding must be codings separated by commas and spaces, no tabs among or after them"
+            "Transfer-Encoding must be codings separated by commas and spaces: no empty ones, no tabs among or after them"
         case .framingFieldInTrailers:
             "a trailer section must not carry Content-Length, Transfer-Encoding or Connection (RFC 9110 6.5.1)"
         case .invalidMethod: "the method must be a token such as GET"

@@ -4,7 +4,7 @@
 /// obsolete line folding, whitespace before a field's colon, a name that is not a token, NUL and
 /// other control characters in a value, Content-Length with Transfer-Encoding, more than one
 /// Content-Length, a Content-Length that is not 1 to 18 digits, Transfer-Encoding in HTTP/1.0 or
-/// other than one `chunked` (or with a tab in or after it), more than one Host, and an HTTP/1.1 request without Host whose target
+/// other than one `chunked` (or with a tab in or after it, or an empty list element), more than one Host, and an HTTP/1.1 request without Host whose target
 /// is not in absolute form, a target outside the four forms of RFC 9112 3.2 (and userinfo in an
 /// absolute-form authority). These are the ambiguities request smuggling is built on; a request the
 /// gateway reads one way must not be readable another way by the upstream behind it.
@@ -171,7 +171,7 @@ public enum HTTP1RequestHeadParser {
 
         if codings.fields > 0 {
             if minorVersion == 0 { return .refused(HTTP1ParseError(.transferEncodingInHTTP10)) }
-            if codings.hasTab { return .refused(HTTP1ParseError(.invalidTransferEncoding)) }
+            if codings.isIrregular { return .refused(HTTP1ParseError(.invalidTransferEncoding)) }
             // RFC 9112 6.3: a request whose final coding is not chunked cannot be framed (400);
             // chunked twice is not allowed (7); one the gateway does not implement gets 501 (6.1).
             guard codings.lastIsChunked, codings.chunked == 1 else {
@@ -263,16 +263,28 @@ public enum HTTP1RequestHeadParser {
         var chunked = 0
         var others = 0
         var lastIsChunked = false
-        /// A tab inside or after a value: OWS to RFC 9110, but llhttp reads `chunked<TAB>` as a
-        /// coding other than chunked, so a message framed by it would be read two ways. (A tab
-        /// before the value is read alike by both.)
-        var hasTab = false
+        /// A tab inside or after a value, or an empty list element (`chunked,`): allowed by RFC
+        /// 9110 (OWS; empty elements are ignored), but llhttp reads `chunked<TAB>` and `chunked,`
+        /// as a coding other than chunked, so a message framed by them would be read two ways.
+        /// (A tab before the value is read alike by both.)
+        var isIrregular = false
 
         /// Adds the codings of `field`, whose line ends (before its CRLF) at `lineEnd`.
         mutating func add(_ bytes: UnsafeRawBufferPointer, _ field: HTTP1RequestHead.Field, lineEnd: Int) {
             self.fields += 1
             let value = field.value
-            for index in value.lowerBound..<lineEnd where bytes[index] == UInt8(ascii: "\t") { self.hasTab = true }
+            var elementHasToken = false
+            for index in value.lowerBound..<lineEnd {
+                switch bytes[index] {
+                case UInt8(ascii: "\t"): self.isIrregular = true
+                case UInt8(ascii: ","):
+                    if !elementHasToken { self.isIrregular = true }
+                    elementHasToken = false
+                case UInt8(ascii: " "): break
+                default: elementHasToken = true
+                }
+            }
+            if !value.isEmpty && !elementHasToken { self.isIrregular = true }
             HTTP1RequestHeadParser.forEachListElement(bytes, value) { token in
                 if HTTP1RequestHeadParser.nameEquals(bytes, token, "chunked") {
                     self.chunked += 1

@@ -7,7 +7,7 @@
 /// whitespace before a field's colon; a name that is not a token; control characters in a value;
 /// more than one `Content-Length` (even with equal values) or one that is not 1 to 18 digits;
 /// `Content-Length` with `Transfer-Encoding`; `Transfer-Encoding` in HTTP/1.0 or other than one
-/// `chunked` (or with a tab in or after it). RFC 9112 6.3 lets a recipient read some of these (a response whose final coding is
+/// `chunked` (or with a tab in or after it, or an empty list element). RFC 9112 6.3 lets a recipient read some of these (a response whose final coding is
 /// not chunked is read until the close, equal `Content-Length` values may be merged), but a
 /// proxy that reads a response one way while a cache or client behind it reads it another is
 /// open to response splitting, so the gateway refuses them and answers 502.
@@ -124,7 +124,7 @@ public enum HTTP1ResponseHeadParser {
         if codings.fields > 0 {
             // RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing.
             if head.minorVersion == 0 { return .refused(HTTP1ParseError(.transferEncodingInHTTP10)) }
-            if codings.hasTab { return .refused(HTTP1ParseError(.invalidTransferEncoding)) }
+            if codings.isIrregular { return .refused(HTTP1ParseError(.invalidTransferEncoding)) }
             guard codings.lastIsChunked, codings.chunked == 1 else {
                 return .refused(HTTP1ParseError(.chunkedNotFinal))
             }

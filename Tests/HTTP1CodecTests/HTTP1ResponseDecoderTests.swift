@@ -201,6 +201,8 @@ struct HTTP1ResponseDecoderTests {
             ("HTTP/1.0 200 OK\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n", "HTTP/1.0 responses"),
             ("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\t\r\n\r\n0\r\n\r\n", "no tabs"),
             ("HTTP/1.1 200 OK\r\ntransfer-encoding: gzip,\tchunked\r\n\r\n0\r\n\r\n", "no tabs"),
+            ("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked,\r\n\r\n0\r\n\r\n", "no empty ones"),
+            ("HTTP/1.1 200 OK\r\ntransfer-encoding: , chunked\r\n\r\n0\r\n\r\n", "no empty ones"),
             ("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nok\r\n0\r\n\r\n", "chunk size"),
             ("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nokX\r\n0\r\n\r\n", "followed by CRLF"),
             ("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n0\r\nX : t\r\n\r\n", "whitespace between"),
