@@ -175,6 +175,7 @@ let package = Package(
                 // The upstream half of a WebSocket a client opened over HTTP/2 (its key and accept).
                 "WebSocketCore",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),

@@ -240,10 +240,15 @@ struct AuthJWKSTests {
             { "listeners": [ { "name": "http", "address": "127.0.0.1", "port": 0 } ],
               "issuers": {
                 "op": { "issuer": "https://op.test", "audiences": ["api"], "caFile": "\(ca)", "leewaySeconds": 0,
+                        "maxTokenBytes": 256,
                         "introspection": { "url": "\(base)/introspect", "clientID": "gateway",
-                                           "clientSecretFile": "\(secretFile)" } }
+                                           "clientSecretFile": "\(secretFile)" } },
+                "big": { "issuer": "https://big.test", "audiences": ["api"], "maxTokenBytes": 60000,
+                         "jwksURL": "\(base)/jwks", "caFile": "\(ca)" }
               },
-              "routes": [ { "backend": "ok", "auth": { "issuers": ["op"], "scopes": ["orders:read"],
+              "routes": [ { "match": { "pathPrefix": "/both" }, "backend": "ok",
+                            "auth": { "issuers": ["big", "op"], "scopes": ["orders:read"] } },
+                          { "backend": "ok", "auth": { "issuers": ["op"], "scopes": ["orders:read"],
                             "claimHeaders": { "X-User": "sub" } } } ],
               "backends": { "ok": { "plugin": "respond", "config": { "status": 200, "body": "ok" } } } }
             """
@@ -272,6 +277,17 @@ struct AuthJWKSTests {
             #expect(otherAudience.header("www-authenticate")?.contains("audience mismatch") == true)
             let expired = try await get("opaque-expired")
             #expect(expired.header("www-authenticate")?.contains("the token expired at") == true)
+
+            // An opaque token over op's 256 bytes is refused unasked, also where a route's other
+            // issuer allows longer tokens.
+            let asked = server.requests("introspect")
+            let long = String(repeating: "x", count: 300)
+            for path in ["/", "/both"] {
+                let refused = try await AuthTests.get(gateway, path, token: long)
+                #expect(refused.status == 401, "\(path)")
+                #expect(refused.header("www-authenticate")?.contains("longer than 256 bytes") == true, "\(path)")
+            }
+            #expect(server.requests("introspect") == asked, "the identity provider was sent the long token")
         }
         _ = try server.folder.write("wrong", to: "secret")
         try await LiveGateway.with(

@@ -439,9 +439,28 @@ struct AuthTests {
             let anonymous = try await Self.get(gateway, "/app/b", spoof)
             #expect(verified.status == 200)
             #expect(anonymous.status == 200)
+            // The client's connection options name the claim headers, a field it sent, and the
+            // framing and host: only its own field goes (RFC 9110 7.6.1); what the gateway set
+            // from the token, Host and the body's length stay.
+            let named = try await Self.get(
+                gateway,
+                "/app/c",
+                token: token,
+                [
+                    "-H", "Connection: keep-alive, X-User, x-token-payload, X-Mine, content-length, Host",
+                    "-H", "X-Mine: mine", "--data-binary", "four",
+                ]
+            )
+            #expect(named.status == 200)
         }
         let requests = upstream.requests
-        try #require(requests.count == 2)
+        try #require(requests.count == 3)
+        let named = requests[2]
+        #expect(named.headers("x-user") == ["alice"])
+        #expect(named.headers("x-token-payload") == [String(token.split(separator: ".")[1])])
+        #expect(named.headers("x-mine").isEmpty)
+        #expect(named.bodyBytes == 4 && named.header("content-length") == "4")
+        #expect(named.header("host") != nil)
         let verified = requests[0]
         #expect(verified.headers("x-user") == ["alice"])
         #expect(verified.headers("x-roles") == ["admin, ops"])
@@ -531,6 +550,46 @@ struct AuthTests {
             #expect(Date().timeIntervalSince1970 >= expiry)
             #expect(refused?.status == 401)
             #expect(refused?.header("www-authenticate")?.contains("the token expired at") == true)
+        }
+    }
+
+    @Test("two issuers with one iss value: the route's first listed decides, whether the token is cached or not")
+    func sharedIssuerValue() async throws {
+        let lab = try await TokenLab.shared()
+        // `other` claims the same `iss` as `local` but holds another key: on /other-first it
+        // decides (and refuses a token signed with `local`'s RSA key); on /local-only `local`
+        // accepts that token and caches it. The cache must not carry the acceptance over.
+        let config = """
+            { "listeners": [ { "name": "http", "address": "127.0.0.1", "port": 0 } ],
+              "issuers": {
+                "local": { "issuer": "https://issuer.test", "audiences": ["api"], "algorithms": ["RS256", "ES256"],
+                           "keys": [ \(lab.jwks["rsa"]!) ] },
+                "other": { "issuer": "https://issuer.test", "audiences": ["api"], "algorithms": ["RS256", "ES256"],
+                           "keys": [ \(lab.jwks["ec256"]!) ] }
+              },
+              "routes": [
+                { "match": { "path": "/local-only" }, "backend": "ok", "auth": { "issuers": ["local"] } },
+                { "match": { "path": "/other-first" }, "backend": "ok", "auth": { "issuers": ["other", "local"] } },
+                { "match": { "path": "/local-first" }, "backend": "ok", "auth": { "issuers": ["local", "other"] } }
+              ],
+              "backends": { "ok": { "plugin": "respond", "config": { "status": 200, "body": "ok" } } } }
+            """
+        let rsaToken = try await lab.mint(key: "rsa", alg: "RS256", claims: TokenLab.claims())
+        let ecToken = try await lab.mint(key: "ec256", alg: "ES256", claims: TokenLab.claims())
+        try await LiveGateway.with(config: config, registry: gatewayRegistry) { gateway in
+            // (path, token, expected status), uncached first, then each again once the token is cached.
+            let cases: [(String, String, Int)] = [
+                ("/other-first", rsaToken, 401), ("/local-only", rsaToken, 200), ("/local-first", rsaToken, 200),
+                ("/other-first", rsaToken, 401),
+                // And the other way round: `other` accepts the EC token, `local` (listed first) refuses it.
+                ("/other-first", ecToken, 200), ("/local-first", ecToken, 401), ("/local-only", ecToken, 401),
+            ]
+            for round in 0..<2 {
+                for (path, token, expected) in cases {
+                    let status = try await Self.get(gateway, path, token: token).status
+                    #expect(status == expected, "round \(round), \(path)")
+                }
+            }
         }
     }
 

@@ -501,6 +501,36 @@ struct ProxyTests {
         }
     }
 
+    @Test("a WebSocket frame sent in the same write as the upgrade reaches the upstream, and the gateway lives on")
+    func webSocketFrameWithUpgrade() async throws {
+        let script = repositoryRoot.appendingPathComponent("Tests/EthicalGatewayTests/Fixtures/websocket_echo.py").path
+        let echo = try ChildProcess("python3", [script, "server"])
+        defer { echo.stop() }
+        let port = try #require(Int(try await echo.firstLine()))
+        let config = """
+            { "listeners": [ { "name": "http", "address": "127.0.0.1", "port": 0 } ],
+              "routes": [ { "match": { "pathPrefix": "/ws" }, "stripPrefix": true, "backend": "echo" } ],
+              "backends": { "echo": { "plugin": "http-proxy", "config": { "upstreams": [ { "url": "http://127.0.0.1:\(port)" } ] } } } }
+            """
+        try await LiveGateway.with(config: config, registry: gatewayRegistry) { gateway in
+            for round in 0..<3 {
+                let raw = try RawConnection(port: gateway.port("http"))
+                // A masked text frame "hello" right behind the head: the upstream's HTTP decoder
+                // was still in its pipeline when it was written, and the process stopped.
+                let head = Array(
+                    ("GET /ws/chat HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                        + "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").utf8
+                )
+                #expect(raw.send(bytes: head + [0x81, 0x85, 0, 0, 0, 0] + Array("hello".utf8)))
+                let answer = await raw.read(until: "echo: hello", timeout: 20)
+                #expect(answer.hasPrefix("HTTP/1.1 101"), "round \(round): \(answer)")
+                #expect(answer.hasSuffix("echo: hello"), "round \(round): \(answer)")
+            }
+            let plain = try await Curl.request("http://127.0.0.1:\(gateway.port("http"))/other")
+            #expect(plain.status == 404)
+        }
+    }
+
     @Test("consistent hashing keeps each key on one upstream; a removed upstream moves only its keys")
     func consistentHashing() async throws {
         let upstreams = [
@@ -667,6 +697,58 @@ struct ProxyTests {
         await upstream.stop()
     }
 
+    /// An address that accepts TCP connections (the kernel completes them into the backlog) and
+    /// never answers a byte: a TLS handshake with it never finishes.
+    struct SilentListener: UpstreamAddress {
+        let port: Int
+        var url: String { "https://127.0.0.1:\(self.port)" }
+    }
+
+    @Test("a TLS handshake that never finishes is bounded by connectSeconds, and another upstream serves even a POST")
+    func upstreamTLSHandshakeTimeout() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let certificate = try TestCertificate.make(
+            commonName: "upstream.test",
+            dnsNames: ["upstream.test"],
+            in: directory.url
+        )
+        let listener = try RawListener(backlog: 64)
+        let silent = SilentListener(port: listener.port)
+        let upstream = try await TestUpstream(name: "secure", tls: certificate, reply: Self.echo)
+        let tls = #""tls": { "caFile": "\#(certificate.certificateFile.path)", "serverName": "upstream.test" }"#
+        // firstByteSeconds far longer than connectSeconds: the handshake used to be bounded by it.
+        // 3 s, as a good handshake took over 0.3 s on a loaded machine.
+        let timeouts = #""timeouts": { "connectSeconds": 3, "firstByteSeconds": 120 }"#
+        try await LiveGateway.with(
+            config: Self.config(upstreams: [(silent, 1)], extra: ", \(tls), \(timeouts)"),
+            registry: gatewayRegistry
+        ) { gateway in
+            let started = Date()
+            let response = try await Curl.request("http://127.0.0.1:\(gateway.port("http"))/app/x", timeout: 150)
+            #expect(response.status == 504, "\(response.bodyText)")
+            #expect(response.bodyText.contains("connecting to the upstream timed out"), "\(response.bodyText)")
+            #expect(Date().timeIntervalSince(started) < 60, "bounded by the 120 s first-byte timeout instead")
+        }
+        try await LiveGateway.with(
+            config: Self.config(upstreams: [(silent, 1), (upstream, 1)], extra: ", \(tls), \(timeouts)"),
+            registry: gatewayRegistry
+        ) { gateway in
+            // Whichever upstream each request picks first, a POST (never resent once it reached an
+            // upstream) is served: a handshake that did not finish reached nothing.
+            for index in 0..<6 {
+                let response = try await Curl.request(
+                    "http://127.0.0.1:\(gateway.port("http"))/app/p\(index)",
+                    ["--data-binary", "once"],
+                    timeout: 150
+                )
+                #expect(response.status == 200 && response.bodyText == "POST /p\(index) 4", "\(response.bodyText)")
+            }
+        }
+        await upstream.stop()
+        withExtendedLifetime(listener) {}
+    }
+
     @Test("an upstream slower than firstByteSeconds gets 504")
     func firstByteTimeout() async throws {
         let slow = try await TestUpstream(name: "slow") { _ in
@@ -731,7 +813,8 @@ struct ProxyTests {
             let client = try RawConnection(port: gateway.port("http"))
             // The head now, the body once the upstream has answered.
             #expect(client.send("POST /app/x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n"))
-            #expect(await client.read(until: "ab", timeout: 20).hasPrefix("HTTP/1.1 200"))
+            let head = await client.read(until: "ab", timeout: 20)
+            #expect(head.hasPrefix("HTTP/1.1 200"), "\(head)")
             #expect(client.send("hello"))
             let rest = await client.read(until: "cdef", timeout: 20)
             #expect(rest.hasSuffix("cdef"), "the response was cut: \(rest)")

@@ -27,6 +27,8 @@ struct RequestSemanticsTests {
                 { "name": "decoded", "match": { "pathPrefix": "/decoded" }, "escapedSlashes": "decode",
                   "backend": "app" },
                 { "name": "answer", "match": { "pathPrefix": "/answer" }, "backend": "answer" },
+                { "name": "items-delete", "match": { "pathPrefix": "/items", "methods": ["DELETE"] }, "backend": "app",
+                  "auth": { "issuers": ["local"] } },
                 { "name": "public", "match": { "pathPrefix": "/" }, "backend": "app" }
               ],
               "backends": { "app": \(proxy),
@@ -54,6 +56,50 @@ struct RequestSemanticsTests {
             throw error
         }
         await upstream.stop()
+    }
+
+    @Test("a method in another case (delete) or not a token is refused on HTTP/1.1 and HTTP/2, reaching no upstream")
+    func methodCase() async throws {
+        try await Self.withGateway { gateway, upstream in
+            for method in ["delete", "Delete", "dELETE"] {
+                let raw = try RawConnection(port: gateway.port("http"))
+                #expect(raw.send("\(method) /items/1 HTTP/1.1\r\nHost: a\r\n\r\n"))
+                let answer = await raw.read(until: "}", timeout: 20)
+                #expect(answer.hasPrefix("HTTP/1.1 400"), "\(method): \(answer)")
+                #expect(answer.contains("not a token of upper-case letters"), "\(method): \(answer)")
+            }
+            let https = String(gateway.port("https"))
+            for method in ["delete", "G(ET"] {
+                let outcome = try await WebSocketHTTP2Tests.scenario("request", [https, method, "/items/1"])
+                #expect(outcome["status"] as? Int == 400, "\(method) over h2: \(outcome)")
+            }
+            #expect(upstream.requests.isEmpty, "\(upstream.requests.map(\.method))")
+            // The upper-case spelling is the guarded route's; other methods the public one's.
+            let delete = try await Curl.request("http://127.0.0.1:\(gateway.port("http"))/items/1", ["-X", "DELETE"])
+            #expect(delete.status == 401)
+            let get = try await Curl.request("http://127.0.0.1:\(gateway.port("http"))/items/1")
+            #expect(get.status == 200)
+            // An extension method in upper case goes on as it is.
+            let purge = try await Curl.request("http://127.0.0.1:\(gateway.port("http"))/items/1", ["-X", "PURGE"])
+            #expect(purge.status == 200 && upstream.requests.last?.method == "PURGE")
+        }
+    }
+
+    @Test("an HTTP/2 :path in absolute form cannot name another host than :authority")
+    func http2AbsolutePath() async throws {
+        try await Self.withGateway { gateway, upstream in
+            let https = String(gateway.port("https"))
+            // :authority names the guarded host; the absolute :path would route it as public.test.
+            let outcome = try await WebSocketHTTP2Tests.scenario(
+                "request",
+                [https, "GET", "http://public.test/x", "admin.test"]
+            )
+            #expect(outcome["status"] as? Int == 400, "\(outcome)")
+            #expect((outcome["body"] as? String)?.contains(":path must start with /") == true, "\(outcome)")
+            #expect(upstream.requests.isEmpty)
+            let guarded = try await WebSocketHTTP2Tests.scenario("request", [https, "GET", "/x", "admin.test"])
+            #expect(guarded["status"] as? Int == 401, "\(guarded)")
+        }
     }
 
     /// Status codes of every response in `text`, in order.

@@ -170,6 +170,25 @@ struct WebSocketHTTP2Tests {
         await upstream.stop()
     }
 
+    @Test("an HTTP/2 GET or DELETE with a body and no content-length reaches an HTTP/1.1 upstream with it, framed")
+    func bodyWithoutLength() async throws {
+        let upstream = try await TestUpstream(name: "app") { request in
+            .text(status: 200, headers: [], body: "\(request.method) \(request.bodyBytes) \(request.bodyText)")
+        }
+        try await LiveGateway.with(config: Self.config(upstream: upstream.url), registry: gatewayRegistry) { gateway in
+            let port = String(gateway.port("https"))
+            for method in ["GET", "DELETE", "OPTIONS", "POST"] {
+                let outcome = try await Self.scenario("body", [port, method, "/proxied/x", "the body of \(method)"])
+                #expect(outcome["status"] as? Int == 200, "\(method): \(outcome)")
+                let expected = "\(method) \("the body of \(method)".utf8.count) the body of \(method)"
+                #expect(outcome["body"] as? String == expected, "\(method): \(outcome)")
+            }
+        }
+        // Each went up as one request with its body framed: nothing arrived as a request of its own.
+        #expect(upstream.requests.map(\.method) == ["GET", "DELETE", "OPTIONS", "POST"])
+        await upstream.stop()
+    }
+
     @Test("HTTP/2 responses leave per-response fields (X-Request-ID, Content-Length) out of the client's HPACK table")
     func hpackIndexing() async throws {
         try await LiveGateway.with(config: Self.config(), registry: gatewayRegistry) { gateway in

@@ -30,9 +30,12 @@ struct AuthFilter: Filter {
             }
         }
         self.issuersByIssClaim = byClaim
-        self.maxTokenBytes = byClaim.values.map(\.configuration.maxTokenBytes).max() ?? 8192
-        self.introspectingIssuer = policy.issuerOrder.lazy.compactMap { authenticator.issuers[$0] }
+        let introspecting = policy.issuerOrder.lazy.compactMap { authenticator.issuers[$0] }
             .first { $0.introspector != nil }
+        self.introspectingIssuer = introspecting
+        self.maxTokenBytes =
+            (byClaim.values.map(\.configuration.maxTokenBytes)
+            + (introspecting.map { [$0.configuration.maxTokenBytes] } ?? [])).max() ?? 8192
         self.protectedHeaders =
             policy.claimHeaders.map { $0.header.lowercased() } + (policy.payloadHeader.map { [$0.lowercased()] } ?? [])
     }

@@ -29,6 +29,26 @@ enum Base64URL {
         return Data(base64Encoded: base64)
     }
 
+    /// For text that ``decode(_:)`` refuses only because its last character sets unused bits:
+    /// that character with the bits cleared (the canonical spelling's last character), so an
+    /// error can say what to write instead. `nil` for anything else.
+    static func canonicalLastCharacter(of text: Substring) -> Character? {
+        let remainder = text.utf8.count % 4
+        guard remainder == 2 || remainder == 3, let last = text.utf8.last, let value = Self.sextet(last) else {
+            return nil
+        }
+        let cleared = value & (remainder == 2 ? 0x30 : 0x3C)
+        guard cleared != value, Self.decode(text.dropLast() + String(Self.character(cleared))) != nil else {
+            return nil
+        }
+        return Self.character(cleared)
+    }
+
+    private static func character(_ sextet: UInt8) -> Character {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+        return Character(Unicode.Scalar(alphabet[Int(sextet)]))
+    }
+
     /// The 6-bit value of a base64url character, or `nil` outside the alphabet.
     private static func sextet(_ byte: UInt8) -> UInt8? {
         switch byte {

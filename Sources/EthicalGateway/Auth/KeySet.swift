@@ -136,8 +136,18 @@ final class KeySet: Sendable {
             guard curve == "Ed25519" else { throw KeySetError("unsupported curve \"\(curve)\"") }
             key = .ed25519(try EdDSA.PublicKey(x: try member("x"), curve: .ed25519))
         case .secret:
-            guard let secret = Base64URL.decode(Substring(try member("k"))), secret.count >= 32 else {
-                throw KeySetError("\"k\" must be base64url of at least 32 bytes")
+            let encoded = Substring(try member("k"))
+            guard let secret = Base64URL.decode(encoded) else {
+                if let canonical = Base64URL.canonicalLastCharacter(of: encoded), let last = encoded.last {
+                    throw KeySetError(
+                        "\"k\" is not canonical base64url: its last character \"\(last)\" sets bits past the "
+                            + "secret's last byte (RFC 4648 3.5); the same secret is spelt ending in \"\(canonical)\""
+                    )
+                }
+                throw KeySetError("\"k\" is not base64url without padding (RFC 4648 5)")
+            }
+            guard secret.count >= 32 else {
+                throw KeySetError("\"k\" is \(secret.count) bytes; a secret must be at least 32 bytes")
             }
             // RFC 7518 §3.2: the secret is at least as long as the hash (and jwt-kit traps otherwise).
             let long = algorithms.filter { secret.count >= $0.minimumSecretBytes }

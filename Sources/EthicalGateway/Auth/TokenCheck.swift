@@ -27,7 +27,14 @@ extension Authenticator {
         }
         let cache = self.cache(for: eventLoop)
         let key = VerifiedTokenCache.key(for: token)
-        if let verified = cache?.cache.lookup(key, now: Date().timeIntervalSince1970) {
+        // The loop's cache is shared by every route. A token another route's issuer verified is
+        // taken from it only when this route would have asked the same issuer: two issuers may
+        // share an `iss` value (with other keys or audiences), and the route's first listed
+        // decides, cached or not.
+        if let verified = cache?.cache.lookup(key, now: Date().timeIntervalSince1970),
+            (verified.introspected ? introspecting : issuersByIssClaim[verified.issuerIdentifier])?
+                .configuration.name == verified.issuerName
+        {
             return .verified(verified)
         }
         func caching(
@@ -50,6 +57,13 @@ extension Authenticator {
         if let introspecting, let introspector = introspecting.introspector,
             token.utf8.lazy.filter({ $0 == UInt8(ascii: ".") }).count != 2
         {
+            // The introspecting issuer's own limit: the route's is the largest of its issuers'.
+            guard token.utf8.count <= introspecting.configuration.maxTokenBytes else {
+                return .refused(
+                    .invalid(.malformed, "the token is longer than \(introspecting.configuration.maxTokenBytes) bytes"),
+                    issuer: introspecting.configuration.name
+                )
+            }
             return caching(eventLoop.makeFutureWithTask { await introspector.introspect(token) }, introspecting)
         }
 

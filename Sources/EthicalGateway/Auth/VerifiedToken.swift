@@ -6,6 +6,11 @@ import JWTKit
 struct VerifiedToken: Sendable {
     /// The issuer's name under `issuers`.
     let issuerName: String
+    /// The `iss` value of the issuer that verified it (its configuration's `issuer`).
+    let issuerIdentifier: String
+    /// Whether the issuer's introspection endpoint vouched for it (an opaque token), rather
+    /// than its signature.
+    let introspected: Bool
     let claims: [String: JSONValue]
     /// `exp`, in seconds since 1970; the token is never used after it.
     let expiresAt: Double
@@ -62,6 +67,8 @@ struct VerifiedToken: Sendable {
             throw .invalid(.audience, "audience mismatch: the token is for \(audiences.joined(separator: ", "))")
         }
         self.issuerName = issuer.name
+        self.issuerIdentifier = issuer.issuer
+        self.introspected = false
         self.claims = claims
         self.expiresAt = exp + leeway
         self.scopes = Self.scopes(in: claims)
@@ -108,6 +115,8 @@ struct VerifiedToken: Sendable {
             }
         }
         self.issuerName = issuer.name
+        self.issuerIdentifier = issuer.issuer
+        self.introspected = true
         self.claims = claims
         self.expiresAt = expiresAt
         self.scopes = Self.scopes(in: claims)

@@ -44,7 +44,13 @@ public func isValidHostHeader(_ value: String) -> Bool {
 
 /// ``isValidHostHeader(_:)-(String)`` for part of a string (an absolute-form authority).
 public func isValidHostHeader(_ value: Substring) -> Bool {
-    let bytes = value.utf8
+    // Over the bytes in place (a native string's always are): walking `Substring.UTF8View`
+    // index by index cost about 1,700 instructions for a `Host` of 15 bytes.
+    if let valid = value.utf8.withContiguousStorageIfAvailable(isValidHostHeader(bytes:)) { return valid }
+    return isValidHostHeader(bytes: Array(value.utf8))
+}
+
+private func isValidHostHeader<Bytes: RandomAccessCollection<UInt8>>(bytes: Bytes) -> Bool {
     guard let first = bytes.first, bytes.count <= 255 + 6 else { return false }
     var hostEnd = bytes.endIndex
     if first == UInt8(ascii: "[") {
@@ -62,10 +68,15 @@ public func isValidHostHeader(_ value: Substring) -> Bool {
         for byte in name {
             switch byte {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"):
+                UInt8(ascii: "0")...UInt8(ascii: "9"),
+                // unreserved and sub-delims punctuation, and `%` of escapes
+                UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "!"),
+                UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"),
+                UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="),
+                UInt8(ascii: "%"):
                 continue
             default:
-                guard "-._~!$&'()*+,;=%".utf8.contains(byte) else { return false }
+                return false
             }
         }
     }

@@ -105,24 +105,46 @@ public struct RouteTable<Target: Sendable>: Sendable {
                     return Match(entry: entry, matchedPrefix: path)
                 }
             }
-            // Walk the trie along the path's segments, remembering each node that has routes;
-            // then try the deepest (longest prefix) first.
-            var candidates: [(node: PrefixNode, end: Substring.Index)] = []
-            var node = self.prefixRoot
-            if !node.entries.isEmpty { candidates.append((node, path.startIndex)) }
-            var position = path.index(after: path.startIndex)
-            while position <= path.endIndex {
+            return Self.longestPrefixMatch(
+                self.prefixRoot,
+                prefixEnd: path.startIndex,
+                nextSegment: path.index(after: path.startIndex),
+                path: path,
+                method: method,
+                headers: headers
+            )
+        }
+
+        /// Walks the trie along the path's segments below `node` (whose prefix ends at
+        /// `prefixEnd`; `nextSegment` is where the path's next segment starts, `nil` past the
+        /// last one) and answers with the deepest node's route that accepts the request, the
+        /// longest prefix first. Recursion instead of a list of candidate nodes: no allocation
+        /// per request (the depth is the path's number of segments).
+        private static func longestPrefixMatch(
+            _ node: PrefixNode,
+            prefixEnd: Substring.Index,
+            nextSegment: Substring.Index?,
+            path: Substring,
+            method: HTTPMethod,
+            headers: HTTPHeaders
+        ) -> Match? {
+            if let position = nextSegment, !node.children.isEmpty {
                 let segmentEnd = path[position...].firstIndex(of: "/") ?? path.endIndex
-                guard let child = node.children[path[position..<segmentEnd]] else { break }
-                node = child
-                if !node.entries.isEmpty { candidates.append((node, segmentEnd)) }
-                guard segmentEnd < path.endIndex else { break }
-                position = path.index(after: segmentEnd)
-            }
-            for (node, end) in candidates.reversed() {
-                for entry in node.entries where entry.accepts(method: method, headers: headers) {
-                    return Match(entry: entry, matchedPrefix: path[..<end])
+                if let child = node.children[path[position..<segmentEnd]],
+                    let deeper = Self.longestPrefixMatch(
+                        child,
+                        prefixEnd: segmentEnd,
+                        nextSegment: segmentEnd < path.endIndex ? path.index(after: segmentEnd) : nil,
+                        path: path,
+                        method: method,
+                        headers: headers
+                    )
+                {
+                    return deeper
                 }
+            }
+            for entry in node.entries where entry.accepts(method: method, headers: headers) {
+                return Match(entry: entry, matchedPrefix: path[..<prefixEnd])
             }
             return nil
         }

@@ -21,7 +21,20 @@ public struct CanonicalRequest: Sendable {
 
     /// Checks and canonicalises `head`.
     public static func make(_ head: HTTPRequestHead, isHTTP2: Bool) -> Result<CanonicalRequest, Refusal> {
+        if case .RAW(let method) = head.method, let refusal = Self.methodRefusal(method) { return .failure(refusal) }
         if let refusal = Self.framingRefusal(head, isHTTP2: isHTTP2) { return .failure(refusal) }
+        if isHTTP2, let first = head.uri.utf8.first, first != UInt8(ascii: "/"), head.uri != "*" {
+            // RFC 9113 8.3.1: `:path` is a path and query; the host is `:authority`'s. An
+            // absolute URI there would otherwise win over `:authority`, as it does over Host in
+            // HTTP/1.1, and route the request by a host the client's `:authority` never named.
+            return .failure(
+                Refusal(
+                    status: .badRequest,
+                    detail: "an HTTP/2 request's :path must start with / (the host goes in :authority)",
+                    closeConnection: false
+                )
+            )
+        }
         guard let target = RequestTarget.parse(head.uri) else {
             return .failure(
                 Refusal(
@@ -73,6 +86,7 @@ public struct CanonicalRequest: Sendable {
                 )
             )
         }
+        if !isHTTP2 { Self.removeConnectionOptions(&head.headers) }
         switch CanonicalPath.make(target.path) {
         case .failure(let refusal):
             return .failure(Refusal(status: .badRequest, detail: refusal.description, closeConnection: false))
@@ -86,6 +100,83 @@ public struct CanonicalRequest: Sendable {
                 )
             )
         }
+    }
+
+    /// Removes the fields a client's `Connection` header names as its connection options (RFC
+    /// 9110 7.6.1), and those names from `Connection`, as the request arrives: before filters
+    /// and auth add fields of their own. Left to the proxy, `Connection: X-User` removed the
+    /// `X-User` claim header the gateway had set from the verified token (and a `headers`
+    /// filter's fields). `close`, `keep-alive` and `upgrade` stay (they are the connection's
+    /// own options); `Host`, `Content-Length` and `Transfer-Encoding` are never connection
+    /// options, so naming them removes nothing (`Connection: content-length` made the proxy send
+    /// a body without its length).
+    static func removeConnectionOptions(_ headers: inout HTTPHeaders) {
+        let values = headers["connection"]
+        guard !values.isEmpty else { return }
+        // The common values name no other field.
+        if values.count == 1, Self.isConnectionOwnOption(Substring(values[0])) { return }
+        var kept: [Substring] = []
+        var named: [Substring] = []
+        for value in values {
+            for token in value.split(separator: ",") {
+                let token = token.trimmingASCIIWhitespace()
+                guard !token.isEmpty else { continue }
+                if Self.isConnectionOwnOption(token) {
+                    kept.append(token)
+                } else {
+                    named.append(token)
+                }
+            }
+        }
+        guard !named.isEmpty else { return }
+        for name in named {
+            switch name.lowercased() {
+            case "host", "content-length", "transfer-encoding": continue
+            default: headers.remove(name: String(name))
+            }
+        }
+        if kept.isEmpty {
+            headers.remove(name: "connection")
+        } else {
+            headers.replaceOrAdd(name: "connection", value: kept.joined(separator: ", "))
+        }
+    }
+
+    /// `close`, `keep-alive` or `upgrade`, in any case (compared on the bytes: this runs for
+    /// most HTTP/1.1 requests).
+    private static func isConnectionOwnOption(_ token: Substring) -> Bool {
+        func equals(_ expected: StaticString) -> Bool {
+            guard token.utf8.count == expected.utf8CodeUnitCount else { return false }
+            return zip(token.utf8, UnsafeBufferPointer(start: expected.utf8Start, count: expected.utf8CodeUnitCount))
+                .allSatisfy { byte, lower in (byte | 0x20) == lower }
+        }
+        return equals("keep-alive") || equals("close") || equals("upgrade")
+    }
+
+    /// A method NIO does not know (`HTTPMethod.RAW`) that is not a token of upper-case letters,
+    /// digits and token punctuation. Methods are case-sensitive (RFC 9110 9.1), so `delete` is
+    /// not `DELETE` to a route that matches methods, while upstreams that upper-case the method
+    /// (Werkzeug, and others) run it as a `DELETE`: a route's auth could be walked around.
+    /// nginx answers such methods 400 as well; over HTTP/2 this also refuses a `:method` that is
+    /// not a token at all.
+    private static func methodRefusal(_ method: String) -> Refusal? {
+        let acceptable =
+            !method.isEmpty
+            && method.utf8.allSatisfy { byte in
+                switch byte {
+                case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                    return true
+                default:
+                    return "!#$%&'*+-.^_`|~".utf8.contains(byte)
+                }
+            }
+        guard !acceptable else { return nil }
+        return Refusal(
+            status: .badRequest,
+            detail: "the method \(Self.excerpt(method)) is not a token of upper-case letters; methods are "
+                + "case-sensitive (RFC 9110 9.1), so it is not the method its upper-case spelling names",
+            closeConnection: false
+        )
     }
 
     /// Message framing per RFC 9112 6: one `chunked` as the only transfer coding, one decimal

@@ -14,6 +14,8 @@ import NIOHTTP2
 /// - a request with neither is malformed;
 /// - field values with leading or trailing whitespace are malformed (RFC 9113 8.2.1);
 /// - `cookie` crumbs are joined into one field (RFC 9113 8.2.3);
+/// - a `GET`, `HEAD`, `DELETE` or `TRACE` that may carry a body gets framing (see
+///   ``framingPossibleBody(_:)``);
 /// - a `CONNECT` is served only as an extended CONNECT for a WebSocket (RFC 8441), which goes on
 ///   in the form an HTTP/1.1 WebSocket opening has (``HTTP2ExtendedConnect``); any other
 ///   `CONNECT` is answered `501` with a problem document.
@@ -44,7 +46,7 @@ final class HTTP2RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandle
         let fields = Self.joiningCookieCrumbs(normalized)
         switch HTTP2ExtendedConnect.classify(fields) {
         case .ordinary:
-            headers.headers = fields
+            headers.headers = headers.endStream ? fields : Self.framingPossibleBody(fields)
         case .webSocket(let opening):
             self.isWebSocketRequest = true
             headers.headers = opening
@@ -128,6 +130,21 @@ final class HTTP2RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandle
                 placed = true
             }
         }
+        return result
+    }
+
+    /// The block of a request whose HEADERS frame did not end the stream, so DATA may follow:
+    /// a `GET`, `HEAD`, `DELETE` or `TRACE` without `content-length` is marked
+    /// `transfer-encoding: chunked`, as swift-nio-http2's conversion marks every other method.
+    /// Unmarked, its head said "no body" while a body came: the proxy sent the upstream the head
+    /// alone and the body was lost (an HTTP/1.1 client's chunked `GET` is framed the same way).
+    static func framingPossibleBody(_ fields: HPACKHeaders) -> HPACKHeaders {
+        guard let method = fields.first(name: ":method"),
+            method == "GET" || method == "HEAD" || method == "DELETE" || method == "TRACE",
+            !fields.contains(name: "content-length")
+        else { return fields }
+        var result = fields
+        result.add(name: "transfer-encoding", value: "chunked")
         return result
     }
 

@@ -4,8 +4,8 @@ import NIOHTTP1
 /// Guards the bytes of an HTTP/1.1 request head before the HTTP decoder buffers them: a head
 /// that grows past the limits gets a 431, and a head that is not complete within the
 /// header-read timeout gets a 408 (slow clients cannot hold a connection open by trickling
-/// header bytes). Sits between TLS and the HTTP decoder; the ``GatewayHTTPHandler`` tells it
-/// when a head is complete and when the next one is due.
+/// header bytes). Sits between the socket and NIO's HTTP decoder; the
+/// ``RedirectToHTTPSHandler`` tells it when a head is complete and when the next one is due.
 ///
 /// Only head bytes count: the guard finds the empty line that ends the head itself, so a body
 /// that arrives in the same read as its head (a 60 KB POST) is never mistaken for a huge head.
@@ -14,8 +14,8 @@ import NIOHTTP1
 /// read requests with NIO's decoder; the gateway's own listeners read them with
 /// ``HTTP1RequestDecodingHandler``, which does this guard's work itself.
 /// What follows a head until the gateway asks for the next one (a body, a pipelined request)
-/// is passed on uncounted; that is bounded, as GatewayHTTPHandler stops reading while a
-/// request is in flight.
+/// is passed on uncounted; that is bounded, as NIO's pipelining handler on that listener stops
+/// reading while a request is being answered.
 final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer

@@ -14,32 +14,37 @@ enum RequestID {
         return Self.generate()
     }
 
-    /// 128 pseudo-random bits as 32 hex digits. Ids are for correlating logs, not secrets: they
-    /// come from a fast generator per thread, seeded once from the system's random source,
-    /// instead of two `getrandom` system calls per request.
     /// 64 random bits from this thread's generator (a non-cryptographic PRNG seeded from the
     /// system's; for ids, not secrets).
     static func random64() -> UInt64 {
-        let generator: RequestIDGenerator
-        if let existing = Self.generators.currentValue {
-            generator = existing
-        } else {
-            generator = RequestIDGenerator()
-            Self.generators.currentValue = generator
-        }
-        return generator.next()
+        Self.generator().next()
     }
 
+    /// This thread's generator, made on first use.
+    private static func generator() -> RequestIDGenerator {
+        if let existing = Self.generators.currentValue { return existing }
+        let generator = RequestIDGenerator()
+        Self.generators.currentValue = generator
+        return generator
+    }
+
+    /// 128 pseudo-random bits as 32 hex digits. Ids are for correlating logs, not secrets: they
+    /// come from a fast generator per thread, seeded once from the system's random source,
+    /// instead of two `getrandom` system calls per request. One thread-local lookup and one
+    /// allocation (the string's own storage, written in place) per id.
     static func generate() -> String {
-        let high = Self.random64()
-        let low = Self.random64()
-        let digits = Array("0123456789abcdef".utf8)
-        // One allocation: the 32 hex digits are written straight into the string's storage.
+        let generator = Self.generator()
+        let high = generator.next()
+        let low = generator.next()
+        @inline(__always) func digit(_ value: UInt64) -> UInt8 {
+            let nibble = UInt8(truncatingIfNeeded: value & 0xF)
+            return nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") - 10 + nibble
+        }
         return String(unsafeUninitializedCapacity: 32) { buffer in
             for index in 0..<16 {
                 let shift = UInt64(60 - 4 * index)
-                buffer[index] = digits[Int((high >> shift) & 0xF)]
-                buffer[16 + index] = digits[Int((low >> shift) & 0xF)]
+                buffer[index] = digit(high >> shift)
+                buffer[16 + index] = digit(low >> shift)
             }
             return 32
         }

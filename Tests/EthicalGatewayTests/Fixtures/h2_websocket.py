@@ -70,6 +70,8 @@ class Stream:
         self.frames = []
         self.rsv1s = []
         self.extensions = []
+        # A plain request's answer: its DATA is the body, not WebSocket frames.
+        self.plain = False
 
 
 class H2Client:
@@ -138,7 +140,7 @@ class H2Client:
         elif isinstance(event, h2.events.DataReceived):
             self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
             stream = self.streams[event.stream_id]
-            if stream.status == 200:
+            if stream.status == 200 and not stream.plain:
                 stream.reader.feed_data(event.data)
                 self.parse(stream)
             else:
@@ -468,6 +470,32 @@ def cookies(port, path, count):
     return {"status": stream.status, "reset": stream.reset}
 
 
+def with_body(port, method, path, body):
+    """A `method` request of `path` whose HEADERS frame has no content-length and does not end
+    the stream, then `body` in one DATA frame that does; the answer's status and body."""
+    client = H2Client(port)
+    headers = [(":method", method), (":scheme", "https"), (":path", path), (":authority", client.authority)]
+    sid = client.request(headers, end_stream=False)
+    stream = client.streams[sid]
+    stream.plain = True
+    client.send_raw(sid, body.encode(), end_stream=True)
+    client.pump_until(lambda: stream.ended or stream.reset, f"the answer to {method} {path}")
+    return {"status": stream.status, "reset": stream.reset, "body": stream.body.decode(errors="replace")}
+
+
+def plain_request(port, method, path, authority):
+    """One request with these pseudo-header values (no checks of the client's own), no body;
+    the answer's status and body, or the stream's reset."""
+    client = H2Client(port, validate=False)
+    headers = [(":method", method), (":scheme", "https"), (":path", path),
+               (":authority", authority or client.authority)]
+    sid = client.request(headers, end_stream=True)
+    stream = client.streams[sid]
+    stream.plain = True
+    client.pump_until(lambda: stream.ended or stream.reset, f"the answer to {method} {path}")
+    return {"status": stream.status, "reset": stream.reset, "body": stream.body.decode(errors="replace")}
+
+
 def main(argv):
     scenario, port = argv[1], int(argv[2])
     if scenario == "echo":
@@ -484,6 +512,10 @@ def main(argv):
         result = cookies(port, argv[3], int(argv[4]))
     elif scenario == "hpack":
         result = hpack(port, argv[3], int(argv[4]))
+    elif scenario == "request":
+        result = plain_request(port, argv[3], argv[4], argv[5] if len(argv) > 5 else None)
+    elif scenario == "body":
+        result = with_body(port, argv[3], argv[4], argv[5])
     elif scenario == "proxy":
         result = proxy(port, argv[3])
     else:
