@@ -1,4 +1,5 @@
 import EthicalGateway
+import HTTP1Codec
 import NIOCore
 import NIOHTTP1
 import WebSocketCore
@@ -338,7 +339,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
             ForwardedHeaders.removeHopByHop(&downstream.headers)
             if !self.settings.responseHeaders.isEmpty { self.settings.responseHeaders.apply(to: &downstream.headers) }
             connection.requestsServed += 1
-            self.keepAlive = head.isKeepAlive
+            self.keepAlive = connection.handler.responseKeepsConnection
             self.writer.writeHead(downstream)
         case (.streamingResponse, .body(let buffer)):
             self.lastActivity = .now()
@@ -390,24 +391,13 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
             let upgraded = self.writer.upgrade(downstream) { clientChannel in
                 let pipeline = upstreamChannel.pipeline.syncOperations
                 do {
-                    try pipeline.removeHandler(pipeline.handler(type: UpstreamConnectionHandler.self), promise: nil)
-                    try pipeline.removeHandler(pipeline.handler(type: UpstreamRequestEncoder.self), promise: nil)
-                    // The decoder leaves on a later tick, handing the bytes the upstream sent
-                    // after its 101 to the tunnel; the client's bytes wait for it to be gone
-                    // (it watches outbound writes for request heads).
-                    let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self)
-                    let decoderRemoved = upstreamChannel.eventLoop.makePromise(of: Void.self)
-                    do {
-                        try ByteTunnel.join(
-                            clientChannel,
-                            upstreamChannel,
-                            secondTakesBytes: decoderRemoved.futureResult
-                        )
-                    } catch {
-                        decoderRemoved.fail(error)
-                        throw error
-                    }
-                    pipeline.removeHandler(decoder, promise: decoderRemoved)
+                    // Both leave at once (neither defers its removal, as NIO's ByteToMessageHandler
+                    // did), so the client's first bytes never meet an HTTP handler on their way up.
+                    pipeline.removeHandler(connection.encoder, promise: nil)
+                    try ByteTunnel.join(clientChannel, upstreamChannel)
+                    // Removed behind the tunnel: what the upstream sent after its 101 head
+                    // (already the new protocol's bytes) goes on into the tunnel.
+                    pipeline.removeHandler(connection.handler, promise: nil)
                 } catch {
                     clientChannel.close(promise: nil)
                     upstreamChannel.close(promise: nil)
@@ -455,7 +445,7 @@ final class ProxyExchange: RequestBodyReceiver, UpstreamConnectionDelegate {
     func upstreamClosed(error: (any Error)?) {
         switch self.state {
         case .awaitingResponse(let connection):
-            if let parseError = error as? HTTPParserError {
+            if let parseError = error as? HTTP1ParseError {
                 // The upstream answered, but not in HTTP/1.1 the gateway can relay. It is
                 // reachable, so this is not counted towards ejection (nginx does not count
                 // `invalid_header` either), and it is not sent again: it did reach the upstream.

@@ -236,13 +236,11 @@ final class ProxyLoopState {
                             UpstreamTLSHandshakeHandler(completed: handshake),
                         ])
                     }
-                    // NIO's client handlers with the proxy's own encoder in place of
-                    // HTTPRequestEncoder (heads go out as bytes written once), and no outbound
-                    // header validation: requests are built from heads llhttp already parsed
-                    // plus values the proxy generates.
-                    let decoder = HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes)
+                    // The proxy's own encoder (heads go out as bytes written once, no outbound
+                    // header validation: requests are built from heads the gateway already
+                    // parsed plus values the proxy generates) and its own response decoder.
                     try channel.pipeline.syncOperations.addHandlers([
-                        UpstreamRequestEncoder(), ByteToMessageHandler(decoder), UpstreamConnectionHandler(),
+                        UpstreamRequestEncoder(), UpstreamConnectionHandler(),
                     ])
                 }
             }

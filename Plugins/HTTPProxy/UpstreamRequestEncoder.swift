@@ -5,12 +5,12 @@ import NIOHTTP1
 /// bytes (``UpstreamRequestHead``) goes out as it is, and the body is framed as that head says
 /// (chunks for `Transfer-Encoding: chunked`, as they are otherwise).
 ///
-/// The proxy still writes an `HTTPClientRequestPart.head` down the pipeline for each request:
-/// NIO's response decoder, above this handler, pairs every response with the method of the
-/// request written before it (a response to `HEAD` has no body), and learns it only from that
-/// write. The head written is a placeholder carrying the method; its bytes are the ones staged
-/// just before by ``UpstreamConnection/write(_:)``, on the same event loop, in the same call.
-/// A head written without one staged is encoded from its `HTTPHeaders`.
+/// The proxy still writes an `HTTPClientRequestPart.head` down the pipeline for each request,
+/// so the head's bytes go out in order with the body parts written after it. The head written
+/// is a placeholder carrying the method; its bytes are the ones staged just before by
+/// ``UpstreamConnection/write(_:)``, on the same event loop, in the same call (which also tells
+/// the response decoder the method). A head written without one staged is encoded from its
+/// `HTTPHeaders`.
 final class UpstreamRequestEncoder: ChannelOutboundHandler, RemovableChannelHandler {
     typealias OutboundIn = HTTPClientRequestPart
     typealias OutboundOut = IOData

@@ -1,10 +1,16 @@
-/// Why the parser refused a request head (or ``HTTP1RequestDecoder`` a request's body framing):
-/// what was wrong, and the status to answer with.
+/// Why the parser refused a request head (or ``HTTP1RequestDecoder`` a request's body framing,
+/// or ``HTTP1ResponseDecoder`` a response): what was wrong, and the status to answer with.
 ///
 /// Every refusal ends the connection: after a head or a body the parser cannot read, nothing
-/// says where the next request starts.
+/// says where the next message starts.
 public struct HTTP1ParseError: Error, Sendable, Hashable, CustomStringConvertible {
     enum Reason: Hashable, Sendable {
+        case invalidStatusLine
+        case headTooLarge
+        case unexpectedResponse
+        case dataAfterClose
+        case framingFieldInTrailers
+        case invalidTransferEncoding
         case invalidMethod
         case invalidTarget
         case invalidVersion
@@ -29,9 +35,18 @@ public struct HTTP1ParseError: Error, Sendable, Hashable, CustomStringConvertibl
     }
 
     let reason: Reason
+    /// Whether a response was refused (the descriptions name the message).
+    var inResponse = false
 
     init(_ reason: Reason) {
         self.reason = reason
+    }
+
+    /// This error, said of a response.
+    var ofResponse: HTTP1ParseError {
+        var error = self
+        error.inResponse = true
+        return error
     }
 
     /// The status code the gateway answers with (400, or 501 for a transfer coding it does not
@@ -45,7 +60,18 @@ public struct HTTP1ParseError: Error, Sendable, Hashable, CustomStringConvertibl
     }
 
     public var description: String {
-        switch self.reason {
+        let message = self.inResponse ? "response" : "request"
+        return switch self.reason {
+        case .invalidStatusLine:
+            "a status line must be HTTP/1.1 or HTTP/1.0, a space, a status code from 100 to 599 and a reason"
+                + " phrase of visible characters, spaces and tabs (RFC 9112 4)"
+        case .headTooLarge: "the \(message) head, or its trailer section, is larger than the limit"
+        case .unexpectedResponse: "bytes arrived while no request was waiting for a response"
+        case .dataAfterClose: "bytes arrived after a response that ends the connection"
+        case .invalidTransferEncoding:
+            "Transfer-Encoding must be codings separated by commas and spaces: no empty ones, no tabs among or after them"
+        case .framingFieldInTrailers:
+            "a trailer section must not carry Content-Length, Transfer-Encoding or Connection (RFC 9110 6.5.1)"
         case .invalidMethod: "the method must be a token such as GET"
         case .invalidTarget: "the request target contains a character outside visible ASCII"
         case .invalidVersion: "the request line must end with HTTP/1.1 or HTTP/1.0"
@@ -56,11 +82,11 @@ public struct HTTP1ParseError: Error, Sendable, Hashable, CustomStringConvertibl
         case .invalidFieldName: "a header field name contains a character that is not allowed in a token"
         case .whitespaceBeforeColon: "whitespace between a header field name and the colon (RFC 9112 5.1)"
         case .invalidFieldValue: "a header field value contains a control character"
-        case .multipleContentLengths: "the request carries more than one Content-Length header field"
+        case .multipleContentLengths: "the \(message) carries more than one Content-Length header field"
         case .invalidContentLength: "Content-Length must be a decimal number of bytes"
         case .contentLengthWithTransferEncoding:
-            "a request must not carry both Transfer-Encoding and Content-Length (RFC 9112 6.1)"
-        case .transferEncodingInHTTP10: "Transfer-Encoding is not defined for HTTP/1.0 requests (RFC 9112 6.1)"
+            "a \(message) must not carry both Transfer-Encoding and Content-Length (RFC 9112 6.1)"
+        case .transferEncodingInHTTP10: "Transfer-Encoding is not defined for HTTP/1.0 \(message)s (RFC 9112 6.1)"
         case .unsupportedTransferCoding: "the only transfer coding the gateway implements is chunked (RFC 9112 6.1)"
         case .multipleHosts: "the request carries more than one Host header field"
         case .missingHost: "an HTTP/1.1 request must carry a Host header"
@@ -68,7 +94,10 @@ public struct HTTP1ParseError: Error, Sendable, Hashable, CustomStringConvertibl
             "chunked must be the final transfer coding, applied once (RFC 9112 6.3)"
         case .invalidChunkSize: "a chunk size must be hexadecimal digits, optionally with extensions, then CRLF"
         case .missingChunkDataEnd: "a chunk's data must be followed by CRLF (RFC 9112 7.1)"
-        case .incompleteMessage: "the client closed its sending side in the middle of a request"
+        case .incompleteMessage:
+            self.inResponse
+                ? "the upstream closed the connection in the middle of a response"
+                : "the client closed its sending side in the middle of a request"
         }
     }
 }

@@ -50,14 +50,7 @@ public struct HTTP1RequestDecoder: Sendable {
     private enum State: Sendable {
         /// Waiting for a head; `tried` bytes of it were parsed last time, incomplete.
         case head(tried: Int)
-        case contentLength(remaining: Int)
-        /// Waiting for a chunk-size line; `tried` bytes of it were parsed last time, incomplete.
-        case chunkSize(tried: Int)
-        case chunkData(remaining: Int)
-        case chunkDataEnd
-        case trailers(tried: Int)
-        /// The request's end is the next event.
-        case endDue
+        case body(HTTP1BodyDecoder)
         case failed
     }
 
@@ -82,71 +75,22 @@ public struct HTTP1RequestDecoder: Sendable {
         switch self.state {
         case .head(let tried):
             return self.nextHead(&buffer, tried: tried)
-        case .contentLength(let remaining):
-            guard buffer.readableBytes > 0 else { return .needMoreData }
-            let length = min(remaining, buffer.readableBytes)
-            self.state = length == remaining ? .endDue : .contentLength(remaining: remaining - length)
-            return .body(buffer.readSlice(length: length)!)
-        case .chunkSize(let tried):
-            guard buffer.readableBytes > 0, Self.worthParsing(buffer, tried: tried, line: true) else {
-                return .needMoreData
-            }
-            let line = buffer.withUnsafeReadableBytes(HTTP1ChunkSizeLine.parse)
-            switch line {
-            case .incomplete:
-                // A size line is a few digits; extensions are bounded like a head.
-                if buffer.readableBytes > self.maxHeadBytes { return self.fail(.invalidChunkSize) }
-                self.state = .chunkSize(tried: buffer.readableBytes)
-                return .needMoreData
-            case .refused(let error):
-                return self.fail(error)
-            case .complete(let size, let length):
-                buffer.moveReaderIndex(forwardBy: length)
-                self.state = size == 0 ? .trailers(tried: 0) : .chunkData(remaining: size)
-                return self.next(&buffer)
-            }
-        case .chunkData(let remaining):
-            guard buffer.readableBytes > 0 else { return .needMoreData }
-            let length = min(remaining, buffer.readableBytes)
-            self.state = length == remaining ? .chunkDataEnd : .chunkData(remaining: remaining - length)
-            return .body(buffer.readSlice(length: length)!)
-        case .chunkDataEnd:
-            let cr = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self)
-            let lf = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt8.self)
-            if let cr, cr != UInt8(ascii: "\r") { return self.fail(.missingChunkDataEnd) }
-            if let lf, lf != UInt8(ascii: "\n") { return self.fail(.missingChunkDataEnd) }
-            guard lf != nil else { return .needMoreData }
-            buffer.moveReaderIndex(forwardBy: 2)
-            self.state = .chunkSize(tried: 0)
-            return self.next(&buffer)
-        case .trailers(let tried):
-            guard Self.worthParsing(buffer, tried: tried, line: false) else { return .needMoreData }
-            switch buffer.withUnsafeReadableBytes(HTTP1TrailerSection.parse) {
-            case .incomplete:
-                if buffer.readableBytes > self.maxHeadBytes { return self.failTooLarge() }
-                self.state = .trailers(tried: buffer.readableBytes)
-                return .needMoreData
-            case .refused(let error):
-                return self.fail(error)
-            case .complete(let fields, let length):
-                var trailers: HTTPHeaders?
-                if !fields.isEmpty {
-                    var headers = HTTPHeaders()
-                    for field in fields {
-                        headers.add(
-                            name: Self.string(buffer, field.name),
-                            value: Self.string(buffer, field.value)
-                        )
-                    }
-                    trailers = headers
-                }
-                buffer.moveReaderIndex(forwardBy: length)
+        case .body(var body):
+            switch body.next(&buffer, maxTrailerBytes: self.maxHeadBytes) {
+            case .body(let part):
+                self.state = .body(body)
+                return .body(part)
+            case .end(let trailers):
                 self.state = .head(tried: 0)
                 return .end(trailers)
+            case .needMoreData:
+                self.state = .body(body)
+                return .needMoreData
+            case .trailersTooLarge:
+                return self.failTooLarge()
+            case .refused(let error):
+                return self.fail(error)
             }
-        case .endDue:
-            self.state = .head(tried: 0)
-            return .end(nil)
         case .failed:
             return .needMoreData
         }
@@ -162,15 +106,15 @@ public struct HTTP1RequestDecoder: Sendable {
                 $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n")
             }
             return onlyLineEnds ? nil : HTTP1ParseError(.incompleteMessage)
-        case .failed, .endDue:
+        case .failed:
             return nil
-        case .contentLength, .chunkSize, .chunkData, .chunkDataEnd, .trailers:
-            return HTTP1ParseError(.incompleteMessage)
+        case .body(let body):
+            return body.endsWithInput ? nil : HTTP1ParseError(.incompleteMessage)
         }
     }
 
     private mutating func nextHead(_ buffer: inout ByteBuffer, tried: Int) -> Event {
-        guard buffer.readableBytes > 0, Self.worthParsing(buffer, tried: tried, line: false) else {
+        guard buffer.readableBytes > 0, HTTP1Reparsing.isWorthIt(buffer, tried: tried, line: false) else {
             return .needMoreData
         }
         let options = self.options
@@ -185,35 +129,11 @@ public struct HTTP1RequestDecoder: Sendable {
         case .complete(let head):
             if head.length > self.maxHeadBytes { return self.failTooLarge() }
             switch head.framing {
-            case .none: self.state = .endDue
-            case .contentLength(let length): self.state = .contentLength(remaining: length)
-            case .chunked: self.state = .chunkSize(tried: 0)
+            case .none: self.state = .body(.none)
+            case .contentLength(let length): self.state = .body(.contentLength(length))
+            case .chunked: self.state = .body(.chunked)
             }
             return .head(head, buffer.readSlice(length: head.length)!)
-        }
-    }
-
-    /// Whether parsing a head, trailer section or (`line`) chunk-size line again can tell more
-    /// than last time (`tried` bytes, incomplete): the bytes doubled, or the new ones may end it
-    /// (a line feed for a line; for a section a line feed followed by CRLF or by another line
-    /// feed, which the parser then refuses).
-    private static func worthParsing(_ buffer: ByteBuffer, tried: Int, line: Bool) -> Bool {
-        let count = buffer.readableBytes
-        if tried == 0 || count >= 2 * tried { return true }
-        return buffer.withUnsafeReadableBytes { bytes in
-            if line {
-                for index in (tried - 1)..<count where bytes[index] == UInt8(ascii: "\n") { return true }
-                return false
-            }
-            var index = max(tried - 2, 0)
-            while index < count - 1 {
-                if bytes[index] == UInt8(ascii: "\n") {
-                    let following = bytes[index + 1]
-                    if following == UInt8(ascii: "\n") || following == UInt8(ascii: "\r") { return true }
-                }
-                index += 1
-            }
-            return false
         }
     }
 
@@ -222,16 +142,8 @@ public struct HTTP1RequestDecoder: Sendable {
         return .refused(error)
     }
 
-    private mutating func fail(_ reason: HTTP1ParseError.Reason) -> Event {
-        self.fail(HTTP1ParseError(reason))
-    }
-
     private mutating func failTooLarge() -> Event {
         self.state = .failed
         return .headTooLarge
-    }
-
-    private static func string(_ buffer: ByteBuffer, _ range: Range<Int>) -> String {
-        buffer.getString(at: buffer.readerIndex + range.lowerBound, length: range.count) ?? ""
     }
 }

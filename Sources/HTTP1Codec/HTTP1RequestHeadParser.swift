@@ -4,7 +4,7 @@
 /// obsolete line folding, whitespace before a field's colon, a name that is not a token, NUL and
 /// other control characters in a value, Content-Length with Transfer-Encoding, more than one
 /// Content-Length, a Content-Length that is not 1 to 18 digits, Transfer-Encoding in HTTP/1.0 or
-/// other than one `chunked`, more than one Host, and an HTTP/1.1 request without Host whose target
+/// other than one `chunked` (or with a tab in or after it, or an empty list element), more than one Host, and an HTTP/1.1 request without Host whose target
 /// is not in absolute form, a target outside the four forms of RFC 9112 3.2 (and userinfo in an
 /// absolute-form authority). These are the ambiguities request smuggling is built on; a request the
 /// gateway reads one way must not be readable another way by the upstream behind it.
@@ -157,17 +157,12 @@ public enum HTTP1RequestHeadParser {
                 head.connection.formUnion(Self.connectionOptions(bytes, field.value))
             case 14 where Self.nameEquals(bytes, name, "content-length"):
                 guard contentLength == nil else { return .refused(HTTP1ParseError(.multipleContentLengths)) }
-                // Tabs around the digits are OWS to RFC 9110 but refused by llhttp; no client
-                // sends them, and a length two parsers might read differently is refused.
-                for offset in (name.upperBound + 1)..<(index - 2) where bytes[offset] == Self.tab {
-                    return .refused(HTTP1ParseError(.invalidContentLength))
-                }
-                guard let length = Self.decimal(bytes, field.value) else {
+                guard let length = Self.contentLength(bytes, field, lineEnd: index - 2) else {
                     return .refused(HTTP1ParseError(.invalidContentLength))
                 }
                 contentLength = length
             case 17 where Self.nameEquals(bytes, name, "transfer-encoding"):
-                codings.add(bytes, field.value)
+                codings.add(bytes, field, lineEnd: index - 2)
             default:
                 break
             }
@@ -176,6 +171,7 @@ public enum HTTP1RequestHeadParser {
 
         if codings.fields > 0 {
             if minorVersion == 0 { return .refused(HTTP1ParseError(.transferEncodingInHTTP10)) }
+            if codings.isIrregular { return .refused(HTTP1ParseError(.invalidTransferEncoding)) }
             // RFC 9112 6.3: a request whose final coding is not chunked cannot be framed (400);
             // chunked twice is not allowed (7); one the gateway does not implement gets 501 (6.1).
             guard codings.lastIsChunked, codings.chunked == 1 else {
@@ -252,15 +248,43 @@ public enum HTTP1RequestHeadParser {
         return .field(HTTP1RequestHead.Field(name: name, value: valueStart..<valueEnd), next: index + 2)
     }
 
+    /// The value of the `Content-Length` field line ending (before its CRLF) at `lineEnd`, or
+    /// nil when it is not 1 to 18 digits. Tabs around the digits are OWS to RFC 9110 but refused
+    /// by llhttp; no sender sends them, and a length two parsers might read differently is
+    /// refused.
+    static func contentLength(_ bytes: UnsafeRawBufferPointer, _ field: HTTP1RequestHead.Field, lineEnd: Int) -> Int? {
+        for offset in (field.name.upperBound + 1)..<lineEnd where bytes[offset] == Self.tab { return nil }
+        return Self.decimal(bytes, field.value)
+    }
+
     /// The transfer codings of all `Transfer-Encoding` lines, read as one list (RFC 9110 5.3).
-    private struct TransferCodings {
+    struct TransferCodings {
         var fields = 0
         var chunked = 0
         var others = 0
         var lastIsChunked = false
+        /// A tab inside or after a value, or an empty list element (`chunked,`): allowed by RFC
+        /// 9110 (OWS; empty elements are ignored), but llhttp reads `chunked<TAB>` and `chunked,`
+        /// as a coding other than chunked, so a message framed by them would be read two ways.
+        /// (A tab before the value is read alike by both.)
+        var isIrregular = false
 
-        mutating func add(_ bytes: UnsafeRawBufferPointer, _ value: Range<Int>) {
+        /// Adds the codings of `field`, whose line ends (before its CRLF) at `lineEnd`.
+        mutating func add(_ bytes: UnsafeRawBufferPointer, _ field: HTTP1RequestHead.Field, lineEnd: Int) {
             self.fields += 1
+            let value = field.value
+            var elementHasToken = false
+            for index in value.lowerBound..<lineEnd {
+                switch bytes[index] {
+                case UInt8(ascii: "\t"): self.isIrregular = true
+                case UInt8(ascii: ","):
+                    if !elementHasToken { self.isIrregular = true }
+                    elementHasToken = false
+                case UInt8(ascii: " "): break
+                default: elementHasToken = true
+                }
+            }
+            if !value.isEmpty && !elementHasToken { self.isIrregular = true }
             HTTP1RequestHeadParser.forEachListElement(bytes, value) { token in
                 if HTTP1RequestHeadParser.nameEquals(bytes, token, "chunked") {
                     self.chunked += 1
@@ -276,7 +300,7 @@ public enum HTTP1RequestHeadParser {
     /// Calls `body` with each non-empty element of the comma-separated list at `range`, without
     /// the whitespace around it.
     @inline(__always)
-    private static func forEachListElement(
+    static func forEachListElement(
         _ bytes: UnsafeRawBufferPointer,
         _ range: Range<Int>,
         _ body: (Range<Int>) -> Void
@@ -300,7 +324,7 @@ public enum HTTP1RequestHeadParser {
 
     /// A byte that ends a request-line element or a field: CR not followed by LF, a bare LF, or
     /// `otherwise`.
-    private static func lineError(
+    static func lineError(
         _ bytes: UnsafeRawBufferPointer,
         _ index: Int,
         _ otherwise: HTTP1ParseError.Reason
@@ -346,7 +370,7 @@ public enum HTTP1RequestHeadParser {
     }
 
     @inline(__always)
-    private static func isDigit(_ byte: UInt8) -> Bool {
+    static func isDigit(_ byte: UInt8) -> Bool {
         byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")
     }
 
@@ -372,7 +396,7 @@ public enum HTTP1RequestHeadParser {
     }
 
     /// 1 to 18 decimal digits (no sign, no spaces inside, no list), else `nil`.
-    private static func decimal(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int? {
+    static func decimal(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int? {
         guard !range.isEmpty, range.count <= 18 else { return nil }
         var value = 0
         for index in range {
@@ -384,7 +408,7 @@ public enum HTTP1RequestHeadParser {
     }
 
     /// The `close`, `keep-alive` and `upgrade` tokens of a `Connection` value.
-    private static func connectionOptions(
+    static func connectionOptions(
         _ bytes: UnsafeRawBufferPointer,
         _ range: Range<Int>
     )

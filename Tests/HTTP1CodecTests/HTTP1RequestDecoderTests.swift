@@ -122,6 +122,8 @@ struct HTTP1RequestDecoderTests {
             ("0\r\nX-T : a\r\n\r\n", "whitespace between"),
             ("0\r\nX-T: a\u{0}\r\n\r\n", "control character"),
             ("0\r\nX-T: a\n\r\n", "line feed alone"),
+            ("0\r\nContent-Length: 5\r\n\r\n", "trailer section must not"),
+            ("0\r\ntransfer-encoding: chunked\r\n\r\n", "trailer section must not"),
         ]
     )
     func chunkRefusals(body: String, reason: String) {

@@ -106,6 +106,10 @@ struct HTTP1RequestHeadParserTests {
             ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
             // Chunked not the final coding, or applied twice: RFC 9112 6.3 MUST 400.
             ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400),
+            ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\t\r\n\r\n", 400),
+            ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip,\tchunked\r\n\r\n", 400),
+            ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked,\r\n\r\n", 400),
+            ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip,,chunked\r\n\r\n", 400),
             ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
             ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 400),
             ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n", 400),
@@ -203,12 +207,13 @@ struct HTTP1ChunkSizeLineTests {
         #expect(Self.parse("1a\r\nxyz") == .complete(size: 26, length: 4))
         #expect(Self.parse("0\r\n") == .complete(size: 0, length: 3))
         #expect(Self.parse("FFFFFFFFFFFFFFF\r\n") == .complete(size: 0xFFF_FFFF_FFFF_FFFF, length: 17))
-        #expect(Self.parse("5;name=value; b=\"q\"\r\n") == .complete(size: 5, length: 21))
+        #expect(Self.parse("5;name=value;b=\"q\\\"\"\r\n") == .complete(size: 5, length: 22))
+        #expect(Self.parse("5;flag;x=\"\"\r\n") == .complete(size: 5, length: 13))
     }
 
     @Test("incomplete until the CRLF")
     func incomplete() {
-        for text in ["", "5", "5;", "5;ext", "5\r", "ab;x=\"1"] {
+        for text in ["", "5", "5;", "5;ext", "5\r", "ab;x=\"1", "5;x=", "5;x=\"a\\", "5;x=\"\\\"", "5;a=b;c"] {
             #expect(Self.parse(text) == .incomplete, "\(text.debugDescription)")
         }
     }
@@ -218,6 +223,9 @@ struct HTTP1ChunkSizeLineTests {
         arguments: [
             "\r\n", " 5\r\n", "5 \r\n", "-5\r\n", "+5\r\n", "0x5\r\n", "5\n", "5\rx", "g\r\n",
             "1000000000000000\r\n", "5;a\u{0}\r\n", "5;a\nb\r\n",
+            // Extensions: a token name, a token or quoted value, no whitespace (llhttp refuses it).
+            "5;\r\n", "5;=v\r\n", "5;a=\r\n", "5; a\r\n", "5;a =b\r\n", "5;a=b c\r\n", "5;a=\"x\"y\r\n",
+            "5;a=\"\u{1}\"\r\n", "5;a=\"\\\u{7F}\"\r\n", "5;a(b)\r\n",
         ]
     )
     func refused(text: String) {
