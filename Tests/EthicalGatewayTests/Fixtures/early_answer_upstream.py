@@ -8,9 +8,14 @@ Prints its port, then serves one connection (the first that sends `POST /app/x`)
 `Content-Length: 6` and the first 2 bytes at once, reads the rest of the request, and sends the
 last 4 bytes 1.5 s after the head. Exits after that connection (or after 600 s).
 """
+import signal
 import socket
 import sys
 import time
+
+# Test processes start with SIGTERM blocked (the mask of the runner's thread that spawned
+# them): unblocked, so being stopped by PID ends this process at once.
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
 server = socket.socket()
 server.bind(("127.0.0.1", 0))

@@ -14,6 +14,7 @@ Exits after 300 s.
 """
 import gzip
 import json
+import signal
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +23,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+
+# Test processes start with SIGTERM blocked (the mask of the runner's thread that spawned
+# them): unblocked, so being stopped by PID ends this process at once.
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
 SPANS_FILE = sys.argv[1]
 LOCK = threading.Lock()

@@ -4,9 +4,14 @@
     websocket_echo.py client URL N    sends N messages, prints each reply, closes cleanly
 """
 import asyncio
+import signal
 import sys
 
 import websockets
+
+# Test processes start with SIGTERM blocked (the mask of the runner's thread that spawned
+# them): unblocked, so being stopped by PID ends this process at once.
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
 
 async def serve() -> None:
