@@ -160,16 +160,10 @@ public struct CanonicalRequest: Sendable {
     /// nginx answers such methods 400 as well; over HTTP/2 this also refuses a `:method` that is
     /// not a token at all.
     private static func methodRefusal(_ method: String) -> Refusal? {
+        // A token (the shared tchar check) without lower-case letters.
         let acceptable =
-            !method.isEmpty
-            && method.utf8.allSatisfy { byte in
-                switch byte {
-                case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-                    return true
-                default:
-                    return "!#$%&'*+-.^_`|~".utf8.contains(byte)
-                }
-            }
+            FieldBytes.isToken(method)
+            && !method.utf8.contains { $0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z") }
         guard !acceptable else { return nil }
         return Refusal(
             status: .badRequest,
